@@ -1,0 +1,109 @@
+"""Settings, read once from the environment (a TOML file may add to it; env wins)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+REPO_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
+BUNDLED_CATALOG = Path(__file__).resolve().parent / "marketplace" / "catalog.json"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    auth_enabled: bool = True
+    jwt_secret: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_algorithms: tuple[str, ...] | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_cache_seconds: float = 300.0
+    jwks_min_refetch_seconds: float = 30.0
+    redis_url: str | None = None
+    vault_addr: str | None = None
+    vault_token: str | None = None
+    vault_mount: str = "secret"
+    vault_role_id: str | None = None
+    vault_secret_id: str | None = None
+    opa_url: str | None = None
+    opa_timeout_seconds: float = 0.5
+    policy_dir: str = str(REPO_POLICY_DIR)
+    marketplace_catalog: str = str(BUNDLED_CATALOG)
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        # Never print the JWT secret or a Vault token.
+        shown = {
+            f: ("***" if f in _SECRET_FIELDS and getattr(self, f) else getattr(self, f))
+            for f in self.__struct_fields__
+        }
+        return f"Settings({shown})"
+
+    def validate(self) -> None:
+        if self.auth_enabled and not (self.jwt_secret or self.jwt_jwks_url):
+            raise ConfigError(
+                "GATEWAY_AUTH_ENABLED is true but neither GATEWAY_JWT_SECRET nor "
+                "GATEWAY_JWT_JWKS_URL is set: set one of them, or set "
+                "GATEWAY_AUTH_ENABLED=false for the unscoped local-dev mode"
+            )
+        if self.jwt_algorithms is not None and any(
+            a.lower() == "none" for a in self.jwt_algorithms
+        ):
+            raise ConfigError("GATEWAY_JWT_ALGORITHMS: 'none' is never accepted")
+        if not Path(self.policy_dir).is_dir():
+            raise ConfigError(f"GATEWAY_POLICY_DIR: {self.policy_dir!r} is not a directory")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
+
+
+_SECRET_FIELDS = {"jwt_secret", "vault_token", "vault_secret_id"}
+_ALIASES = {
+    # The standard Vault variables are honoured when the GATEWAY_ names are unset.
+    "vault_addr": "VAULT_ADDR",
+    "vault_token": "VAULT_TOKEN",
+}
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for field in Settings.__struct_fields__:
+        name = f"GATEWAY_{field.upper()}"
+        if name in env and env[name] != "":
+            raw[field] = env[name]
+        elif field in _ALIASES and env.get(_ALIASES[field]):
+            raw[field] = env[_ALIASES[field]]
+    if "jwt_algorithms" in raw:
+        raw["jwt_algorithms"] = [a.strip() for a in raw["jwt_algorithms"].split(",") if a.strip()]
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Environment first, then `GATEWAY_CONFIG_FILE` (TOML) for what env leaves unset."""
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = {}
+    config_file = env.get("GATEWAY_CONFIG_FILE")
+    if config_file:
+        try:
+            merged.update(tomllib.loads(Path(config_file).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"GATEWAY_CONFIG_FILE {config_file!r}: {exc}") from exc
+    merged.update(_from_env(env))
+    try:
+        settings = msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc
+    settings.validate()
+    return settings

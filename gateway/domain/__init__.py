@@ -1,0 +1,1 @@
+"""msgspec Structs for every entity, request and response."""

@@ -1,0 +1,28 @@
+"""What the policy engine answers (the Rego output contract)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Reason(msgspec.Struct, kw_only=True, frozen=True):
+    code: str
+    message: str
+
+
+class Decision(msgspec.Struct, kw_only=True, frozen=True):
+    """`data.gateway.authz.decision`; a missing or malformed part is a deny."""
+
+    allow: bool = False
+    visible: bool = False
+    reasons: tuple[Reason, ...] = ()
+    decision_id: str = ""
+
+
+class ViewScope(msgspec.Struct, kw_only=True, frozen=True):
+    """`data.gateway.scope.view`: which stores feed a subject's merged view."""
+
+    unscoped: bool = False
+    user_ids: tuple[str, ...] = ()
+    enterprise_ids: tuple[str, ...] = ()
+    decision_id: str = ""

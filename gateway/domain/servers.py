@@ -1,0 +1,163 @@
+"""MCP server configurations: personal (`mcp_`) and enterprise (`emcp_`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+Transport = Literal["stdio", "streamable_http", "sse"]
+Source = Literal["personal", "enterprise"]
+
+ENV_VAR_PATTERN = r"^[A-Z_][A-Z0-9_]{0,127}$"
+EnvVarName = Annotated[str, msgspec.Meta(pattern=ENV_VAR_PATTERN)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+Command = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+Arg = Annotated[str, msgspec.Meta(max_length=4096)]
+Args = Annotated[list[Arg], msgspec.Meta(max_length=64)]
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+EnvNames = Annotated[list[EnvVarName], msgspec.Meta(max_length=64)]
+ListingId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")]
+
+_ENV_RE = re.compile(ENV_VAR_PATTERN)
+
+
+class ServerFields(msgspec.Struct, kw_only=True):
+    """The launch fields every server has; the consistency rule lives here once."""
+
+    name: str
+    description: str = ""
+    transport: Transport
+    command: str | None = None
+    args: list[str] = msgspec.field(default_factory=list)
+    url: str | None = None
+    env: list[str] = msgspec.field(default_factory=list)
+    enabled: bool = True
+    marketplace_listing_id: str | None = None
+
+
+def check_launch_fields(s: ServerFields) -> None:
+    """Raise ValueError naming the field when transport and command/url disagree."""
+    if s.transport == "stdio":
+        if not s.command:
+            raise ValueError("`command` is required when `transport` is 'stdio'")
+        if s.url is not None:
+            raise ValueError("`url` must be null when `transport` is 'stdio'")
+    else:
+        if not s.url:
+            raise ValueError(f"`url` is required when `transport` is {s.transport!r}")
+        if s.command is not None or s.args:
+            raise ValueError(f"`command`/`args` must be empty when `transport` is {s.transport!r}")
+        parts = urlsplit(s.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("`url` must be an absolute http(s) URL")
+    if len(set(s.env)) != len(s.env):
+        raise ValueError("`env` lists a name twice")
+    for name in s.env:
+        if not _ENV_RE.match(name):  # decoded structs are checked by Meta; this guards copies
+            raise ValueError(f"`env` name {name!r} must match {ENV_VAR_PATTERN}")
+
+
+class MCPServerConfig(ServerFields, kw_only=True, tag_field="source", tag="personal"):
+    """A personal server; `user_id` and `source` (the tag) are read-only."""
+
+    id: str
+    user_id: str
+    credentials_set: list[str] = msgspec.field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class EnterpriseMCPServer(ServerFields, kw_only=True, tag_field="source", tag="enterprise"):
+    """An approved server of an enterprise; `auto_enabled` ones are in every member's view."""
+
+    id: str
+    enterprise_id: str
+    auto_enabled: bool = False
+    created_by: str
+    credentials_set: list[str] = msgspec.field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+AnyServer = MCPServerConfig | EnterpriseMCPServer
+
+
+class ServerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    description: Description = ""
+    transport: Transport
+    command: Command | None = None
+    args: Args = msgspec.field(default_factory=list)
+    url: Url | None = None
+    env: EnvNames = msgspec.field(default_factory=list)
+    enabled: bool = True
+    marketplace_listing_id: ListingId | None = None
+
+    def __post_init__(self) -> None:
+        check_launch_fields(self)  # type: ignore[arg-type]
+
+
+class EnterpriseServerCreate(ServerCreate, kw_only=True, forbid_unknown_fields=True):
+    auto_enabled: bool = False
+
+
+class ServerPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH body: UNSET fields keep their value; the merged result is checked again."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    transport: Transport | msgspec.UnsetType = msgspec.UNSET
+    command: Command | msgspec.UnsetType | None = msgspec.UNSET
+    args: Args | msgspec.UnsetType = msgspec.UNSET
+    url: Url | msgspec.UnsetType | None = msgspec.UNSET
+    env: EnvNames | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    marketplace_listing_id: ListingId | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class EnterpriseServerPatch(ServerPatch, kw_only=True, forbid_unknown_fields=True):
+    auto_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+# Fields a body may never set; naming them gives a clearer 400 than "unknown field".
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id",
+        "user_id",
+        "source",
+        "enterprise_id",
+        "created_by",
+        "credentials_set",
+        "created_at",
+        "updated_at",
+    }
+)
+
+
+def patched(server: AnyServer, patch: ServerPatch) -> AnyServer:
+    """Apply a PATCH; raises ValueError naming the field when the result is inconsistent."""
+    changes = {
+        f: getattr(patch, f)
+        for f in patch.__struct_fields__
+        if getattr(patch, f) is not msgspec.UNSET
+    }
+    # Switching transport clears the launch fields of the old one unless the patch sets them.
+    if "transport" in changes and changes["transport"] != server.transport:
+        if changes["transport"] == "stdio":
+            changes.setdefault("url", None)
+        else:
+            changes.setdefault("command", None)
+            changes.setdefault("args", [])
+    updated = msgspec.structs.replace(server, **changes)
+    check_launch_fields(updated)
+    return updated
+
+
+class ServerPage(msgspec.Struct, kw_only=True):
+    items: list[MCPServerConfig | EnterpriseMCPServer]
+    next_cursor: str | None = None

@@ -1,0 +1,34 @@
+"""Who is asking: the authenticated subject and the enterprise facts policies need."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Role = Literal["owner", "admin", "member"]
+EnterpriseKind = Literal["personal", "organization"]
+
+
+class Membership(msgspec.Struct, kw_only=True, frozen=True):
+    role: Role
+    kind: EnterpriseKind
+
+
+class Subject(msgspec.Struct, kw_only=True, frozen=True):
+    """The `subject` of every policy input (field names are the Rego contract)."""
+
+    id: str
+    email: str
+    name: str | None = None
+    roles: tuple[str, ...] = ()
+    authenticated: bool = True
+    auth_enabled: bool = True
+    memberships: dict[str, Membership] = msgspec.field(default_factory=dict)
+
+
+# With auth disabled (the ADR's local-dev mode) everyone is this subject; the policy
+# sees `auth_enabled: false` and answers unscoped.
+LOCAL_DEV_SUBJECT = Subject(
+    id="local-dev", email="local-dev@localhost", authenticated=False, auth_enabled=False
+)
