@@ -1,0 +1,20 @@
+# Account provisioning (ADR-0008 "Personal accounts"): users of personal-mail domains get a
+# personal enterprise, as its sole owner, on their first authenticated request.
+#
+# Input: {"subject": ...}. Output: data.gateway.accounts.provision =
+#   {"personal_enterprise": bool}
+package gateway.accounts
+
+default provision := {"personal_enterprise": false}
+
+provision := {"personal_enterprise": true} if {
+	input.subject.authenticated == true
+	_domain in data.gateway.personal_mail_domains
+}
+
+# The head uses only a plain variable: rego-cpp crashes under `with` on a local ref there.
+_domain := lower(domain) if {
+	parts := split(input.subject.email, "@")
+	count(parts) == 2
+	domain := parts[1]
+}
