@@ -1,0 +1,271 @@
+"""Verify a bearer JWT into `Claims`, or refuse it with a short, non-secret reason (401).
+
+The algorithm is never the token's choice alone: the header's `alg` must be on the allow-list,
+and it decides which *kind* of key is used: HS* only ever with the shared secret, RS*/PS*/ES*
+only with a JWKS key of the matching type. That rules out HS/RS confusion (an HMAC token
+"signed" with a public key's bytes) and `alg: none` by construction, not by pyjwt's defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import jwt
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ec import (
+    SECP256R1,
+    SECP384R1,
+    EllipticCurve,
+    EllipticCurvePublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt.algorithms import HMACAlgorithm
+from jwt.exceptions import InvalidJTIError, InvalidSubjectError
+from jwt.types import Options
+
+from gateway.auth.claims import Claims
+from gateway.auth.jwks import JWKSCache, SigningKey
+from gateway.config import ConfigError, Settings
+from gateway.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256"})
+EC_CURVES: dict[str, type[EllipticCurve]] = {"ES256": SECP256R1, "ES384": SECP384R1}
+ASYMMETRIC_ALGORITHMS = RSA_ALGORITHMS | frozenset(EC_CURVES)
+SUPPORTED_ALGORITHMS = HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS
+DEFAULT_HMAC_ALGORITHMS = frozenset({"HS256"})
+DEFAULT_JWKS_ALGORITHMS = frozenset({"RS256", "ES256"})
+DEFAULT_LEEWAY_SECONDS = 30.0
+# Far above any real token; refusing early keeps base64/JSON work bounded.
+MAX_TOKEN_LENGTH = 16 * 1024
+
+_JWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    # Order matters: subclasses before their bases.
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidSignatureError, "invalid signature"),
+    (jwt.InvalidIssuerError, "invalid issuer"),
+    (jwt.InvalidAudienceError, "invalid audience"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.InvalidIssuedAtError, "invalid claims: iat"),
+    (InvalidSubjectError, "invalid claims: sub"),
+    (InvalidJTIError, "invalid claims: jti"),
+    (jwt.InvalidKeyError, "invalid signing key"),
+    (jwt.DecodeError, "malformed token"),
+)
+_FIELD_IN_PATH = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
+_MISSING_FIELD = re.compile(r"missing required field `([A-Za-z0-9_]+)`")
+
+
+class TokenVerifier:
+    """Checks signature, algorithm, expiry, issuer and audience, then the claims' shape."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        jwks: JWKSCache | None = None,
+        algorithms: Iterable[str] | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
+    ) -> None:
+        if not secret and jwks is None:
+            raise ConfigError("JWT verification needs GATEWAY_JWT_SECRET or GATEWAY_JWT_JWKS_URL")
+        if secret:
+            try:
+                HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(secret)
+            except jwt.InvalidKeyError:
+                # pyjwt refuses PEM/JWK-looking HMAC secrets; say so at startup, not per request.
+                raise ConfigError(
+                    "GATEWAY_JWT_SECRET looks like an asymmetric key or JWK, not a shared secret"
+                ) from None
+        self._secret = secret or None
+        self._jwks = jwks
+        self._algorithms = _allowed_algorithms(algorithms, has_secret=bool(secret), jwks=jwks)
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+        require = ["exp", "sub"]
+        if issuer is not None:
+            require.append("iss")
+        if audience is not None:
+            require.append("aud")
+        # With no audience configured, a token that carries one is still fine (pyjwt would
+        # otherwise refuse any `aud`).
+        self._options: Options = {"require": require, "verify_aud": audience is not None}
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> TokenVerifier:
+        """The verifier for these settings; `http` is shared (not closed by `aclose`)."""
+        jwks = (
+            JWKSCache.from_settings(settings, http=http, clock=clock)
+            if settings.jwt_jwks_url
+            else None
+        )
+        return cls(
+            secret=settings.jwt_secret,
+            jwks=jwks,
+            algorithms=settings.jwt_algorithms,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_seconds=leeway_seconds,
+        )
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """The effective allow-list (configured or derived, minus what has no key)."""
+        return self._algorithms
+
+    async def verify(self, token: str) -> Claims:
+        """The token's claims, or `Unauthenticated` with a reason safe to return to callers."""
+        if not isinstance(token, str) or not token.strip():
+            raise Unauthenticated("missing token")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise Unauthenticated("malformed token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise Unauthenticated("malformed token") from None
+        alg = header.get("alg")
+        # `none` is never in self._algorithms, whatever the configuration said.
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise Unauthenticated("algorithm not allowed")
+        key = await self._key_for(alg, header)
+        payload = self._decode(token, key, alg)
+        return _to_claims(payload)
+
+    async def aclose(self) -> None:
+        """Release the JWKS HTTP client (only closed if the verifier created it)."""
+        if self._jwks is not None:
+            await self._jwks.aclose()
+
+    async def _key_for(
+        self, alg: str, header: dict[str, Any]
+    ) -> str | RSAPublicKey | EllipticCurvePublicKey:
+        if alg in HMAC_ALGORITHMS:
+            if self._secret is None:  # unreachable: HS* is only allowed with a secret
+                raise Unauthenticated("algorithm not allowed")
+            return self._secret
+        if self._jwks is None:  # unreachable: asymmetric algs are only allowed with a JWKS
+            raise Unauthenticated("algorithm not allowed")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated("missing key id")
+        signing_key = await self._jwks.get_key(kid)
+        if signing_key is None:
+            raise Unauthenticated("unknown signing key")
+        if not _key_fits(signing_key, alg):
+            raise Unauthenticated("signing key does not match algorithm")
+        return signing_key.key
+
+    def _decode(
+        self, token: str, key: str | RSAPublicKey | EllipticCurvePublicKey, alg: str
+    ) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                options=self._options,
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+            )
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"missing claim: {exc.claim}") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(_reason(exc)) from None
+        except (ValueError, TypeError):
+            # Defensive: odd inputs deep in the crypto layer must still be a 401.
+            raise Unauthenticated("malformed token") from None
+
+
+def _allowed_algorithms(
+    configured: Iterable[str] | None, *, has_secret: bool, jwks: JWKSCache | None
+) -> frozenset[str]:
+    wanted: set[str] = set()
+    if configured is None:
+        if has_secret:
+            wanted |= DEFAULT_HMAC_ALGORITHMS
+        if jwks is not None:
+            wanted |= DEFAULT_JWKS_ALGORITHMS
+    else:
+        names = [a.strip() for a in configured if a.strip()]
+        if any(a.lower() == "none" for a in names):
+            log.warning("JWT algorithm 'none' is never accepted; ignoring it")
+        wanted = {a for a in names if a.lower() != "none"}
+        unsupported = sorted(wanted - SUPPORTED_ALGORITHMS)
+        if unsupported:
+            raise ConfigError(
+                f"GATEWAY_JWT_ALGORITHMS: unsupported {unsupported}; "
+                f"choose from {sorted(SUPPORTED_ALGORITHMS)}"
+            )
+    keyless: set[str] = set()
+    if not has_secret:
+        keyless |= wanted & HMAC_ALGORITHMS
+    if jwks is None:
+        keyless |= wanted & ASYMMETRIC_ALGORITHMS
+    if keyless:
+        log.warning("JWT algorithms %s have no key configured; ignoring them", sorted(keyless))
+    allowed = frozenset(wanted - keyless)
+    if not allowed:
+        raise ConfigError("GATEWAY_JWT_ALGORITHMS: no algorithm usable with the configured keys")
+    return allowed
+
+
+def _key_fits(signing_key: SigningKey, alg: str) -> bool:
+    """The key's type (and curve) must match the token's algorithm family, and a JWK that
+    pins its own `alg` is used for that algorithm only."""
+    if signing_key.alg is not None and signing_key.alg != alg:
+        return False
+    key = signing_key.key
+    if alg in RSA_ALGORITHMS:
+        return isinstance(key, RSAPublicKey)
+    curve = EC_CURVES.get(alg)
+    return (
+        curve is not None
+        and isinstance(key, EllipticCurvePublicKey)
+        and isinstance(key.curve, curve)
+    )
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    for kind, reason in _JWT_ERRORS:
+        if isinstance(exc, kind):
+            return reason
+    return "invalid token"
+
+
+def _to_claims(payload: dict[str, Any]) -> Claims:
+    exp = payload.get("exp")
+    if isinstance(exp, float):
+        # NumericDate may be fractional; pyjwt has checked it, truncating only shortens it.
+        payload = {**payload, "exp": int(exp)}
+    try:
+        return msgspec.convert(payload, Claims)
+    except msgspec.ValidationError as exc:
+        raise Unauthenticated(f"invalid claims: {_field_of(str(exc))}") from None
+
+
+def _field_of(message: str) -> str:
+    """The top-level claim a msgspec validation message is about (never the value)."""
+    for pattern in (_FIELD_IN_PATH, _MISSING_FIELD):
+        match = pattern.search(message)
+        if match:
+            return match.group(1)
+    return "payload"
