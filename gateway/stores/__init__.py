@@ -1,0 +1,1 @@
+"""Storage ports (the ADR's store SPI) and their memory and Redis adapters."""

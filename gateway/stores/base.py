@@ -1,0 +1,96 @@
+"""The store SPI: small async interfaces every backend implements.
+
+Each write bumps a generation counter of the user or enterprise it changes; the merged
+view cache keys on those counters, so a write invalidates every affected view in O(1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+from gateway.domain.enterprises import Enterprise
+from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
+from gateway.domain.subjects import Role
+
+
+class MCPServerFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """`user_id=None` lists every user's servers (the unscoped local-dev view)."""
+
+    user_id: str | None
+
+
+class EnterpriseMCPServerFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """`enterprise_ids=None` lists every enterprise's servers (unscoped)."""
+
+    enterprise_ids: Sequence[str] | None
+    auto_enabled_only: bool = False
+
+
+class MCPServerStore(Protocol):
+    async def create(self, server: MCPServerConfig) -> None:
+        """Raise Conflict when the id exists."""
+
+    async def get(self, server_id: str) -> MCPServerConfig | None: ...
+
+    async def list(self, flt: MCPServerFilter) -> list[MCPServerConfig]:
+        """Sorted by id (creation order)."""
+
+    async def replace(self, server: MCPServerConfig) -> None:
+        """Raise NotFound when the server was deleted meanwhile."""
+
+    async def delete(self, server_id: str) -> MCPServerConfig | None: ...
+
+    async def generation(self, user_id: str) -> int:
+        """Bumped by every write to this user's servers."""
+
+    async def check(self) -> None: ...
+
+
+class EnterpriseMCPServerStore(Protocol):
+    async def create(self, server: EnterpriseMCPServer) -> None: ...
+
+    async def get(self, server_id: str) -> EnterpriseMCPServer | None: ...
+
+    async def list(self, flt: EnterpriseMCPServerFilter) -> list[EnterpriseMCPServer]: ...
+
+    async def replace(self, server: EnterpriseMCPServer) -> None: ...
+
+    async def delete(self, server_id: str) -> EnterpriseMCPServer | None: ...
+
+    async def generations(self, enterprise_ids: Sequence[str]) -> dict[str, int]:
+        """Bumped by every write to the enterprise's servers."""
+
+    async def check(self) -> None: ...
+
+
+class EnterpriseStore(Protocol):
+    async def create(self, enterprise: Enterprise, owner_id: str) -> None:
+        """The enterprise and its first owner, together."""
+
+    async def get(self, enterprise_id: str) -> Enterprise | None: ...
+
+    async def get_many(self, enterprise_ids: Sequence[str]) -> dict[str, Enterprise]:
+        """The ones that exist, in one round trip."""
+
+    async def replace(self, enterprise: Enterprise) -> None: ...
+
+    async def ensure_personal(self, user_id: str, candidate: Enterprise) -> Enterprise:
+        """Exactly one personal enterprise per user, even under concurrent first requests:
+        the candidate is stored only if the user has none yet; the winner is returned."""
+
+    async def memberships_of(self, user_id: str) -> dict[str, Role]:
+        """enterprise id -> role, from the enterprises' own member lists (the truth)."""
+
+    async def members(self, enterprise_id: str) -> tuple[dict[str, Role], int]:
+        """user id -> role, and the member-list version for `set_member`'s check."""
+
+    async def set_member(
+        self, enterprise_id: str, user_id: str, role: Role | None, *, expected_version: int
+    ) -> None:
+        """Add, change (role) or remove (None) a member. Raise Conflict when the member list
+        changed since `expected_version` (the policy decided on a stale list)."""
+
+    async def check(self) -> None: ...

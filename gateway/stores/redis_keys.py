@@ -1,0 +1,109 @@
+"""The Redis key layout, ready for Redis Cluster from day one.
+
+Keys that change together share a hash tag, so every Lua script and MULTI touches one slot:
+
+    gw:{u:<user>}:srv:<server_id>    personal server record (msgspec JSON)
+    gw:{u:<user>}:srvs               set of the user's server ids
+    gw:{u:<user>}:gen                generation, INCR'd by every write to the user's servers
+    gw:{u:<user>}:ents               membership hints: enterprise id -> "<ms>:<nonce>"
+    gw:{u:<user>}:personal           the personal-enterprise claim (its enterprise id)
+    gw:{e:<ent>}:srv:<server_id>     enterprise server record
+    gw:{e:<ent>}:srvs / :gen         its index set and generation
+    gw:{e:<ent>}:ent                 enterprise record
+    gw:{e:<ent>}:members             hash user -> role (the truth about membership)
+    gw:{e:<ent>}:mver                member-list version (`set_member`'s optimistic check)
+    gw:loc:{<server_id>}             personal server id -> user id (GET by id without a scan)
+    gw:eloc:{<server_id>}            enterprise server id -> enterprise id
+    gw:users / gw:ents               owners that ever had a server (unscoped local-dev list)
+
+Writes spanning two slots are ordered so a crash between them leaves a state that reads
+ignore or repair, never a wrong answer:
+
+- server create: locator, then the record (Lua), then `gw:users`/`gw:ents`; server delete:
+  the record (Lua), then the locator. A locator without a record reads as "not found".
+- membership add / role change / enterprise create: the user's hint, then the enterprise
+  side (Lua). Member removal: the enterprise side, then the hint. `memberships_of` trusts
+  the enterprise side only and garbage-collects hints it does not confirm.
+- personal enterprise: `SET ...:personal NX` picks the winner; whoever finds the claimed
+  enterprise missing creates it under the claimed id (idempotent `SET NX`).
+
+User, enterprise and server ids never contain braces (see `gateway.domain.ids`), so the
+`}` we write always closes the tag.
+"""
+
+from __future__ import annotations
+
+PREFIX = "gw"
+USERS = f"{PREFIX}:users"
+ENTERPRISES = f"{PREFIX}:ents"
+
+
+def _tag(kind: str, owner_id: str) -> str:
+    if "{" in owner_id or "}" in owner_id:
+        # A brace would move the hash tag and could make two owners' keys collide.
+        raise ValueError(f"id {owner_id!r} must not contain braces")
+    return f"{PREFIX}:{{{kind}:{owner_id}}}"
+
+
+def user_tag(user_id: str) -> str:
+    return _tag("u", user_id)
+
+
+def enterprise_tag(enterprise_id: str) -> str:
+    return _tag("e", enterprise_id)
+
+
+# Personal servers.
+def user_server(user_id: str, server_id: str) -> str:
+    return f"{user_tag(user_id)}:srv:{server_id}"
+
+
+def user_servers(user_id: str) -> str:
+    return f"{user_tag(user_id)}:srvs"
+
+
+def user_generation(user_id: str) -> str:
+    return f"{user_tag(user_id)}:gen"
+
+
+def server_locator(server_id: str) -> str:
+    return f"{PREFIX}:loc:{{{server_id}}}"
+
+
+# Enterprise servers.
+def enterprise_server(enterprise_id: str, server_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:srv:{server_id}"
+
+
+def enterprise_servers(enterprise_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:srvs"
+
+
+def enterprise_generation(enterprise_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:gen"
+
+
+def enterprise_server_locator(server_id: str) -> str:
+    # Its own namespace: a personal-store read must never clean up an enterprise locator.
+    return f"{PREFIX}:eloc:{{{server_id}}}"
+
+
+# Enterprises and membership.
+def enterprise(enterprise_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:ent"
+
+
+def enterprise_members(enterprise_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:members"
+
+
+def enterprise_members_version(enterprise_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:mver"
+
+
+def user_memberships(user_id: str) -> str:
+    return f"{user_tag(user_id)}:ents"
+
+
+def user_personal_claim(user_id: str) -> str:
+    return f"{user_tag(user_id)}:personal"
