@@ -1,0 +1,49 @@
+"""Maps the gateway's exceptions to Litestar's error body in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from gateway.api.bodies import body_errors
+from gateway.errors import BackendUnavailable, GatewayError, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+
+def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+        # A denial carries the policy's reasons and the decision id at the top level too.
+        for key in ("reasons", "decision_id"):
+            if key in exc.extra:
+                body[key] = exc.extra[key]
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="mcp-gateway"'
+    if isinstance(exc, BackendUnavailable):
+        log.error("backend unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
+        headers["Retry-After"] = "1"
+    return Response(body, status_code=exc.status_code, headers=headers)
+
+
+def validation_error_handler(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
+    extra = body_errors(request, exc.extra)
+    fields = ", ".join(str(e["key"]) for e in extra if e.get("key"))
+    detail = (
+        f"invalid {fields}: " + "; ".join(e["message"] for e in extra) if fields else exc.detail
+    )
+    return Response({"status_code": 400, "detail": detail, "extra": extra}, status_code=400)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,39 @@
+"""Liveness and readiness (no auth): `/readyz` checks every backend the gateway uses."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from gateway.errors import GatewayError
+
+
+@get("/healthz", tags=["ops"], summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["ops"], summary="Every backend answers")
+async def readyz(state: State) -> Response[dict[str, Any]]:
+    checks = state.backends.readiness_checks()
+
+    async def run(name: str, check: Any) -> tuple[str, str]:
+        try:
+            await asyncio.wait_for(check(), timeout=2.0)
+        except (GatewayError, TimeoutError, OSError) as exc:
+            return name, f"unavailable: {getattr(exc, 'detail', type(exc).__name__)}"
+        return name, "ok"
+
+    results = dict(await asyncio.gather(*(run(n, c) for n, c in checks.items())))
+    ready = all(v == "ok" for v in results.values())
+    return Response(
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": results,
+            "policy_revision": state.backends.engine.revision,
+        },
+        status_code=200 if ready else 503,
+    )

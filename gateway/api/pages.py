@@ -1,0 +1,32 @@
+"""The list envelope every collection endpoint answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+import msgspec
+from litestar.params import Parameter
+
+from gateway.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, HasId, page
+
+T = TypeVar("T")
+ItemT = TypeVar("ItemT", bound=HasId)
+
+Limit = Annotated[
+    int, Parameter(ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description="page size")
+]
+Cursor = Annotated[
+    str | None,
+    Parameter(default=None, max_length=512, description="next_cursor of the previous page"),
+]
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def paged(items: Sequence[ItemT], limit: int, cursor: str | None) -> Page[Any]:
+    chunk, next_cursor = page(items, limit=limit, cursor=cursor)
+    return Page(items=chunk, next_cursor=next_cursor)

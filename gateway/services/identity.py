@@ -1,0 +1,58 @@
+"""From verified claims to the policy's `subject`: memberships come from the enterprise
+store, and a personal enterprise is provisioned when the policy says the user gets one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from gateway.auth.claims import Claims
+from gateway.domain.enterprises import Enterprise
+from gateway.domain.ids import ENTERPRISE_PREFIX, new_id
+from gateway.domain.subjects import Membership, Subject
+from gateway.policy.decider import Authorizer
+from gateway.stores.base import EnterpriseStore
+
+
+class SubjectResolver:
+    def __init__(self, authorizer: Authorizer, enterprises: EnterpriseStore) -> None:
+        self._authorizer = authorizer
+        self._enterprises = enterprises
+
+    async def memberships(self, user_id: str) -> dict[str, Membership]:
+        roles = await self._enterprises.memberships_of(user_id)
+        records = await self._enterprises.get_many(list(roles)) if roles else {}
+        return {
+            ent: Membership(role=role, kind=records[ent].kind)
+            for ent, role in roles.items()
+            if ent in records
+        }
+
+    async def resolve(self, claims: Claims) -> Subject:
+        subject = Subject(
+            id=claims.sub,
+            email=claims.email,
+            name=claims.name,
+            roles=claims.roles,
+            memberships=await self.memberships(claims.sub),
+        )
+        has_personal = any(m.kind == "personal" for m in subject.memberships.values())
+        if has_personal or not await self._authorizer.needs_personal_enterprise(subject):
+            return subject
+        # First request of a personal-mail user: exactly one personal enterprise, even when
+        # many first requests race (the store decides the winner atomically).
+        await self._enterprises.ensure_personal(
+            claims.sub,
+            Enterprise(
+                id=new_id(ENTERPRISE_PREFIX),
+                name=f"{claims.email} (personal)",
+                kind="personal",
+                created_at=datetime.now(UTC),
+            ),
+        )
+        return Subject(
+            id=claims.sub,
+            email=claims.email,
+            name=claims.name,
+            roles=claims.roles,
+            memberships=await self.memberships(claims.sub),
+        )

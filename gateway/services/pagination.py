@@ -1,0 +1,50 @@
+"""Cursor paging over id-sorted lists: the cursor is the last id served, opaque to clients."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from gateway.errors import InvalidInput
+
+_ID = re.compile(r"^[a-z]{2,5}_[0-9a-z]{1,64}$")
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=HasId)
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        last_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput("invalid cursor", extra={"cursor": "not a cursor we issued"}) from exc
+    if not _ID.match(last_id):
+        raise InvalidInput("invalid cursor", extra={"cursor": "not a cursor we issued"})
+    return last_id
+
+
+def page(items: Sequence[T], *, limit: int, cursor: str | None) -> tuple[list[T], str | None]:
+    """`items` sorted by id. Returns the page and the cursor of the next one (None at the end)."""
+    after = decode_cursor(cursor) if cursor else None
+    start = 0
+    if after is not None:
+        start = next((i for i, item in enumerate(items) if item.id > after), len(items))
+    chunk = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return chunk, (encode_cursor(chunk[-1].id) if more and chunk else None)

@@ -1,0 +1,110 @@
+"""The gateway's behaviour is the policy's: change `policies/`, not Python. And any doubt
+(engine error, malformed or undefined decision) fails closed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from gateway.config import REPO_POLICY_DIR, Settings
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, token_for
+
+SERVER = {"name": "time", "transport": "stdio", "command": "uvx", "args": ["mcp-server-time"]}
+
+
+def _policy_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "policies"
+    shutil.copytree(REPO_POLICY_DIR, target, ignore=shutil.ignore_patterns("*_test.rego"))
+    return target
+
+
+async def _alice(start_gateway: AppFactory, policy_dir: Path) -> Caller:
+    app: AsyncTestClient[Litestar] = await start_gateway(
+        Settings(jwt_secret=JWT_SECRET, policy_dir=str(policy_dir))
+    )
+    return Caller(app, token_for("alice"))
+
+
+async def test_a_rule_forbidding_delete_changes_the_gateway(
+    tmp_path: Path, start_gateway: AppFactory
+) -> None:
+    policies = _policy_copy(tmp_path)
+    data = policies / "gateway" / "data.json"
+    data.write_text(data.read_text().replace('"mcp_server.delete", ', ""))
+    (policies / "gateway" / "freeze.rego").write_text(
+        "package gateway.authz\n\n"
+        '_denials contains {"code": "change_freeze", "message": "deletes are frozen"} if {\n'
+        '\tinput.action == "mcp_server.delete"\n}\n'
+    )
+    alice = await _alice(start_gateway, policies)
+    url = f"/v1/mcp-servers/{(await alice.post('/v1/mcp-servers', json=SERVER)).json()['id']}"
+
+    response = await alice.delete(url)
+
+    assert response.status_code == 403, response.text
+    body = response.json()
+    assert body["reasons"] == [{"code": "change_freeze", "message": "deletes are frozen"}]
+    assert body["decision_id"] == response.headers["x-decision-id"]
+    assert (await alice.get(url)).status_code == 200  # still there
+
+
+async def test_the_shipped_policy_allows_that_delete(
+    tmp_path: Path, start_gateway: AppFactory
+) -> None:
+    alice = await _alice(start_gateway, _policy_copy(tmp_path))
+    url = f"/v1/mcp-servers/{(await alice.post('/v1/mcp-servers', json=SERVER)).json()['id']}"
+    assert (await alice.delete(url)).status_code == 204
+
+
+async def test_a_malformed_decision_is_a_deny(tmp_path: Path, start_gateway: AppFactory) -> None:
+    policies = tmp_path / "policies" / "gateway"
+    policies.mkdir(parents=True)
+    (policies / "authz.rego").write_text(
+        'package gateway.authz\n\ndecision := {"allow": "yes", "visible": true}\n'
+    )
+    (policies / "scope.rego").write_text(
+        "package gateway.scope\n\n"
+        'view := {"unscoped": true, "user_ids": [], "enterprise_ids": []}\n'
+    )
+    alice = await _alice(start_gateway, policies.parent)
+    response = await alice.post("/v1/mcp-servers", json=SERVER)
+    assert response.status_code == 404  # not a well-formed "visible": nothing is shown
+    assert (await alice.get("/v1/mcp-servers")).json()["items"] == []
+
+
+async def test_an_undefined_decision_is_a_deny(tmp_path: Path, start_gateway: AppFactory) -> None:
+    policies = tmp_path / "policies" / "gateway"
+    policies.mkdir(parents=True)
+    (policies / "authz.rego").write_text(
+        'package gateway.authz\n\ndecision := {"allow": true} if input.action == "never"\n'
+    )
+    alice = await _alice(start_gateway, policies.parent)
+    assert (await alice.post("/v1/mcp-servers", json=SERVER)).status_code == 404
+
+
+async def test_an_engine_error_is_a_503(tmp_path: Path, start_gateway: AppFactory) -> None:
+    policies = tmp_path / "policies" / "gateway"
+    policies.mkdir(parents=True)
+    # Two values for one complete rule: a conflict error at evaluation time.
+    (policies / "authz.rego").write_text(
+        "package gateway.authz\n\n"
+        'decision := {"allow": true, "visible": true, "reasons": []} if input.action\n'
+        'decision := {"allow": false, "visible": true, "reasons": []} if input.action\n'
+    )
+    alice = await _alice(start_gateway, policies.parent)
+    response = await alice.post("/v1/mcp-servers", json=SERVER)
+    assert response.status_code == 503, response.text
+    assert "policy engine" in response.json()["detail"]
+
+
+def test_a_policy_that_does_not_compile_stops_startup(tmp_path: Path) -> None:
+    from gateway.policy.embedded import EmbeddedRegoEngine
+    from gateway.policy.sources import PolicyLoadError
+
+    (tmp_path / "bad.rego").write_text("package gateway.authz\n\ndecision := {\n")
+    with pytest.raises(PolicyLoadError):
+        EmbeddedRegoEngine(tmp_path)
