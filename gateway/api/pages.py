@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from litestar.params import Parameter
 
-from gateway.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, HasId, page
+from gateway.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 
 T = TypeVar("T")
-ItemT = TypeVar("ItemT", bound=HasId)
 
 Limit = Annotated[
     int, Parameter(ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description="page size")
@@ -27,6 +27,11 @@ class Page(msgspec.Struct, Generic[T], kw_only=True):
     next_cursor: str | None = None
 
 
-def paged(items: Sequence[ItemT], limit: int, cursor: str | None) -> Page[Any]:
-    chunk, next_cursor = page(items, limit=limit, cursor=cursor)
+def paged(
+    items: Sequence[Any],
+    limit: int,
+    cursor: str | None,
+    key: Callable[[Any], str] = operator.attrgetter("id"),
+) -> Page[Any]:
+    chunk, next_cursor = page(items, limit=limit, cursor=cursor, key=key)
     return Page(items=chunk, next_cursor=next_cursor)

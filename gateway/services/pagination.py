@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import operator
 import re
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from gateway.errors import InvalidInput
 
-_ID = re.compile(r"^[a-z]{2,5}_[0-9a-z]{1,64}$")
+_ID = re.compile(r"^[A-Za-z0-9._@|:+-]{1,256}$")  # ids and user ids
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 
 
-class HasId(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-T = TypeVar("T", bound=HasId)
+T = TypeVar("T", bound=Any)
 
 
 def encode_cursor(last_id: str) -> str:
@@ -39,12 +35,18 @@ def decode_cursor(cursor: str) -> str:
     return last_id
 
 
-def page(items: Sequence[T], *, limit: int, cursor: str | None) -> tuple[list[T], str | None]:
-    """`items` sorted by id. Returns the page and the cursor of the next one (None at the end)."""
+def page(
+    items: Sequence[T],
+    *,
+    limit: int,
+    cursor: str | None,
+    key: Callable[[T], str] = operator.attrgetter("id"),
+) -> tuple[list[T], str | None]:
+    """`items` sorted by `key` (the id). Returns the page and the next cursor (None at the end)."""
     after = decode_cursor(cursor) if cursor else None
     start = 0
     if after is not None:
-        start = next((i for i, item in enumerate(items) if item.id > after), len(items))
+        start = next((i for i, item in enumerate(items) if key(item) > after), len(items))
     chunk = list(items[start : start + limit])
     more = start + limit < len(items)
-    return chunk, (encode_cursor(chunk[-1].id) if more and chunk else None)
+    return chunk, (encode_cursor(key(chunk[-1])) if more and chunk else None)
