@@ -17,6 +17,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 
 from gateway.api.auth import authenticate, provide_subject
+from gateway.api.enterprise_servers import EnterpriseServerController
+from gateway.api.enterprises import EnterpriseController
 from gateway.api.errors import (
     gateway_error_handler,
     http_error_handler,
@@ -32,6 +34,8 @@ from gateway.errors import GatewayError
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
+from gateway.services.enterprise_servers import EnterpriseServerService
+from gateway.services.enterprises import EnterpriseService
 from gateway.services.identity import SubjectResolver
 from gateway.services.servers import MCPServerService
 from gateway.services.views import MergedView
@@ -60,6 +64,8 @@ class Backends:
     subjects: SubjectResolver
     view: MergedView
     servers: MCPServerService
+    enterprise_service: EnterpriseService
+    enterprise_server_service: EnterpriseServerService
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -119,6 +125,8 @@ async def open_backends(settings: Settings) -> Backends:
         subjects=SubjectResolver(authorizer, enterprises),
         view=view,
         servers=MCPServerService(authorizer, personal, enterprise_servers, view),
+        enterprise_service=EnterpriseService(authorizer, enterprises),
+        enterprise_server_service=EnterpriseServerService(authorizer, enterprise_servers),
         _closers=closers,
     )
 
@@ -127,7 +135,7 @@ def _from_backends(name: str) -> Provide:
     async def provide(state: State) -> Any:
         return getattr(state.backends, name)
 
-    return Provide(provide, sync_to_thread=False)
+    return Provide(provide)
 
 
 class GatewayPlugin(InitPluginProtocol):
@@ -169,11 +177,13 @@ class GatewayPlugin(InitPluginProtocol):
     def _configure_routes(self, app_config: AppConfig) -> None:
         v1 = Router(
             path="/",
-            route_handlers=[MCPServerController],
+            route_handlers=[MCPServerController, EnterpriseController, EnterpriseServerController],
             guards=[authenticate],
             dependencies={
-                "subject": Provide(provide_subject, sync_to_thread=False),
+                "subject": Provide(provide_subject),
                 "servers": _from_backends("servers"),
+                "enterprises": _from_backends("enterprise_service"),
+                "enterprise_servers": _from_backends("enterprise_server_service"),
             },
         )
         app_config.route_handlers.extend([healthz, readyz, v1])

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Body, Parameter
+from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
+from gateway.api.params import ServerIdParam
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch
 from gateway.domain.subjects import Subject
 from gateway.services.servers import MCPServerService
-
-ServerIdParam = Annotated[str, Parameter(pattern=r"^e?mcp_[0-9a-z]{1,64}$", max_length=70)]
 
 
 class MCPServerController(Controller):

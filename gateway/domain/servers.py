@@ -139,7 +139,7 @@ READ_ONLY_FIELDS = frozenset(
 )
 
 
-def patched(server: AnyServer, patch: ServerPatch) -> AnyServer:
+def patched(server: AnyServer, patch: ServerPatch | EnterpriseServerPatch) -> AnyServer:
     """Apply a PATCH; raises ValueError naming the field when the result is inconsistent."""
     changes = {
         f: getattr(patch, f)

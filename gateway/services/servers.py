@@ -16,9 +16,11 @@ from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
 
 
-def _named_field(message: str) -> str:
-    # check_launch_fields names the field first, in backticks.
-    return message.split("`")[1] if message.count("`") >= 2 else "body"
+def invalid_patch(exc: ValueError) -> InvalidInput:
+    """A PATCH whose merged result is inconsistent; check_launch_fields names the field first."""
+    message = str(exc)
+    field = message.split("`")[1] if message.count("`") >= 2 else "body"
+    return InvalidInput(message, extra={field: message})
 
 
 def now() -> datetime:
@@ -85,7 +87,7 @@ class MCPServerService:
         try:
             updated = patched(server, patch)
         except ValueError as exc:
-            raise InvalidInput(str(exc), extra={_named_field(str(exc)): str(exc)}) from exc
+            raise invalid_patch(exc) from exc
         updated.updated_at = now()
         if isinstance(updated, MCPServerConfig):
             await self._personal.replace(updated)

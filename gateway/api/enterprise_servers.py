@@ -1,0 +1,77 @@
+"""`/v1/enterprise/mcp-servers`: an enterprise's approved list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import Body
+
+from gateway.api.pages import Cursor, Limit, Page, paged
+from gateway.api.params import EnterpriseServerIdParam, OptionalEnterpriseId
+from gateway.domain.servers import (
+    EnterpriseMCPServer,
+    EnterpriseServerCreate,
+    EnterpriseServerPatch,
+)
+from gateway.domain.subjects import Subject
+from gateway.services.enterprise_servers import EnterpriseServerService, choose_enterprise
+
+
+class EnterpriseServerController(Controller):
+    path = "/v1/enterprise/mcp-servers"
+    tags = ["enterprise-mcp-servers"]
+
+    @get("/", summary="An enterprise's approved servers (any member)")
+    async def list_servers(
+        self,
+        subject: Subject,
+        enterprise_servers: EnterpriseServerService,
+        enterprise_id: OptionalEnterpriseId,
+        limit: Limit,
+        cursor: Cursor,
+    ) -> Page[EnterpriseMCPServer]:
+        ent = choose_enterprise(subject, enterprise_id)
+        return paged(await enterprise_servers.list(subject, ent), limit, cursor)
+
+    @post("/", summary="Approve a server (owners and admins)")
+    async def create_server(
+        self,
+        subject: Subject,
+        enterprise_servers: EnterpriseServerService,
+        enterprise_id: OptionalEnterpriseId,
+        data: Annotated[EnterpriseServerCreate, Body()],
+    ) -> Response[EnterpriseMCPServer]:
+        ent = choose_enterprise(subject, enterprise_id)
+        server = await enterprise_servers.create(subject, ent, data)
+        return Response(
+            server, status_code=201, headers={"Location": f"/v1/enterprise/mcp-servers/{server.id}"}
+        )
+
+    @get("/{server_id:str}")
+    async def get_server(
+        self,
+        subject: Subject,
+        enterprise_servers: EnterpriseServerService,
+        server_id: EnterpriseServerIdParam,
+    ) -> EnterpriseMCPServer:
+        return await enterprise_servers.get(subject, server_id)
+
+    @patch("/{server_id:str}")
+    async def update_server(
+        self,
+        subject: Subject,
+        enterprise_servers: EnterpriseServerService,
+        server_id: EnterpriseServerIdParam,
+        data: Annotated[EnterpriseServerPatch, Body()],
+    ) -> EnterpriseMCPServer:
+        return await enterprise_servers.update(subject, server_id, data)
+
+    @delete("/{server_id:str}", status_code=204)
+    async def delete_server(
+        self,
+        subject: Subject,
+        enterprise_servers: EnterpriseServerService,
+        server_id: EnterpriseServerIdParam,
+    ) -> None:
+        await enterprise_servers.delete(subject, server_id)

@@ -1,0 +1,81 @@
+"""`/v1/enterprises`: the caller's enterprises and their members."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated
+
+from litestar import Controller, Response, delete, get, post, put
+from litestar.params import Body
+
+from gateway.api.pages import Cursor, Limit, Page, paged
+from gateway.api.params import EnterpriseIdParam, UserIdParam
+from gateway.domain.enterprises import EnterpriseCreate, EnterpriseWithRole, Member, MemberPut
+from gateway.domain.subjects import Subject
+from gateway.services.enterprises import EnterpriseService
+
+
+class EnterpriseController(Controller):
+    path = "/v1/enterprises"
+    tags = ["enterprises"]
+
+    @get("/", summary="The caller's enterprises, with their role in each")
+    async def list_enterprises(
+        self, subject: Subject, enterprises: EnterpriseService, limit: Limit, cursor: Cursor
+    ) -> Page[EnterpriseWithRole]:
+        return paged(await enterprises.list_mine(subject), limit, cursor)
+
+    @post("/", summary="Create an organization; the caller becomes its owner")
+    async def create_enterprise(
+        self,
+        subject: Subject,
+        enterprises: EnterpriseService,
+        data: Annotated[EnterpriseCreate, Body()],
+    ) -> Response[EnterpriseWithRole]:
+        created = await enterprises.create(subject, data)
+        return Response(
+            created, status_code=201, headers={"Location": f"/v1/enterprises/{created.id}"}
+        )
+
+    @get("/{enterprise_id:str}")
+    async def get_enterprise(
+        self, subject: Subject, enterprises: EnterpriseService, enterprise_id: EnterpriseIdParam
+    ) -> EnterpriseWithRole:
+        return await enterprises.get(subject, enterprise_id)
+
+    @get("/{enterprise_id:str}/members")
+    async def list_members(
+        self,
+        subject: Subject,
+        enterprises: EnterpriseService,
+        enterprise_id: EnterpriseIdParam,
+        limit: Limit,
+        cursor: Cursor,
+    ) -> Page[Member]:
+        members = await enterprises.members(subject, enterprise_id)
+        return paged(members, limit, cursor, key=operator.attrgetter("user_id"))
+
+    @put("/{enterprise_id:str}/members/{user_id:str}", summary="Add a member or change a role")
+    async def put_member(
+        self,
+        subject: Subject,
+        enterprises: EnterpriseService,
+        enterprise_id: EnterpriseIdParam,
+        user_id: UserIdParam,
+        data: Annotated[MemberPut, Body()],
+    ) -> Member:
+        return await enterprises.put_member(subject, enterprise_id, user_id, data.role)
+
+    @delete(
+        "/{enterprise_id:str}/members/{user_id:str}",
+        status_code=204,
+        summary="Remove a member (members may remove themselves: leave)",
+    )
+    async def remove_member(
+        self,
+        subject: Subject,
+        enterprises: EnterpriseService,
+        enterprise_id: EnterpriseIdParam,
+        user_id: UserIdParam,
+    ) -> None:
+        await enterprises.remove_member(subject, enterprise_id, user_id)

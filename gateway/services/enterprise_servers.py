@@ -1,0 +1,109 @@
+"""An enterprise's approved list (`/v1/enterprise/mcp-servers`): read by members, written by
+owners and admins — as the policy says."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, new_id
+from gateway.domain.servers import (
+    EnterpriseMCPServer,
+    EnterpriseServerCreate,
+    EnterpriseServerPatch,
+    patched,
+)
+from gateway.domain.subjects import Subject
+from gateway.errors import InvalidInput, NotFound
+from gateway.policy.decider import Authorizer
+from gateway.services.resources import enterprise_server_resource
+from gateway.services.servers import invalid_patch, now
+from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
+
+
+def choose_enterprise(subject: Subject, enterprise_id: str | None) -> str:
+    """`?enterprise_id=` may be left out only when the caller belongs to exactly one."""
+    if enterprise_id is not None:
+        return enterprise_id
+    if len(subject.memberships) == 1:
+        return next(iter(subject.memberships))
+    why = (
+        "you belong to no enterprise"
+        if not subject.memberships
+        else f"you belong to {len(subject.memberships)} enterprises: name one"
+    )
+    raise InvalidInput(f"enterprise_id is required: {why}", extra={"enterprise_id": why})
+
+
+class EnterpriseServerService:
+    def __init__(self, authorizer: Authorizer, servers: EnterpriseMCPServerStore) -> None:
+        self._authorizer = authorizer
+        self._servers = servers
+
+    async def list(self, subject: Subject, enterprise_id: str) -> list[EnterpriseMCPServer]:
+        await self._authorizer.require(
+            "enterprise_server.list",
+            subject,
+            {"type": "enterprise_mcp_server", "enterprise_id": enterprise_id},
+            what=f"enterprise {enterprise_id}",
+        )
+        return await self._servers.list(EnterpriseMCPServerFilter(enterprise_ids=[enterprise_id]))
+
+    async def create(
+        self, subject: Subject, enterprise_id: str, body: EnterpriseServerCreate
+    ) -> EnterpriseMCPServer:
+        await self._authorizer.require(
+            "enterprise_server.create",
+            subject,
+            {
+                "type": "enterprise_mcp_server",
+                "enterprise_id": enterprise_id,
+                "auto_enabled": body.auto_enabled,
+            },
+            what=f"enterprise {enterprise_id}",
+        )
+        stamp = now()
+        server = EnterpriseMCPServer(
+            id=new_id(ENTERPRISE_SERVER_PREFIX),
+            enterprise_id=enterprise_id,
+            created_by=subject.id,
+            created_at=stamp,
+            updated_at=stamp,
+            **msgspec.structs.asdict(body),
+        )
+        await self._servers.create(server)
+        return server
+
+    async def authorized(
+        self, subject: Subject, server_id: str, action: str
+    ) -> EnterpriseMCPServer:
+        server = await self._servers.get(server_id)
+        if server is None:
+            raise NotFound(f"enterprise MCP server {server_id} not found")
+        await self._authorizer.require(
+            action,
+            subject,
+            enterprise_server_resource(server),
+            what=f"enterprise MCP server {server_id}",
+        )
+        return server
+
+    async def get(self, subject: Subject, server_id: str) -> EnterpriseMCPServer:
+        return await self.authorized(subject, server_id, "enterprise_server.read")
+
+    async def update(
+        self, subject: Subject, server_id: str, patch: EnterpriseServerPatch
+    ) -> EnterpriseMCPServer:
+        server = await self.authorized(subject, server_id, "enterprise_server.update")
+        try:
+            updated = patched(server, patch)
+        except ValueError as exc:
+            raise invalid_patch(exc) from exc
+        updated.updated_at = now()
+        assert isinstance(updated, EnterpriseMCPServer)
+        await self._servers.replace(updated)
+        return updated
+
+    async def delete(self, subject: Subject, server_id: str) -> EnterpriseMCPServer:
+        server = await self.authorized(subject, server_id, "enterprise_server.delete")
+        await self._servers.delete(server.id)
+        return server

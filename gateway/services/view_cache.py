@@ -1,0 +1,187 @@
+"""The merged-view cache in Redis: never stale, invalidated in O(1) by generation counters.
+
+A cached view lives at `gw:{u:<user>}:view` as `{stamp, items}` (msgspec JSON, with a TTL so
+memory stays bounded). The *stamp* hashes everything the view depends on:
+
+- the policy revision (a new policy may scope views differently);
+- the `ViewScope` the policy gave for this request (unscoped flag, user ids, enterprise ids),
+  which already encodes the subject's memberships: joining or leaving an enterprise changes
+  the scope, hence the stamp;
+- the generation of every user and enterprise in the scope. The stores INCR
+  `gw:{u:<user>}:gen` / `gw:{e:<ent>}:gen` in the same Lua script as every write (creating,
+  replacing — e.g. toggling `auto_enabled` — or deleting a server), so a write moves the
+  stamp of every view it feeds without enumerating anyone: the invalidation *is* that INCR.
+
+Read path: one non-transactional pipeline GETs every generation and the cached entry (the
+keys span hash slots, so no MULTI; a cluster client may split the pipeline per node). The
+entry is served only if its stored stamp equals the stamp computed from those generations.
+
+Why a miss may store what it computed: the stamp comes from generations read *before*
+`compute()` reads the stores. Each generation moves atomically with its data, so the data
+read afterwards is at least as new as the stamp says. A write landing between the two reads
+leaves an entry whose data is *newer* than its stamp; every later reader sees the bumped
+generation, computes another stamp and misses. The reverse — a stamp newer than the data —
+would serve stale views, which is why the generations are never re-read after computing.
+
+Failure: any Redis or decode error logs a warning (no values, no credentials) and the view
+is computed from the stores; the cache never answers with a view it cannot vouch for.
+Unscoped views (auth disabled, local dev) are not cached.
+
+Operations: the generation keys carry no TTL and must never be evicted (a counter reset could
+make an old stamp current again). Run Redis with `maxmemory-policy noeviction` or a
+`volatile-*` policy — cache entries carry a TTL, so `volatile-lru` evicts only them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import msgspec
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+
+from gateway.domain.decisions import ViewScope
+from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
+from gateway.services.views import ViewLoader
+from gateway.stores import redis_keys as k
+
+__all__ = ["RedisMergedViewCache", "view_key"]
+
+log = logging.getLogger(__name__)
+
+# Bump when the entry's layout or the stamp's inputs change: old entries then simply miss.
+_FORMAT = "view-v1"
+_WARN_EVERY_S = 10.0
+
+
+class _Entry(msgspec.Struct, kw_only=True):
+    stamp: str
+    items: list[MCPServerConfig | EnterpriseMCPServer]
+
+
+class _StampInput(msgspec.Struct, array_like=True):
+    format: str
+    revision: str
+    unscoped: bool
+    users: list[tuple[str, int]]
+    enterprises: list[tuple[str, int]]
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(_Entry)
+
+
+def view_key(user_id: str) -> str:
+    """The user's cached view, under the user's hash tag (next to its generation)."""
+    return f"{k.user_tag(user_id)}:view"
+
+
+def _generation(raw: bytes | str | None) -> int:
+    return int(raw) if raw is not None else 0
+
+
+def _stamp(revision: str, scope: ViewScope, gens: Sequence[bytes | str | None]) -> str:
+    """`gens`: the users' generations, then the enterprises', in scope order."""
+    n = len(scope.user_ids)
+    users = [(u, _generation(g)) for u, g in zip(scope.user_ids, gens[:n], strict=True)]
+    ents = [(e, _generation(g)) for e, g in zip(scope.enterprise_ids, gens[n:], strict=True)]
+    doc = _StampInput(_FORMAT, revision, scope.unscoped, users, ents)
+    return hashlib.blake2b(_ENCODER.encode(doc), digest_size=16).hexdigest()
+
+
+class RedisMergedViewCache:
+    """`ViewCache` over Redis. `revision` is the policy revision, or a callable returning the
+    current one (so a policy reload changes every stamp). `hits`/`misses`/`errors`/`bypasses`
+    are plain counters for /metrics."""
+
+    def __init__(
+        self,
+        client: aredis.Redis,
+        revision: Callable[[], str] | str,
+        ttl_seconds: int = 3600,
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._redis = client
+        if isinstance(revision, str):
+            fixed = revision
+            self._revision: Callable[[], str] = lambda: fixed
+        else:
+            self._revision = revision
+        self._ttl = ttl_seconds
+        self.hits = 0
+        self.misses = 0
+        self.errors = 0
+        self.bypasses = 0
+        self._last_warning = -_WARN_EVERY_S
+        self._suppressed = 0
+
+    async def get_or_compute(
+        self, user_id: str, scope: ViewScope, compute: ViewLoader
+    ) -> list[AnyServer]:
+        if scope.unscoped:
+            # Every user's servers: no generation covers "a user appeared"; local dev only.
+            self.bypasses += 1
+            return await compute()
+        try:
+            stamp, cached = await self._lookup(user_id, scope)
+        except (RedisError, OSError, ValueError) as exc:
+            self._failed("read", exc)
+            return await compute()
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        items = await compute()
+        try:
+            await self._redis.set(
+                view_key(user_id), _ENCODER.encode(_Entry(stamp=stamp, items=items)), ex=self._ttl
+            )
+        except (RedisError, OSError) as exc:
+            self._failed("write", exc)
+        return items
+
+    async def _lookup(self, user_id: str, scope: ViewScope) -> tuple[str, list[AnyServer] | None]:
+        """The stamp from the current generations, and the entry if it carries that stamp."""
+        gen_keys = [k.user_generation(u) for u in scope.user_ids]
+        gen_keys += [k.enterprise_generation(e) for e in scope.enterprise_ids]
+        key = view_key(user_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for gen_key in gen_keys:
+                pipe.get(gen_key)
+            pipe.get(key)  # after the generations: an entry stored meanwhile is newer, not older
+            replies: list[bytes | None] = await pipe.execute()
+        stamp = _stamp(self._revision(), scope, replies[:-1])
+        raw = replies[-1]
+        if raw is None:
+            return stamp, None
+        try:
+            entry = _DECODER.decode(raw)
+        except msgspec.DecodeError as exc:
+            # A corrupt or foreign value: recompute and overwrite it.
+            self._failed("decode", exc)
+            return stamp, None
+        if entry.stamp != stamp:
+            return stamp, None
+        return stamp, list(entry.items)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        """Count, and warn at most every few seconds so an outage does not flood the log."""
+        self.errors += 1
+        now = time.monotonic()
+        if now - self._last_warning < _WARN_EVERY_S:
+            self._suppressed += 1
+            return
+        log.warning(
+            "merged-view cache %s failed (%s: %.200s); computing the view from the stores "
+            "(%d similar warnings suppressed)",
+            what,
+            type(exc).__name__,
+            exc,
+            self._suppressed,
+        )
+        self._last_warning = now
+        self._suppressed = 0

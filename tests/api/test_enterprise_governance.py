@@ -1,0 +1,193 @@
+"""ADR-0008 end to end: owner A, admin C, member B, outsider D; the merged view changes at
+once with every governance change — on one gateway, and on two replicas sharing Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from gateway.config import Settings
+from tests.fixtures.gateway import AppFactory, Caller, token_for
+
+AUTO = {
+    "name": "github",
+    "transport": "streamable_http",
+    "url": "https://api.githubcopilot.com/mcp/",
+    "auto_enabled": True,
+}
+PLAIN = {"name": "sentry", "transport": "streamable_http", "url": "https://mcp.sentry.dev/mcp"}
+
+
+def _view_ids(response_json: dict[str, list[dict[str, str]]]) -> dict[str, str]:
+    return {s["id"]: s["source"] for s in response_json["items"]}
+
+
+@pytest.fixture(params=["one gateway", "two replicas"])
+async def two_doors(
+    request: pytest.FixtureRequest, gateway_settings: Settings, start_gateway: AppFactory
+) -> tuple[AsyncTestClient[Litestar], AsyncTestClient[Litestar]]:
+    """(writes go through the first, reads through the second)"""
+    first = await start_gateway(gateway_settings)
+    if request.param == "one gateway":
+        return first, first
+    if gateway_settings.redis_url is None:
+        pytest.skip("replicas share state through Redis only")
+    return first, await start_gateway(gateway_settings)
+
+
+async def test_adr_0008_end_to_end(
+    two_doors: tuple[AsyncTestClient[Litestar], AsyncTestClient[Litestar]],
+) -> None:
+    writer, reader = two_doors
+    w = {u: Caller(writer, token_for(u)) for u in ("alice", "bob", "carol", "dave")}
+    r = {u: Caller(reader, token_for(u)) for u in ("alice", "bob", "carol", "dave")}
+
+    # Owner A creates the enterprise and its members.
+    ent = (await w["alice"].post("/v1/enterprises", json={"name": "Acme"})).json()
+    assert ent["kind"] == "organization" and ent["role"] == "owner"
+    ent_id = ent["id"]
+    for user, role in (("carol", "admin"), ("bob", "member")):
+        put = await w["alice"].put(f"/v1/enterprises/{ent_id}/members/{user}", json={"role": role})
+        assert put.status_code == 200, put.text
+
+    # Admin C approves an auto-enabled and a plain server (enterprise_id implied: one ent).
+    auto = await w["carol"].post("/v1/enterprise/mcp-servers", json=AUTO)
+    assert auto.status_code == 201, auto.text
+    auto_id = auto.json()["id"]
+    assert auto_id.startswith("emcp_") and auto.json()["created_by"] == "carol"
+    plain_id = (await w["carol"].post("/v1/enterprise/mcp-servers", json=PLAIN)).json()["id"]
+
+    # B's merged view: the auto-enabled one, source enterprise; not the plain one.
+    bob_view = _view_ids((await r["bob"].get("/v1/mcp-servers")).json())
+    assert bob_view == {auto_id: "enterprise"}
+    assert (await r["bob"].get(f"/v1/mcp-servers/{auto_id}")).status_code == 200
+    assert (await r["bob"].get(f"/v1/mcp-servers/{plain_id}")).status_code == 404
+    # ... while both are on the approved list members can read.
+    listed = (await r["bob"].get("/v1/enterprise/mcp-servers")).json()["items"]
+    assert {s["id"] for s in listed} == {auto_id, plain_id}
+
+    # Outsider D sees neither, anywhere.
+    assert (await r["dave"].get("/v1/mcp-servers")).json()["items"] == []
+    for server_id in (auto_id, plain_id):
+        for url in (f"/v1/mcp-servers/{server_id}", f"/v1/enterprise/mcp-servers/{server_id}"):
+            assert (await r["dave"].get(url)).status_code == 404, url
+    assert (
+        await r["dave"].get(f"/v1/enterprise/mcp-servers?enterprise_id={ent_id}")
+    ).status_code == 404
+
+    # B can modify neither (403 with the policy's reason) nor create one.
+    denied = await w["bob"].patch(f"/v1/mcp-servers/{auto_id}", json={"name": "mine"})
+    assert denied.status_code == 403
+    assert [x["code"] for x in denied.json()["reasons"]] == ["enterprise_managed"]
+    assert denied.json()["decision_id"] == denied.headers["x-decision-id"]
+    assert (await w["bob"].delete(f"/v1/mcp-servers/{auto_id}")).status_code == 403
+    for server_id in (auto_id, plain_id):
+        url = f"/v1/enterprise/mcp-servers/{server_id}"
+        for attempt in (w["bob"].patch(url, json={"name": "x"}), w["bob"].delete(url)):
+            response = await attempt
+            assert response.status_code == 403, response.text
+            assert response.json()["reasons"][0]["code"] == "role_required"
+    created = await w["bob"].post("/v1/enterprise/mcp-servers", json=PLAIN)
+    assert created.status_code == 403
+    assert (await r["bob"].get(f"/v1/mcp-servers/{auto_id}")).json()["name"] == "github"
+
+    # Toggling auto_enabled changes B's next view at once, both ways.
+    off = await w["carol"].patch(
+        f"/v1/enterprise/mcp-servers/{auto_id}", json={"auto_enabled": False}
+    )
+    assert off.status_code == 200 and off.json()["auto_enabled"] is False
+    assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {}
+    await w["carol"].patch(f"/v1/enterprise/mcp-servers/{plain_id}", json={"auto_enabled": True})
+    assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {plain_id: "enterprise"}
+
+    # Deleting the server changes it at once.
+    assert (await w["carol"].delete(f"/v1/enterprise/mcp-servers/{plain_id}")).status_code == 204
+    assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {}
+
+    # So does removing B from the enterprise.
+    await w["carol"].patch(f"/v1/enterprise/mcp-servers/{auto_id}", json={"auto_enabled": True})
+    assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {auto_id: "enterprise"}
+    removed = await w["carol"].delete(f"/v1/enterprises/{ent_id}/members/bob")
+    assert removed.status_code == 204, removed.text
+    assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {}
+    assert (await r["bob"].get(f"/v1/mcp-servers/{auto_id}")).status_code == 404
+    # And adding B back brings it back.
+    await w["carol"].put(f"/v1/enterprises/{ent_id}/members/bob", json={"role": "member"})
+    assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {auto_id: "enterprise"}
+
+
+async def test_membership_rules(client_as: Callable[..., Caller]) -> None:
+    alice, bob, carol = client_as("alice"), client_as("bob"), client_as("carol")
+    ent_id = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
+    members = f"/v1/enterprises/{ent_id}/members"
+    await alice.put(f"{members}/carol", json={"role": "admin"})
+    await alice.put(f"{members}/bob", json={"role": "member"})
+
+    # Only owners grant the owner role; admins manage the rest.
+    grant = await carol.put(f"{members}/bob", json={"role": "owner"})
+    assert grant.status_code == 403 and grant.json()["reasons"][0]["code"] == "owner_required"
+    assert (await carol.put(f"{members}/erin", json={"role": "member"})).status_code == 200
+    # Members cannot manage members, but may leave.
+    assert (await bob.delete(f"{members}/erin")).status_code == 403
+    assert (await bob.put(f"{members}/bob", json={"role": "admin"})).status_code == 403
+    # The last owner can be neither removed nor demoted.
+    for attempt in (
+        alice.delete(f"{members}/alice"),
+        alice.put(f"{members}/alice", json={"role": "member"}),
+    ):
+        response = await attempt
+        assert response.status_code == 403
+        assert "last_owner" in {x["code"] for x in response.json()["reasons"]}
+    # With a second owner, the first may step down.
+    assert (await alice.put(f"{members}/carol", json={"role": "owner"})).status_code == 200
+    assert (await alice.put(f"{members}/alice", json={"role": "admin"})).status_code == 200
+    assert (await bob.delete(f"{members}/bob")).status_code == 204
+    listed = (await carol.get(members)).json()["items"]
+    assert listed == [
+        {"user_id": "alice", "role": "admin"},
+        {"user_id": "carol", "role": "owner"},
+        {"user_id": "erin", "role": "member"},
+    ]
+    # Bad input names the field.
+    bad = await carol.put(f"{members}/erin", json={"role": "emperor"})
+    assert bad.status_code == 400 and bad.json()["extra"][0]["key"] == "role"
+    assert (await carol.put(f"{members}/a%20b", json={"role": "member"})).status_code == 400
+
+
+async def test_enterprise_id_must_be_named_when_ambiguous(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice = client_as("alice")
+    none = await alice.get("/v1/enterprise/mcp-servers")
+    assert none.status_code == 400 and "enterprise_id" in none.json()["extra"]
+    first = (await alice.post("/v1/enterprises", json={"name": "One"})).json()["id"]
+    assert (await alice.get("/v1/enterprise/mcp-servers")).status_code == 200
+    await alice.post("/v1/enterprises", json={"name": "Two"})
+    ambiguous = await alice.get("/v1/enterprise/mcp-servers")
+    assert ambiguous.status_code == 400 and "enterprise_id" in ambiguous.json()["extra"]
+    named = await alice.get(f"/v1/enterprise/mcp-servers?enterprise_id={first}")
+    assert named.status_code == 200
+
+
+async def test_personal_enterprise_exactly_once_under_a_race(
+    client_as: Callable[..., Caller],
+) -> None:
+    gina = client_as("gina", email="gina@gmail.com")
+    responses = await asyncio.gather(*(gina.get("/v1/mcp-servers") for _ in range(20)))
+    assert {r.status_code for r in responses} == {200}
+    enterprises = (await gina.get("/v1/enterprises")).json()["items"]
+    assert len(enterprises) == 1
+    assert enterprises[0]["kind"] == "personal" and enterprises[0]["role"] == "owner"
+    members = (await gina.get(f"/v1/enterprises/{enterprises[0]['id']}/members")).json()
+    assert members["items"] == [{"user_id": "gina", "role": "owner"}]
+    # A personal enterprise takes no other members.
+    put = await gina.put(
+        f"/v1/enterprises/{enterprises[0]['id']}/members/bob", json={"role": "member"}
+    )
+    assert put.status_code == 403
+    # A corporate address gets none.
+    assert (await client_as("hal").get("/v1/enterprises")).json()["items"] == []
