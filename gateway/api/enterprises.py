@@ -5,12 +5,18 @@ from __future__ import annotations
 import operator
 from typing import Annotated
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseIdParam, UserIdParam
-from gateway.domain.enterprises import EnterpriseCreate, EnterpriseWithRole, Member, MemberPut
+from gateway.domain.enterprises import (
+    EnterpriseCreate,
+    EnterprisePatch,
+    EnterpriseWithRole,
+    Member,
+    MemberPut,
+)
 from gateway.domain.subjects import Subject
 from gateway.services.enterprises import EnterpriseService
 
@@ -42,6 +48,16 @@ class EnterpriseController(Controller):
         self, subject: Subject, enterprises: EnterpriseService, enterprise_id: EnterpriseIdParam
     ) -> EnterpriseWithRole:
         return await enterprises.get(subject, enterprise_id)
+
+    @patch("/{enterprise_id:str}", summary="Rename, or change governance settings")
+    async def update_enterprise(
+        self,
+        subject: Subject,
+        enterprises: EnterpriseService,
+        enterprise_id: EnterpriseIdParam,
+        data: Annotated[EnterprisePatch, Body()],
+    ) -> EnterpriseWithRole:
+        return await enterprises.update(subject, enterprise_id, data)
 
     @get("/{enterprise_id:str}/members")
     async def list_members(

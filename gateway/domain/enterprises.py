@@ -23,6 +23,14 @@ class EnterpriseWithRole(Enterprise, kw_only=True):
     role: Role
 
 
+class EnterprisePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    restrict_installs_to_approved: bool | msgspec.UnsetType = msgspec.UNSET
+
+
 class Member(msgspec.Struct, kw_only=True, frozen=True):
     user_id: str
     role: Role

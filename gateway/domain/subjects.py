@@ -13,6 +13,8 @@ EnterpriseKind = Literal["personal", "organization"]
 class Membership(msgspec.Struct, kw_only=True, frozen=True):
     role: Role
     kind: EnterpriseKind
+    # The enterprise's governance settings the policy needs about this subject.
+    restrict_installs_to_approved: bool = False
 
 
 class Subject(msgspec.Struct, kw_only=True, frozen=True):

@@ -7,9 +7,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from gateway.domain.enterprises import (
     Enterprise,
     EnterpriseCreate,
+    EnterprisePatch,
     EnterpriseWithRole,
     Member,
 )
@@ -79,6 +82,25 @@ class EnterpriseService:
             what=f"enterprise {enterprise_id}",
         )
         return _with_role(enterprise, subject.memberships[enterprise_id].role)
+
+    async def update(
+        self, subject: Subject, enterprise_id: str, patch: EnterprisePatch
+    ) -> EnterpriseWithRole:
+        enterprise = await self.load(enterprise_id)
+        await self._authorizer.require(
+            "enterprise.update",
+            subject,
+            enterprise_resource(enterprise),
+            what=f"enterprise {enterprise_id}",
+        )
+        changes = {
+            f: getattr(patch, f)
+            for f in patch.__struct_fields__
+            if getattr(patch, f) is not msgspec.UNSET
+        }
+        updated = msgspec.structs.replace(enterprise, **changes)
+        await self._enterprises.replace(updated)
+        return _with_role(updated, subject.memberships[enterprise_id].role)
 
     async def members(self, subject: Subject, enterprise_id: str) -> list[Member]:
         enterprise = await self.load(enterprise_id)

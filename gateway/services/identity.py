@@ -22,7 +22,11 @@ class SubjectResolver:
         roles = await self._enterprises.memberships_of(user_id)
         records = await self._enterprises.get_many(list(roles)) if roles else {}
         return {
-            ent: Membership(role=role, kind=records[ent].kind)
+            ent: Membership(
+                role=role,
+                kind=records[ent].kind,
+                restrict_installs_to_approved=records[ent].restrict_installs_to_approved,
+            )
             for ent, role in roles.items()
             if ent in records
         }
