@@ -25,7 +25,7 @@ from gateway.api.errors import (
     validation_error_handler,
 )
 from gateway.api.health import healthz, readyz
-from gateway.api.mcp_servers import MCPServerController
+from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.middleware import decision_id_middleware
 from gateway.audit.log import DecisionLog, MemoryDecisionLog
 from gateway.auth.tokens import TokenVerifier
@@ -34,6 +34,9 @@ from gateway.errors import GatewayError
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
+from gateway.secrets.base import SecretStore
+from gateway.secrets.memory import MemorySecretStore
+from gateway.services.credentials import CredentialRecords, CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.identity import SubjectResolver
@@ -66,6 +69,8 @@ class Backends:
     servers: MCPServerService
     enterprise_service: EnterpriseService
     enterprise_server_service: EnterpriseServerService
+    secrets: SecretStore
+    credentials: CredentialService
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -73,6 +78,7 @@ class Backends:
             "policy_engine": self.engine.check,
             "stores": self.personal.check,
             "decision_log": self.decision_log.check,
+            "secrets": self.secrets.check,
         }
 
     async def aclose(self) -> None:
@@ -108,11 +114,26 @@ async def open_backends(settings: Settings) -> Backends:
         personal = MemoryMCPServerStore()
         enterprise_servers = MemoryEnterpriseMCPServerStore()
         enterprises = MemoryEnterpriseStore()
+    secrets: SecretStore
+    if settings.vault_addr:
+        from gateway.secrets.vault import VaultSecretStore
+
+        secrets = VaultSecretStore.from_settings(settings)
+    else:
+        secrets = MemorySecretStore()
+    closers.append(secrets.aclose)
+    records = CredentialRecords(secrets, personal, enterprise_servers)
     verifier = TokenVerifier.from_settings(settings) if settings.auth_enabled else None
     if verifier is not None:
         closers.append(verifier.aclose)
     authorizer = Authorizer(engine, decision_log)
     view = MergedView(authorizer, personal, enterprise_servers)
+    servers = MCPServerService(
+        authorizer, personal, enterprise_servers, view, before_delete=records.forget_server
+    )
+    enterprise_server_service = EnterpriseServerService(
+        authorizer, enterprise_servers, before_delete=records.forget_server
+    )
     return Backends(
         settings=settings,
         engine=engine,
@@ -124,9 +145,11 @@ async def open_backends(settings: Settings) -> Backends:
         authorizer=authorizer,
         subjects=SubjectResolver(authorizer, enterprises),
         view=view,
-        servers=MCPServerService(authorizer, personal, enterprise_servers, view),
+        servers=servers,
         enterprise_service=EnterpriseService(authorizer, enterprises),
-        enterprise_server_service=EnterpriseServerService(authorizer, enterprise_servers),
+        enterprise_server_service=enterprise_server_service,
+        secrets=secrets,
+        credentials=CredentialService(records, servers, enterprise_server_service),
         _closers=closers,
     )
 
@@ -177,13 +200,19 @@ class GatewayPlugin(InitPluginProtocol):
     def _configure_routes(self, app_config: AppConfig) -> None:
         v1 = Router(
             path="/",
-            route_handlers=[MCPServerController, EnterpriseController, EnterpriseServerController],
+            route_handlers=[
+                MCPServerController,
+                MCPServerCredentialController,
+                EnterpriseController,
+                EnterpriseServerController,
+            ],
             guards=[authenticate],
             dependencies={
                 "subject": Provide(provide_subject),
                 "servers": _from_backends("servers"),
                 "enterprises": _from_backends("enterprise_service"),
                 "enterprise_servers": _from_backends("enterprise_server_service"),
+                "credentials": _from_backends("credentials"),
             },
         )
         app_config.route_handlers.extend([healthz, readyz, v1])

@@ -11,7 +11,7 @@ from litestar import Request
 from gateway.domain.servers import READ_ONLY_FIELDS
 
 _UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`")
-_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_AT = re.compile(r" - at (?:`key` in )?`\$\.?([^`]*)`$")
 _NAMED = re.compile(r"`([a-z_]+)`")
 
 

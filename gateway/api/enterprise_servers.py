@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
@@ -15,6 +15,7 @@ from gateway.domain.servers import (
     EnterpriseServerPatch,
 )
 from gateway.domain.subjects import Subject
+from gateway.services.credentials import CredentialService, CredentialsPut
 from gateway.services.enterprise_servers import EnterpriseServerService, choose_enterprise
 
 
@@ -66,6 +67,16 @@ class EnterpriseServerController(Controller):
         data: Annotated[EnterpriseServerPatch, Body()],
     ) -> EnterpriseMCPServer:
         return await enterprise_servers.update(subject, server_id, data)
+
+    @put("/{server_id:str}/credentials", summary="Store or replace secrets (owners and admins)")
+    async def put_credentials(
+        self,
+        subject: Subject,
+        credentials: CredentialService,
+        server_id: EnterpriseServerIdParam,
+        data: Annotated[CredentialsPut, Body(description='{"values": {"ENV_VAR": "secret"}}')],
+    ) -> EnterpriseMCPServer:
+        return await credentials.set_enterprise(subject, server_id, data)
 
     @delete("/{server_id:str}", status_code=204)
     async def delete_server(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
-from gateway.api.params import ServerIdParam
+from gateway.api.params import EnvVarParam, ServerIdParam
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch
 from gateway.domain.subjects import Subject
+from gateway.services.credentials import CredentialService, CredentialsPut, LaunchConfig
 from gateway.services.servers import MCPServerService
 
 
@@ -57,3 +58,37 @@ class MCPServerController(Controller):
         self, subject: Subject, servers: MCPServerService, server_id: ServerIdParam
     ) -> None:
         await servers.delete(subject, server_id)
+
+
+class MCPServerCredentialController(Controller):
+    """Secrets stay in Vault: responses carry `credentials_set` (names), never values."""
+
+    path = "/v1/mcp-servers/{server_id:str}"
+    tags = ["mcp-servers", "credentials"]
+
+    @put("/credentials", summary="Store or replace secret env var values (owner)")
+    async def put_credentials(
+        self,
+        subject: Subject,
+        credentials: CredentialService,
+        server_id: ServerIdParam,
+        data: Annotated[CredentialsPut, Body(description='{"values": {"ENV_VAR": "secret"}}')],
+    ) -> AnyServer:
+        return await credentials.set_personal(subject, server_id, data)
+
+    @delete("/credentials/{env_var:str}", status_code=204, summary="Remove one secret (owner)")
+    async def delete_credential(
+        self,
+        subject: Subject,
+        credentials: CredentialService,
+        server_id: ServerIdParam,
+        env_var: EnvVarParam,
+    ) -> None:
+        await credentials.delete_personal(subject, server_id, env_var)
+
+    @get("/launch", summary="Launch config with secrets resolved (policy: mcp_server.launch)")
+    async def launch(
+        self, subject: Subject, credentials: CredentialService, server_id: ServerIdParam
+    ) -> Response[LaunchConfig]:
+        config = await credentials.launch(subject, server_id)
+        return Response(config, headers={"Cache-Control": "no-store"})

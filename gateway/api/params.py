@@ -27,3 +27,6 @@ OptionalEnterpriseId = Annotated[
 UserIdParam = Annotated[
     str, Parameter(pattern=r"^[A-Za-z0-9._@|:+-]{1,256}$", description="user id (JWT sub)")
 ]
+EnvVarParam = Annotated[
+    str, Parameter(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$", description="env var name")
+]

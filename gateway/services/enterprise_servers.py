@@ -16,7 +16,7 @@ from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput, NotFound
 from gateway.policy.decider import Authorizer
 from gateway.services.resources import enterprise_server_resource
-from gateway.services.servers import invalid_patch, now
+from gateway.services.servers import BeforeDelete, invalid_patch, nothing_before_delete, now
 from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
 
 
@@ -35,7 +35,13 @@ def choose_enterprise(subject: Subject, enterprise_id: str | None) -> str:
 
 
 class EnterpriseServerService:
-    def __init__(self, authorizer: Authorizer, servers: EnterpriseMCPServerStore) -> None:
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        servers: EnterpriseMCPServerStore,
+        before_delete: BeforeDelete | None = None,
+    ) -> None:
+        self._before_delete = before_delete or nothing_before_delete
         self._authorizer = authorizer
         self._servers = servers
 
@@ -105,5 +111,6 @@ class EnterpriseServerService:
 
     async def delete(self, subject: Subject, server_id: str) -> EnterpriseMCPServer:
         server = await self.authorized(subject, server_id, "enterprise_server.delete")
+        await self._before_delete(server)
         await self._servers.delete(server.id)
         return server

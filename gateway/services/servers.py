@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -23,6 +24,13 @@ def invalid_patch(exc: ValueError) -> InvalidInput:
     return InvalidInput(message, extra={field: message})
 
 
+BeforeDelete = Callable[[AnyServer], Awaitable[None]]
+
+
+async def nothing_before_delete(server: AnyServer) -> None:
+    return None
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -34,7 +42,9 @@ class MCPServerService:
         personal: MCPServerStore,
         enterprise: EnterpriseMCPServerStore,
         view: MergedView,
+        before_delete: BeforeDelete | None = None,
     ) -> None:
+        self._before_delete = before_delete or nothing_before_delete
         self._authorizer = authorizer
         self._personal = personal
         self._enterprise = enterprise
@@ -97,6 +107,7 @@ class MCPServerService:
 
     async def delete(self, subject: Subject, server_id: str) -> None:
         server = await self.authorized(subject, server_id, "mcp_server.delete")
+        await self._before_delete(server)
         if isinstance(server, MCPServerConfig):
             await self._personal.delete(server.id)
         else:
