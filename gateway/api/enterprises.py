@@ -25,7 +25,7 @@ class EnterpriseController(Controller):
     path = "/v1/enterprises"
     tags = ["enterprises"]
 
-    @get("/", summary="The caller's enterprises, with their role in each")
+    @get("/", summary="The caller's enterprises, each with the caller's membership")
     async def list_enterprises(
         self, subject: Subject, enterprises: EnterpriseService, limit: Limit, cursor: Cursor
     ) -> Page[EnterpriseWithRole]:

@@ -23,11 +23,11 @@ class SubjectResolver:
         records = await self._enterprises.get_many(list(roles)) if roles else {}
         return {
             ent: Membership(
-                role=role,
+                role=granted,
                 kind=records[ent].kind,
                 restrict_installs_to_approved=records[ent].restrict_installs_to_approved,
             )
-            for ent, role in roles.items()
+            for ent, granted in roles.items()
             if ent in records
         }
 

@@ -469,9 +469,9 @@ class RedisEnterpriseStore:
             roles: list[bytes | None] = await pipe.execute()
         result: dict[str, Role] = {}
         garbage: list[str] = []
-        for enterprise_id, role in zip(enterprise_ids, roles, strict=True):
-            if role is not None:
-                result[enterprise_id] = cast(Role, _text(role))
+        for enterprise_id, stored in zip(enterprise_ids, roles, strict=True):
+            if stored is not None:
+                result[enterprise_id] = cast(Role, _text(stored))
             elif _hint_age_ms(hints[enterprise_id]) > HINT_GRACE_MS:
                 garbage += [enterprise_id, hints[enterprise_id]]
         if garbage:  # a removal or an add that crashed half-way: drop its hint
