@@ -166,7 +166,7 @@ class RedisMergedViewCache:
             return stamp, None
         if entry.stamp != stamp:
             return stamp, None
-        return stamp, list(entry.items)
+        return stamp, entry.items
 
     def _failed(self, what: str, exc: BaseException) -> None:
         """Count, and warn at most every few seconds so an outage does not flood the log."""

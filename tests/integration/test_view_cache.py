@@ -1,0 +1,385 @@
+"""The merged-view cache on a real Redis: hits skip the stores, and every kind of change —
+personal server, enterprise server, membership, policy revision — is seen at once, across
+replicas, even when a write races the computation. A down Redis degrades to computing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+import pytest_asyncio
+import redis.asyncio as aredis
+
+from gateway.audit.log import MemoryDecisionLog
+from gateway.config import REPO_POLICY_DIR
+from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
+from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Membership, Subject
+from gateway.policy.decider import Authorizer
+from gateway.policy.embedded import EmbeddedRegoEngine
+from gateway.services.view_cache import RedisMergedViewCache, view_key
+from gateway.services.views import MergedView
+from gateway.stores import redis_keys as k
+from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
+from gateway.stores.memory import MemoryEnterpriseMCPServerStore, MemoryMCPServerStore
+from gateway.stores.redis import (
+    RedisEnterpriseMCPServerStore,
+    RedisMCPServerStore,
+    redis_client_from_url,
+)
+from tests.fixtures.redis_server import free_port
+
+pytestmark = pytest.mark.redis
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def personal(server_id: str, user_id: str = "alice", name: str = "files") -> MCPServerConfig:
+    return MCPServerConfig(
+        id=server_id,
+        user_id=user_id,
+        name=name,
+        transport="stdio",
+        command="uvx",
+        args=["mcp-server-files"],
+        env=["API_KEY"],
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+def approved(server_id: str, enterprise_id: str, *, auto: bool) -> EnterpriseMCPServer:
+    return EnterpriseMCPServer(
+        id=server_id,
+        enterprise_id=enterprise_id,
+        name=f"{server_id} tools",
+        transport="streamable_http",
+        url="https://mcp.example.com/mcp",
+        auto_enabled=auto,
+        created_by="boss",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+def subject(user_id: str = "alice", *enterprise_ids: str) -> Subject:
+    return Subject(
+        id=user_id,
+        email=f"{user_id}@example.com",
+        memberships={e: Membership(role="member", kind="organization") for e in enterprise_ids},
+    )
+
+
+def ids(items: list[AnyServer]) -> list[str]:
+    return [s.id for s in items]
+
+
+@pytest.fixture(scope="module")
+def engine() -> EmbeddedRegoEngine:
+    return EmbeddedRegoEngine(REPO_POLICY_DIR)
+
+
+@dataclass
+class Replica:
+    """One gateway replica's view machinery: its own stores and cache, possibly one Redis."""
+
+    authorizer: Authorizer
+    personal: MCPServerStore
+    enterprise: EnterpriseMCPServerStore
+    cache: RedisMergedViewCache
+    computed: int = 0
+    revision: list[str] = field(default_factory=lambda: ["rev-1"])
+
+    @property
+    def uncached(self) -> MergedView:
+        return MergedView(self.authorizer, self.personal, self.enterprise)
+
+    async def read(
+        self, who: Subject, *, during: Callable[[], Awaitable[None]] | None = None
+    ) -> list[AnyServer]:
+        """The cached view, counting computations; `during` runs inside the computation,
+        after the stores were read (a write racing a slow miss)."""
+        scope = await self.authorizer.view_scope(who)
+
+        async def compute() -> list[AnyServer]:
+            self.computed += 1
+            items = await self.uncached.compute(scope)
+            if during is not None:
+                await during()
+            return items
+
+        return await self.cache.get_or_compute(who.id, scope, compute)
+
+    async def truth(self, who: Subject) -> list[AnyServer]:
+        return await self.uncached.servers(who)
+
+
+def make_replica(
+    engine: EmbeddedRegoEngine,
+    client: aredis.Redis,
+    personal_store: MCPServerStore | None = None,
+    enterprise_store: EnterpriseMCPServerStore | None = None,
+) -> Replica:
+    revision = ["rev-1"]
+    return Replica(
+        authorizer=Authorizer(engine, MemoryDecisionLog()),
+        personal=RedisMCPServerStore(client) if personal_store is None else personal_store,
+        enterprise=(
+            RedisEnterpriseMCPServerStore(client) if enterprise_store is None else enterprise_store
+        ),
+        cache=RedisMergedViewCache(client, lambda: revision[0]),
+        revision=revision,
+    )
+
+
+@pytest.fixture
+def replica(engine: EmbeddedRegoEngine, redis_client: aredis.Redis) -> Replica:
+    return make_replica(engine, redis_client)
+
+
+async def assert_fresh(replica: Replica, who: Subject, expected: list[str]) -> None:
+    """The cached read equals a fresh computation and names `expected`."""
+    got = await replica.read(who)
+    assert ids(got) == expected
+    assert got == await replica.truth(who)
+
+
+async def test_a_hit_returns_the_same_view_without_computing(replica: Replica) -> None:
+    await replica.personal.create(personal("mcp_2"))
+    await replica.personal.create(personal("mcp_1"))
+    await replica.enterprise.create(approved("emcp_1", "ent_1", auto=True))
+    who = subject("alice", "ent_1")
+
+    first = await replica.read(who)
+    second = await replica.read(who)
+
+    assert ids(first) == ["emcp_1", "mcp_1", "mcp_2"]
+    assert second == first == await replica.truth(who)
+    assert type(second[0]) is EnterpriseMCPServer and type(second[1]) is MCPServerConfig
+    assert replica.computed == 1
+    assert (replica.cache.hits, replica.cache.misses, replica.cache.errors) == (1, 1, 0)
+
+
+async def test_the_entry_sits_in_the_users_slot_with_a_ttl(
+    replica: Replica, redis_client: aredis.Redis
+) -> None:
+    await replica.read(subject("alice"))
+
+    assert view_key("alice").startswith(k.user_tag("alice") + ":")
+    assert 0 < await redis_client.ttl(view_key("alice")) <= 3600
+
+
+async def test_personal_create_update_delete_are_seen_at_once(replica: Replica) -> None:
+    who = subject("alice")
+    await assert_fresh(replica, who, [])
+
+    await replica.personal.create(personal("mcp_1"))
+    await assert_fresh(replica, who, ["mcp_1"])
+
+    renamed = msgspec.structs.replace(personal("mcp_1"), name="renamed")
+    await replica.personal.replace(renamed)
+    assert (await replica.read(who))[0] == renamed
+
+    await replica.personal.delete("mcp_1")
+    await assert_fresh(replica, who, [])
+    assert replica.computed == 4 and replica.cache.hits == 0
+
+
+async def test_another_users_write_does_not_invalidate(replica: Replica) -> None:
+    who = subject("alice", "ent_1")
+    await replica.read(who)
+
+    await replica.personal.create(personal("mcp_9", user_id="bob"))
+    await replica.enterprise.create(approved("emcp_9", "ent_2", auto=True))
+    await replica.read(who)
+
+    assert replica.computed == 1
+
+
+async def test_toggling_auto_enabled_is_seen_at_once(replica: Replica) -> None:
+    server = approved("emcp_1", "ent_1", auto=False)
+    await replica.enterprise.create(server)
+    who = subject("alice", "ent_1")
+    await assert_fresh(replica, who, [])
+
+    await replica.enterprise.replace(msgspec.structs.replace(server, auto_enabled=True))
+    await assert_fresh(replica, who, ["emcp_1"])
+
+    await replica.enterprise.replace(msgspec.structs.replace(server, auto_enabled=False))
+    await assert_fresh(replica, who, [])
+
+
+async def test_every_member_sees_an_enterprise_write_with_one_counter_bump(
+    replica: Replica, redis_client: aredis.Redis
+) -> None:
+    members = [subject(f"user{i}", "ent_1") for i in range(20)]
+    for who in members:
+        await replica.read(who)
+    gen_before = int(await redis_client.get(k.enterprise_generation("ent_1")) or 0)
+
+    await replica.enterprise.create(approved("emcp_1", "ent_1", auto=True))
+
+    assert int(await redis_client.get(k.enterprise_generation("ent_1")) or 0) == gen_before + 1
+    for who in members:
+        await assert_fresh(replica, who, ["emcp_1"])
+
+
+async def test_joining_and_leaving_an_enterprise_is_seen_at_once(replica: Replica) -> None:
+    await replica.personal.create(personal("mcp_1"))
+    await replica.enterprise.create(approved("emcp_1", "ent_1", auto=True))
+    await assert_fresh(replica, subject("alice"), ["mcp_1"])
+
+    await assert_fresh(replica, subject("alice", "ent_1"), ["emcp_1", "mcp_1"])
+
+    await assert_fresh(replica, subject("alice"), ["mcp_1"])
+    assert replica.computed == 3
+
+
+async def test_a_new_policy_revision_misses(replica: Replica) -> None:
+    who = subject("alice")
+    await replica.read(who)
+    await replica.read(who)
+    assert replica.computed == 1
+
+    replica.revision[0] = "rev-2"
+    await replica.read(who)
+    assert replica.computed == 2
+    assert replica.cache.misses == 2
+
+
+async def test_replicas_sharing_redis_never_serve_each_other_stale(
+    engine: EmbeddedRegoEngine, redis_client: aredis.Redis, redis_url: str
+) -> None:
+    other_client = aredis.Redis.from_url(redis_url)
+    try:
+        one = make_replica(engine, redis_client)
+        two = make_replica(engine, other_client)
+        who = subject("alice", "ent_1")
+        await assert_fresh(one, who, [])
+        await assert_fresh(two, who, [])  # a hit on what replica one cached
+        assert two.computed == 0
+
+        await two.personal.create(personal("mcp_1"))
+        await assert_fresh(one, who, ["mcp_1"])
+
+        await two.enterprise.create(approved("emcp_1", "ent_1", auto=True))
+        await assert_fresh(one, who, ["emcp_1", "mcp_1"])
+        await assert_fresh(two, who, ["emcp_1", "mcp_1"])
+        assert one.computed == 3 and two.computed == 0
+    finally:
+        await other_client.aclose()
+
+
+async def test_a_write_during_a_miss_is_not_cached_as_the_newer_state(
+    replica: Replica,
+) -> None:
+    who = subject("alice", "ent_1")
+    await replica.personal.create(personal("mcp_1"))
+
+    async def racing_writes() -> None:
+        await replica.personal.create(personal("mcp_2"))
+        await replica.enterprise.create(approved("emcp_1", "ent_1", auto=True))
+
+    # The slow miss read the stores before the writes landed and caches what it saw...
+    assert ids(await replica.read(who, during=racing_writes)) == ["mcp_1"]
+    # ...under the stamp of the generations it read before computing, so nobody is served it.
+    await assert_fresh(replica, who, ["emcp_1", "mcp_1", "mcp_2"])
+    assert replica.computed == 2
+
+
+async def test_a_write_between_stamp_and_compute_only_costs_a_miss(replica: Replica) -> None:
+    who = subject("alice")
+    scope = await replica.authorizer.view_scope(who)
+
+    async def write_then_compute() -> list[AnyServer]:
+        await replica.personal.create(personal("mcp_1"))
+        return await replica.uncached.compute(scope)
+
+    # Data newer than its stamp: served to this (concurrent) caller, never to a later one.
+    assert ids(await replica.cache.get_or_compute("alice", scope, write_then_compute)) == ["mcp_1"]
+    await replica.personal.delete("mcp_1")
+    await assert_fresh(replica, who, [])
+
+
+async def test_concurrent_misses_and_writes_settle_on_the_truth(replica: Replica) -> None:
+    who = subject("alice", "ent_1")
+
+    async def write(i: int) -> None:
+        await replica.personal.create(personal(f"mcp_{i:02d}"))
+
+    await asyncio.gather(*(op for i in range(10) for op in (write(i), replica.read(who))))
+
+    await assert_fresh(replica, who, [f"mcp_{i:02d}" for i in range(10)])
+
+
+async def test_a_corrupt_entry_is_recomputed_and_overwritten(
+    replica: Replica, redis_client: aredis.Redis
+) -> None:
+    await replica.personal.create(personal("mcp_1"))
+    await redis_client.set(view_key("alice"), b"not json")
+
+    await assert_fresh(replica, subject("alice"), ["mcp_1"])
+    await assert_fresh(replica, subject("alice"), ["mcp_1"])
+
+    assert replica.cache.errors == 1 and replica.computed == 1 and replica.cache.hits == 1
+
+
+async def test_the_unscoped_view_is_never_cached(
+    replica: Replica, redis_client: aredis.Redis
+) -> None:
+    await replica.personal.create(personal("mcp_1", user_id="bob"))
+    assert ids(await replica.read(LOCAL_DEV_SUBJECT)) == ["mcp_1"]
+    await replica.personal.create(personal("mcp_2", user_id="carol"))  # a user no key covers
+    assert ids(await replica.read(LOCAL_DEV_SUBJECT)) == ["mcp_1", "mcp_2"]
+
+    assert replica.computed == 2 and replica.cache.bypasses == 2
+    assert await redis_client.exists(view_key(LOCAL_DEV_SUBJECT.id)) == 0
+
+
+@pytest_asyncio.fixture
+async def dead_redis() -> AsyncIterator[aredis.Redis]:
+    # The production client (short timeouts, few retries), at a port nobody listens on.
+    client = redis_client_from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_a_down_redis_degrades_to_computing_the_view(
+    engine: EmbeddedRegoEngine, dead_redis: aredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    replica = make_replica(
+        engine, dead_redis, MemoryMCPServerStore(), MemoryEnterpriseMCPServerStore()
+    )
+    await replica.personal.create(personal("mcp_1"))
+    await replica.enterprise.create(approved("emcp_1", "ent_1", auto=True))
+    await replica.enterprise.create(approved("emcp_2", "ent_1", auto=False))
+    who = subject("alice", "ent_1")
+
+    with caplog.at_level(logging.WARNING, logger="gateway.services.view_cache"):
+        await assert_fresh(replica, who, ["emcp_1", "mcp_1"])
+        await replica.personal.create(personal("mcp_2"))
+        await assert_fresh(replica, who, ["emcp_1", "mcp_1", "mcp_2"])
+
+    assert replica.computed == 2
+    assert replica.cache.errors == 2 and replica.cache.hits == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # throttled: one warning, not one per request
+    assert "computing the view" in warnings[0].getMessage()
+
+
+async def test_the_cache_plugs_into_merged_view(replica: Replica) -> None:
+    await replica.personal.create(personal("mcp_1"))
+    view = MergedView(replica.authorizer, replica.personal, replica.enterprise, replica.cache)
+    who = subject("alice")
+
+    assert ids(await view.servers(who)) == ["mcp_1"]
+    assert ids(await view.servers(who)) == ["mcp_1"]
+    await replica.personal.delete("mcp_1")
+    assert await view.servers(who) == []
+    assert (replica.cache.hits, replica.cache.misses) == (1, 2)
