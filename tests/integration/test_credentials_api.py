@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import hvac
+import msgspec
 import pytest
 import pytest_asyncio
 import redis.asyncio as aredis
@@ -155,9 +156,12 @@ async def test_personal_credentials_lifecycle(
             path=f"mcp-servers/alice/{server_id}", mount_point="secret"
         )
 
+    decision_log = msgspec.json.encode(app.app.state.backends.decision_log.records()).decode()
+    assert "mcp_server.credentials.set" in decision_log  # the log did record those decisions
     for secret in (SECRET_A, SECRET_B):
         assert not any(secret in line for line in all_logs.lines), "a secret reached a log"
         assert not any(secret in body for body in bodies), "a secret reached a response"
+        assert secret not in decision_log, "a secret reached the decision log"
 
 
 async def test_enterprise_credentials_and_launch(
