@@ -104,6 +104,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     try:
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid setting: {exc}") from exc
+        # Name the variable, not the Struct field: "- at `$.port`" -> GATEWAY_PORT.
+        message = str(exc)
+        field = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else ""
+        name = f"GATEWAY_{field.split('[')[0].upper()}" if field else "a setting"
+        raise ConfigError(f"{name}: {message.split(' - at ')[0]}") from exc
     settings.validate()
     return settings

@@ -38,14 +38,23 @@ def discover(modules: dict[str, str]) -> list[tuple[str, str]]:
 
 def run_policy_tests(policy_dir: str | Path) -> list[PolicyTestResult]:
     sources = load_policy_sources(policy_dir, include_tests=True)
+    tests = discover(sources.modules)
     interp = Interpreter()
     interp.add_data_json(msgspec.json.encode(sources.data).decode())
     for path, text in sources.modules.items():
         interp.add_module(path, text)
+    entrypoints = [f"{package.replace('.', '/')}/{name}" for package, name in tests]
+    # One compiled bundle for every test: a plain query would recompile the modules each time
+    # (~0.5 s apiece).
+    try:
+        bundle = interp.build(None, entrypoints) if entrypoints else None
+    except RegoError as exc:
+        error = f"error: policies do not compile: {str(exc)[:500]}"
+        return [PolicyTestResult(package=p, name=n, passed=False, output=error) for p, n in tests]
     results = []
-    for package, name in discover(sources.modules):
+    for (package, name), entrypoint in zip(tests, entrypoints, strict=True):
         try:
-            result = interp.query(f"data.{package}.{name}")
+            result = interp.query_bundle_entrypoint(bundle, entrypoint)
             # str() of a failed output crashes rego-cpp: read the interpreter's error instead.
             output = str(result) if result.ok() else f"error: {rego_get_error(interp._impl)}"
         except (RegoError, ValueError) as exc:

@@ -1,0 +1,106 @@
+"""Settings come from the environment (a TOML file may add to them; env wins), and a bad
+setting is a startup error naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import pytest
+
+from gateway.cli import main
+from gateway.config import ConfigError, load_settings
+
+SECRET = "a-development-secret-of-32-bytes-or-more"
+
+
+def test_embedded_defaults() -> None:
+    settings = load_settings({"GATEWAY_JWT_SECRET": SECRET})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.redis_url is None and settings.vault_addr is None
+    assert settings.opa_url is None and settings.auth_enabled
+
+
+def test_auth_without_a_key_source_is_a_startup_error() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_JWT_SECRET"):
+        load_settings({})
+
+
+def test_local_dev_mode_needs_no_key() -> None:
+    assert load_settings({"GATEWAY_AUTH_ENABLED": "false"}).auth_enabled is False
+
+
+def test_alg_none_is_refused() -> None:
+    with pytest.raises(ConfigError, match="none"):
+        load_settings({"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_JWT_ALGORITHMS": "HS256,none"})
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
+        ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
+        ({"GATEWAY_AUTH_ENABLED": "maybe"}, "GATEWAY_AUTH_ENABLED"),
+        ({"GATEWAY_POLICY_DIR": "/nonexistent"}, "GATEWAY_POLICY_DIR"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"GATEWAY_JWT_SECRET": SECRET, **env})
+
+
+def test_toml_adds_and_env_wins(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('port = 9090\nredis_url = "redis://127.0.0.1:6390/0"\n')
+    settings = load_settings(
+        {"GATEWAY_CONFIG_FILE": str(config), "GATEWAY_JWT_SECRET": SECRET, "GATEWAY_PORT": "9191"}
+    )
+    assert settings.port == 9191 and settings.redis_url == "redis://127.0.0.1:6390/0"
+
+
+def test_standard_vault_variables_are_honoured() -> None:
+    settings = load_settings(
+        {"GATEWAY_JWT_SECRET": SECRET, "VAULT_ADDR": "http://v:8200", "VAULT_TOKEN": "t"}
+    )
+    assert (settings.vault_addr, settings.vault_token) == ("http://v:8200", "t")
+    mine = load_settings(
+        {
+            "GATEWAY_JWT_SECRET": SECRET,
+            "VAULT_ADDR": "http://v:8200",
+            "GATEWAY_VAULT_ADDR": "http://mine:8200",
+        }
+    )
+    assert mine.vault_addr == "http://mine:8200"
+
+
+def test_repr_hides_secrets() -> None:
+    settings = load_settings({"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_VAULT_TOKEN": "hvs.x"})
+    assert SECRET not in repr(settings) and "hvs.x" not in repr(settings)
+
+
+def test_token_command_mints_a_verifiable_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", SECRET)
+    assert (
+        main(["token", "--sub", "alice", "--email", "alice@example.com", "--role", "auditor"]) == 0
+    )
+    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "alice" and claims["roles"] == ["auditor"] and claims["exp"]
+
+
+def test_token_command_without_a_secret_fails_clearly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GATEWAY_JWT_SECRET", raising=False)
+    monkeypatch.setenv("GATEWAY_AUTH_ENABLED", "false")
+    assert main(["token", "--sub", "alice", "--email", "a@example.com"]) == 2
+    assert "GATEWAY_JWT_SECRET" in capsys.readouterr().err
+
+
+def test_policy_test_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["policy", "test", "policies"]) == 0
+    assert " 0 failed" in capsys.readouterr().out
+    (tmp_path / "p.rego").write_text("package p\n\nx := 1\n")
+    (tmp_path / "p_test.rego").write_text("package p_test\n\ntest_x if data.p.x == 2\n")
+    assert main(["policy", "test", str(tmp_path)]) == 1
