@@ -9,14 +9,17 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from gateway.api.bodies import body_errors
-from gateway.errors import BackendUnavailable, GatewayError, Unauthenticated
+from gateway.errors import BackendUnavailable, GatewayError, InvalidInput, Unauthenticated
 
 log = logging.getLogger(__name__)
 
 
 def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if exc.extra:
+    if isinstance(exc, InvalidInput):
+        # One shape for every 400: Litestar's list of {"key", "message"}.
+        body["extra"] = [{"key": k, "message": str(v)} for k, v in exc.extra.items()]
+    elif exc.extra:
         body["extra"] = exc.extra
         # A denial carries the policy's reasons and the decision id at the top level too.
         for key in ("reasons", "decision_id"):
@@ -44,6 +47,9 @@ def validation_error_handler(
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if exc.extra:
+    if isinstance(exc, InvalidInput):
+        # One shape for every 400: Litestar's list of {"key", "message"}.
+        body["extra"] = [{"key": k, "message": str(v)} for k, v in exc.extra.items()]
+    elif exc.extra:
         body["extra"] = exc.extra
     return Response(body, status_code=exc.status_code, headers=exc.headers)
