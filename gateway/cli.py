@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from gateway.config import ConfigError, load_settings
+from gateway.config import REPO_POLICY_DIR, ConfigError, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -27,8 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     app = create_app(settings)
     mode = "redis" if settings.redis_url else "memory"
-    engine = "opa" if settings.opa_url else "embedded"
-    print(f"MCP Policy Gateway on http://{host}:{port} (stores: {mode}, policy engine: {engine})")
+    print(f"MCP Policy Gateway on http://{host}:{port} (stores: {mode}, policy engine: embedded)")
     if settings.auth_enabled and settings.jwt_secret:
         print("Get a development token:  gateway token --sub alice --email alice@example.com")
         print("(with the same GATEWAY_JWT_SECRET in the environment)")
@@ -68,12 +69,26 @@ def _token(args: argparse.Namespace) -> int:
 def _policy_test(args: argparse.Namespace) -> int:
     from gateway.policy.testing import run_policy_tests
 
-    results = run_policy_tests(args.dir or load_settings({}).policy_dir)
+    results = run_policy_tests(args.dir or os.environ.get("GATEWAY_POLICY_DIR", REPO_POLICY_DIR))
     failed = [r for r in results if not r.passed]
     for r in results:
         print(f"{'PASS' if r.passed else 'FAIL'} {r.package}.{r.name}")
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed or not results else 0
+
+
+def _policy_schema(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from gateway.policy.decider import input_schema
+
+    text = msgspec.json.format(msgspec.json.encode(input_schema()), indent=2).decode() + "\n"
+    if args.write:
+        Path(args.write).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.write).write_text(text)
+    else:
+        print(text, end="")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     ptest = policy_sub.add_parser("test", help="run every test_* rule in the policy directory")
     ptest.add_argument("dir", nargs="?", help="policy directory (default GATEWAY_POLICY_DIR)")
     ptest.set_defaults(func=_policy_test)
+    pschema = policy_sub.add_parser("schema", help="print the policy input's JSON schema")
+    pschema.add_argument("--write", help="write it to this file (policies/schemas/input.json)")
+    pschema.set_defaults(func=_policy_schema)
     return parser
 
 

@@ -65,6 +65,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError("GATEWAY_JWT_ALGORITHMS: 'none' is never accepted")
         if not Path(self.policy_dir).is_dir():
             raise ConfigError(f"GATEWAY_POLICY_DIR: {self.policy_dir!r} is not a directory")
+        if self.opa_url:
+            # Refuse rather than silently evaluate somewhere else than the operator asked.
+            raise ConfigError(
+                "GATEWAY_OPA_URL: the OPA server engine is not available in this version; "
+                "unset it to use the embedded engine (same policies/)"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
 

@@ -104,3 +104,19 @@ def test_policy_test_command(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     (tmp_path / "p.rego").write_text("package p\n\nx := 1\n")
     (tmp_path / "p_test.rego").write_text("package p_test\n\ntest_x if data.p.x == 2\n")
     assert main(["policy", "test", str(tmp_path)]) == 1
+
+
+def test_an_opa_url_is_refused_until_the_opa_engine_exists() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_OPA_URL"):
+        load_settings({"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_OPA_URL": "http://opa:8181"})
+
+
+def test_policy_test_command_defaults_to_gateway_policy_dir(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "p.rego").write_text("package p\n\nx := 1\n")
+    (tmp_path / "p_test.rego").write_text("package p_test\n\ntest_x if data.p.x == 1\n")
+    monkeypatch.setenv("GATEWAY_POLICY_DIR", str(tmp_path))
+    monkeypatch.delenv("GATEWAY_JWT_SECRET", raising=False)
+    assert main(["policy", "test"]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
