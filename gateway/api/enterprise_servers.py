@@ -8,7 +8,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
-from gateway.api.params import EnterpriseServerIdParam, OptionalEnterpriseId
+from gateway.api.params import EnterpriseServerIdParam, EnvVarParam, OptionalEnterpriseId
 from gateway.domain.servers import (
     EnterpriseMCPServer,
     EnterpriseServerCreate,
@@ -77,6 +77,20 @@ class EnterpriseServerController(Controller):
         data: Annotated[CredentialsPut, Body(description='{"values": {"ENV_VAR": "secret"}}')],
     ) -> EnterpriseMCPServer:
         return await credentials.set_enterprise(subject, server_id, data)
+
+    @delete(
+        "/{server_id:str}/credentials/{env_var:str}",
+        status_code=204,
+        summary="Remove one secret (owners and admins)",
+    )
+    async def delete_credential(
+        self,
+        subject: Subject,
+        credentials: CredentialService,
+        server_id: EnterpriseServerIdParam,
+        env_var: EnvVarParam,
+    ) -> None:
+        await credentials.delete_enterprise(subject, server_id, env_var)
 
     @delete("/{server_id:str}", status_code=204)
     async def delete_server(

@@ -140,8 +140,17 @@ class CredentialService:
 
     async def delete_personal(self, subject: Subject, server_id: str, env_var: str) -> None:
         server = await self._servers.authorized(subject, server_id, "mcp_server.credentials.delete")
+        await self._delete(server, env_var)
+
+    async def delete_enterprise(self, subject: Subject, server_id: str, env_var: str) -> None:
+        server = await self._enterprise_servers.authorized(
+            subject, server_id, "enterprise_server.credentials.delete"
+        )
+        await self._delete(server, env_var)
+
+    async def _delete(self, server: AnyServer, env_var: str) -> None:
         if env_var not in server.env:
-            raise NotFound(f"{env_var} is not an env var of {server_id}")
+            raise NotFound(f"{env_var} is not an env var of {server.id}")
         await self._record(server, [n for n in server.credentials_set if n != env_var])
         await self._secrets.delete(secret_owner(server), env_var)
 

@@ -195,6 +195,14 @@ async def test_enterprise_credentials_and_launch(
     assert (
         await dave.put(f"{url}/credentials", json={"values": {"GITHUB_HOST": "x"}})
     ).status_code == 404
+    assert (await bob.delete(f"{url}/credentials/GITHUB_HOST")).status_code == 403
+    # Owners and admins remove one secret (all versions).
+    await alice.put(f"{url}/credentials", json={"values": {"GITHUB_HOST": "ghe.example"}})
+    host_path = f"mcp-servers/enterprise/{ent_id}/{server_id}/GITHUB_HOST"
+    assert _read(vault, host_path) == "ghe.example"
+    assert (await alice.delete(f"{url}/credentials/GITHUB_HOST")).status_code == 204
+    assert _read(vault, host_path) is None
+    assert (await alice.get(url)).json()["credentials_set"] == ["GITHUB_PERSONAL_ACCESS_TOKEN"]
     # A plain (not auto-enabled) server is not in the member's view: no launch.
     await alice.patch(url, json={"auto_enabled": False})
     assert (await bob.get(f"/v1/mcp-servers/{server_id}/launch")).status_code == 404
@@ -243,7 +251,7 @@ async def test_only_declared_env_vars_are_accepted(
     response = await alice.put(f"/v1/mcp-servers/{server_id}/credentials", json={"values": values})
     assert response.status_code == 400, response.text
     extra = response.json()["extra"]
-    keys = list(extra) if isinstance(extra, dict) else [str(e.get("key")) for e in extra]
+    keys = [str(e["key"]) for e in extra]
     assert any(k.startswith(field) for k in keys), extra
     assert (await alice.get(f"/v1/mcp-servers/{server_id}")).json()["credentials_set"] == []
 
