@@ -42,3 +42,13 @@ def test_the_runner_reports_false_undefined_and_erroring_tests(tmp_path: Path) -
         "test_undefined": False,
         "test_error": False,
     }
+
+
+def test_the_input_schema_is_generated_from_the_structs() -> None:
+    import msgspec
+
+    from gateway.policy.decider import input_schema
+
+    committed = msgspec.json.decode((REPO_POLICY_DIR / "schemas" / "input.json").read_bytes())
+    generated = msgspec.json.decode(msgspec.json.encode(input_schema()))
+    assert committed == generated, "run: gateway policy schema --write policies/schemas/input.json"
