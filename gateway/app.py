@@ -25,12 +25,14 @@ from gateway.api.errors import (
     validation_error_handler,
 )
 from gateway.api.health import healthz, readyz
+from gateway.api.marketplace import MarketplaceController
 from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.middleware import decision_id_middleware
 from gateway.audit.log import DecisionLog, MemoryDecisionLog
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
+from gateway.marketplace.catalog import load_catalog
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
@@ -40,7 +42,9 @@ from gateway.services.credentials import CredentialRecords, CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.identity import SubjectResolver
+from gateway.services.marketplace import MarketplaceService
 from gateway.services.servers import MCPServerService
+from gateway.services.view_cache import RedisMergedViewCache
 from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, EnterpriseStore, MCPServerStore
 from gateway.stores.memory import (
@@ -71,6 +75,7 @@ class Backends:
     enterprise_server_service: EnterpriseServerService
     secrets: SecretStore
     credentials: CredentialService
+    marketplace: MarketplaceService
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -90,6 +95,8 @@ class Backends:
 
 
 async def open_backends(settings: Settings) -> Backends:
+    # First, before any client opens: a CatalogError (naming file, entry, field) stops startup.
+    catalog = load_catalog(settings.marketplace_catalog)
     closers: list[Callable[[], Awaitable[Any]]] = []
     engine: PolicyEngine = EmbeddedRegoEngine(settings.policy_dir)
     closers.append(engine.aclose)
@@ -97,6 +104,7 @@ async def open_backends(settings: Settings) -> Backends:
     personal: MCPServerStore
     enterprise_servers: EnterpriseMCPServerStore
     enterprises: EnterpriseStore
+    view_cache: RedisMergedViewCache | None = None
     if settings.redis_url:
         from gateway.stores.redis import (
             RedisEnterpriseMCPServerStore,
@@ -110,6 +118,7 @@ async def open_backends(settings: Settings) -> Backends:
         personal = RedisMCPServerStore(client)
         enterprise_servers = RedisEnterpriseMCPServerStore(client)
         enterprises = RedisEnterpriseStore(client)
+        view_cache = RedisMergedViewCache(client, lambda: engine.revision)
     else:
         personal = MemoryMCPServerStore()
         enterprise_servers = MemoryEnterpriseMCPServerStore()
@@ -127,7 +136,7 @@ async def open_backends(settings: Settings) -> Backends:
     if verifier is not None:
         closers.append(verifier.aclose)
     authorizer = Authorizer(engine, decision_log)
-    view = MergedView(authorizer, personal, enterprise_servers)
+    view = MergedView(authorizer, personal, enterprise_servers, view_cache)
     servers = MCPServerService(
         authorizer, personal, enterprise_servers, view, before_delete=records.forget_server
     )
@@ -150,6 +159,7 @@ async def open_backends(settings: Settings) -> Backends:
         enterprise_server_service=enterprise_server_service,
         secrets=secrets,
         credentials=CredentialService(records, servers, enterprise_server_service),
+        marketplace=MarketplaceService(catalog, authorizer, view, enterprise_servers, servers),
         _closers=closers,
     )
 
@@ -205,6 +215,7 @@ class GatewayPlugin(InitPluginProtocol):
                 MCPServerCredentialController,
                 EnterpriseController,
                 EnterpriseServerController,
+                MarketplaceController,
             ],
             guards=[authenticate],
             dependencies={
@@ -213,6 +224,7 @@ class GatewayPlugin(InitPluginProtocol):
                 "enterprises": _from_backends("enterprise_service"),
                 "enterprise_servers": _from_backends("enterprise_server_service"),
                 "credentials": _from_backends("credentials"),
+                "marketplace": _from_backends("marketplace"),
             },
         )
         app_config.route_handlers.extend([healthz, readyz, v1])

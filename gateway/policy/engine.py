@@ -7,7 +7,8 @@ from typing import Any, Final, Protocol
 AUTHZ_DECISION: Final = "gateway/authz/decision"
 SCOPE_VIEW: Final = "gateway/scope/view"
 ACCOUNTS_PROVISION: Final = "gateway/accounts/provision"
-ENTRYPOINTS: Final = (AUTHZ_DECISION, SCOPE_VIEW, ACCOUNTS_PROVISION)
+MARKETPLACE_LISTINGS: Final = "gateway/marketplace/listings"
+ENTRYPOINTS: Final = (AUTHZ_DECISION, SCOPE_VIEW, ACCOUNTS_PROVISION, MARKETPLACE_LISTINGS)
 
 
 class Undefined:

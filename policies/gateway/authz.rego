@@ -55,6 +55,7 @@ allow if {
 allow if {
 	_authenticated
 	_action == "marketplace.install"
+	_resource.type == "marketplace_listing"
 	count(_install_denials) == 0
 }
 
@@ -264,17 +265,11 @@ _denials contains {
 
 # --- marketplace installs: enterprises may restrict members to their approved list ----
 
-_install_denials contains {
-	"code": "install_restricted",
-	"message": sprintf(
-		"enterprise %s allows installing only the servers it approved; %s is not on its approved list",
-		[ent, _resource.id],
-	),
-} if {
+# The rule itself lives in marketplace.rego, shared with the marketplace's batch entrypoint
+# (data.gateway.marketplace.listings), so the listing page and the install cannot disagree.
+_install_denials contains d if {
 	_resource.type == "marketplace_listing"
-	some ent in input.context.restricting_enterprises
-	_subject.memberships[ent]
-	not ent in _resource.approved_by
+	d := data.gateway.marketplace.install_denial(_subject, _resource)
 }
 
 _denials contains d if {

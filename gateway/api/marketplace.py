@@ -1,0 +1,64 @@
+"""`/v1/marketplace/servers`: the catalog, with `installed` and `allowed` for the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+
+from gateway.api.pages import Cursor, Limit, Page, paged
+from gateway.domain.servers import MCPServerConfig
+from gateway.domain.subjects import Subject
+from gateway.marketplace.catalog import Category
+from gateway.services.marketplace import MarketplaceListing, MarketplaceService
+
+ListingIdParam = Annotated[
+    str,
+    Parameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$", max_length=128, description="listing id"),
+]
+Query = Annotated[
+    str | None,
+    Parameter(
+        default=None, max_length=200, description="text searched for in names and descriptions"
+    ),
+]
+CategoryParam = Annotated[
+    Category | None, Parameter(default=None, description="listings in exactly this category")
+]
+
+
+class MarketplaceController(Controller):
+    path = "/v1/marketplace/servers"
+    tags = ["marketplace"]
+
+    @get("/", summary="Catalog listings, each with `installed` and `allowed` for the caller")
+    async def list_listings(
+        self,
+        subject: Subject,
+        marketplace: MarketplaceService,
+        q: Query,
+        category: CategoryParam,
+        limit: Limit,
+        cursor: Cursor,
+    ) -> Page[MarketplaceListing]:
+        # Page first, so the caller-specific part (one decision) covers only this page.
+        page = paged(marketplace.search(q, category), limit, cursor)
+        return Page(
+            items=await marketplace.describe(subject, page.items), next_cursor=page.next_cursor
+        )
+
+    @get("/{listing_id:str}")
+    async def get_listing(
+        self, subject: Subject, marketplace: MarketplaceService, listing_id: ListingIdParam
+    ) -> MarketplaceListing:
+        return await marketplace.get(subject, listing_id)
+
+    @post("/{listing_id:str}/install", summary="Install a listing as a personal server")
+    async def install_listing(
+        self, subject: Subject, marketplace: MarketplaceService, listing_id: ListingIdParam
+    ) -> Response[MCPServerConfig]:
+        server = await marketplace.install(subject, listing_id)
+        return Response(
+            server, status_code=201, headers={"Location": f"/v1/mcp-servers/{server.id}"}
+        )
