@@ -106,6 +106,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             merged.update(tomllib.loads(Path(config_file).read_text()))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"GATEWAY_CONFIG_FILE {config_file!r}: {exc}") from exc
+        unknown = sorted(set(merged) - set(Settings.__struct_fields__))
+        if unknown:  # a typo must not silently fall back to a default
+            raise ConfigError(f"GATEWAY_CONFIG_FILE {config_file!r}: unknown keys {unknown}")
     merged.update(_from_env(env))
     try:
         settings = msgspec.convert(merged, Settings, strict=False)

@@ -58,6 +58,13 @@ def test_toml_adds_and_env_wins(tmp_path: Path) -> None:
     assert settings.port == 9191 and settings.redis_url == "redis://127.0.0.1:6390/0"
 
 
+def test_unknown_toml_keys_are_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text("prot = 9090\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings({"GATEWAY_CONFIG_FILE": str(config), "GATEWAY_JWT_SECRET": SECRET})
+
+
 def test_standard_vault_variables_are_honoured() -> None:
     settings = load_settings(
         {"GATEWAY_JWT_SECRET": SECRET, "VAULT_ADDR": "http://v:8200", "VAULT_TOKEN": "t"}
