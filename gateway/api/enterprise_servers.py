@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
@@ -17,6 +18,7 @@ from gateway.domain.servers import (
 from gateway.domain.subjects import Subject
 from gateway.services.credentials import CredentialService, CredentialsPut
 from gateway.services.enterprise_servers import EnterpriseServerService, choose_enterprise
+from gateway.services.pagination import DEFAULT_LIMIT
 
 
 class EnterpriseServerController(Controller):
@@ -26,11 +28,11 @@ class EnterpriseServerController(Controller):
     @get("/", summary="An enterprise's approved servers (any member)")
     async def list_servers(
         self,
-        subject: Subject,
-        enterprise_servers: EnterpriseServerService,
-        enterprise_id: OptionalEnterpriseId,
-        limit: Limit,
-        cursor: Cursor,
+        subject: NamedDependency[Subject],
+        enterprise_servers: NamedDependency[EnterpriseServerService],
+        enterprise_id: OptionalEnterpriseId = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[EnterpriseMCPServer]:
         ent = choose_enterprise(subject, enterprise_id)
         return paged(await enterprise_servers.list(subject, ent), limit, cursor)
@@ -38,10 +40,10 @@ class EnterpriseServerController(Controller):
     @post("/", summary="Approve a server (owners and admins)")
     async def create_server(
         self,
-        subject: Subject,
-        enterprise_servers: EnterpriseServerService,
-        enterprise_id: OptionalEnterpriseId,
+        subject: NamedDependency[Subject],
+        enterprise_servers: NamedDependency[EnterpriseServerService],
         data: Annotated[EnterpriseServerCreate, Body()],
+        enterprise_id: OptionalEnterpriseId = None,
     ) -> Response[EnterpriseMCPServer]:
         ent = choose_enterprise(subject, enterprise_id)
         server = await enterprise_servers.create(subject, ent, data)
@@ -52,8 +54,8 @@ class EnterpriseServerController(Controller):
     @get("/{server_id:str}")
     async def get_server(
         self,
-        subject: Subject,
-        enterprise_servers: EnterpriseServerService,
+        subject: NamedDependency[Subject],
+        enterprise_servers: NamedDependency[EnterpriseServerService],
         server_id: EnterpriseServerIdParam,
     ) -> EnterpriseMCPServer:
         return await enterprise_servers.get(subject, server_id)
@@ -61,8 +63,8 @@ class EnterpriseServerController(Controller):
     @patch("/{server_id:str}")
     async def update_server(
         self,
-        subject: Subject,
-        enterprise_servers: EnterpriseServerService,
+        subject: NamedDependency[Subject],
+        enterprise_servers: NamedDependency[EnterpriseServerService],
         server_id: EnterpriseServerIdParam,
         data: Annotated[EnterpriseServerPatch, Body()],
     ) -> EnterpriseMCPServer:
@@ -71,8 +73,8 @@ class EnterpriseServerController(Controller):
     @put("/{server_id:str}/credentials", summary="Store or replace secrets (owners and admins)")
     async def put_credentials(
         self,
-        subject: Subject,
-        credentials: CredentialService,
+        subject: NamedDependency[Subject],
+        credentials: NamedDependency[CredentialService],
         server_id: EnterpriseServerIdParam,
         data: Annotated[CredentialsPut, Body(description='{"values": {"ENV_VAR": "secret"}}')],
     ) -> EnterpriseMCPServer:
@@ -85,8 +87,8 @@ class EnterpriseServerController(Controller):
     )
     async def delete_credential(
         self,
-        subject: Subject,
-        credentials: CredentialService,
+        subject: NamedDependency[Subject],
+        credentials: NamedDependency[CredentialService],
         server_id: EnterpriseServerIdParam,
         env_var: EnvVarParam,
     ) -> None:
@@ -95,8 +97,8 @@ class EnterpriseServerController(Controller):
     @delete("/{server_id:str}", status_code=204)
     async def delete_server(
         self,
-        subject: Subject,
-        enterprise_servers: EnterpriseServerService,
+        subject: NamedDependency[Subject],
+        enterprise_servers: NamedDependency[EnterpriseServerService],
         server_id: EnterpriseServerIdParam,
     ) -> None:
         await enterprise_servers.delete(subject, server_id)

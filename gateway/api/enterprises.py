@@ -6,6 +6,7 @@ import operator
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
@@ -19,6 +20,7 @@ from gateway.domain.enterprises import (
 )
 from gateway.domain.subjects import Subject
 from gateway.services.enterprises import EnterpriseService
+from gateway.services.pagination import DEFAULT_LIMIT
 
 
 class EnterpriseController(Controller):
@@ -27,15 +29,19 @@ class EnterpriseController(Controller):
 
     @get("/", summary="The caller's enterprises, each with the caller's membership")
     async def list_enterprises(
-        self, subject: Subject, enterprises: EnterpriseService, limit: Limit, cursor: Cursor
+        self,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[EnterpriseWithRole]:
         return paged(await enterprises.list_mine(subject), limit, cursor)
 
     @post("/", summary="Create an organization; the caller becomes its owner")
     async def create_enterprise(
         self,
-        subject: Subject,
-        enterprises: EnterpriseService,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
         data: Annotated[EnterpriseCreate, Body()],
     ) -> Response[EnterpriseWithRole]:
         created = await enterprises.create(subject, data)
@@ -45,15 +51,18 @@ class EnterpriseController(Controller):
 
     @get("/{enterprise_id:str}")
     async def get_enterprise(
-        self, subject: Subject, enterprises: EnterpriseService, enterprise_id: EnterpriseIdParam
+        self,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
+        enterprise_id: EnterpriseIdParam,
     ) -> EnterpriseWithRole:
         return await enterprises.get(subject, enterprise_id)
 
     @patch("/{enterprise_id:str}", summary="Rename, or change governance settings")
     async def update_enterprise(
         self,
-        subject: Subject,
-        enterprises: EnterpriseService,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
         enterprise_id: EnterpriseIdParam,
         data: Annotated[EnterprisePatch, Body()],
     ) -> EnterpriseWithRole:
@@ -62,11 +71,11 @@ class EnterpriseController(Controller):
     @get("/{enterprise_id:str}/members")
     async def list_members(
         self,
-        subject: Subject,
-        enterprises: EnterpriseService,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
         enterprise_id: EnterpriseIdParam,
-        limit: Limit,
-        cursor: Cursor,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[Member]:
         members = await enterprises.members(subject, enterprise_id)
         return paged(members, limit, cursor, key=operator.attrgetter("user_id"))
@@ -74,8 +83,8 @@ class EnterpriseController(Controller):
     @put("/{enterprise_id:str}/members/{user_id:str}", summary="Add a member or change a role")
     async def put_member(
         self,
-        subject: Subject,
-        enterprises: EnterpriseService,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
         enterprise_id: EnterpriseIdParam,
         user_id: UserIdParam,
         data: Annotated[MemberPut, Body()],
@@ -89,8 +98,8 @@ class EnterpriseController(Controller):
     )
     async def remove_member(
         self,
-        subject: Subject,
-        enterprises: EnterpriseService,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
         enterprise_id: EnterpriseIdParam,
         user_id: UserIdParam,
     ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from gateway.api.pages import Cursor, Limit, Page, paged
@@ -12,6 +13,7 @@ from gateway.domain.servers import MCPServerConfig
 from gateway.domain.subjects import Subject
 from gateway.marketplace.catalog import Category
 from gateway.services.marketplace import MarketplaceListing, MarketplaceService
+from gateway.services.pagination import DEFAULT_LIMIT
 
 ListingIdParam = Annotated[
     str,
@@ -19,12 +21,10 @@ ListingIdParam = Annotated[
 ]
 Query = Annotated[
     str | None,
-    Parameter(
-        default=None, max_length=200, description="text searched for in names and descriptions"
-    ),
+    Parameter(max_length=200, description="text searched for in names and descriptions"),
 ]
 CategoryParam = Annotated[
-    Category | None, Parameter(default=None, description="listings in exactly this category")
+    Category | None, Parameter(description="listings in exactly this category")
 ]
 
 
@@ -35,12 +35,12 @@ class MarketplaceController(Controller):
     @get("/", summary="Catalog listings, each with `installed` and `allowed` for the caller")
     async def list_listings(
         self,
-        subject: Subject,
-        marketplace: MarketplaceService,
-        q: Query,
-        category: CategoryParam,
-        limit: Limit,
-        cursor: Cursor,
+        subject: NamedDependency[Subject],
+        marketplace: NamedDependency[MarketplaceService],
+        q: Query = None,
+        category: CategoryParam = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[MarketplaceListing]:
         # Page first, so the caller-specific part (one decision) covers only this page.
         page = paged(marketplace.search(q, category), limit, cursor)
@@ -50,13 +50,19 @@ class MarketplaceController(Controller):
 
     @get("/{listing_id:str}")
     async def get_listing(
-        self, subject: Subject, marketplace: MarketplaceService, listing_id: ListingIdParam
+        self,
+        subject: NamedDependency[Subject],
+        marketplace: NamedDependency[MarketplaceService],
+        listing_id: ListingIdParam,
     ) -> MarketplaceListing:
         return await marketplace.get(subject, listing_id)
 
     @post("/{listing_id:str}/install", summary="Install a listing as a personal server")
     async def install_listing(
-        self, subject: Subject, marketplace: MarketplaceService, listing_id: ListingIdParam
+        self,
+        subject: NamedDependency[Subject],
+        marketplace: NamedDependency[MarketplaceService],
+        listing_id: ListingIdParam,
     ) -> Response[MCPServerConfig]:
         server = await marketplace.install(subject, listing_id)
         return Response(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import Body
 
 from gateway.api.pages import Cursor, Limit, Page, paged
@@ -12,6 +13,7 @@ from gateway.api.params import EnvVarParam, ServerIdParam
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch
 from gateway.domain.subjects import Subject
 from gateway.services.credentials import CredentialService, CredentialsPut, LaunchConfig
+from gateway.services.pagination import DEFAULT_LIMIT
 from gateway.services.servers import MCPServerService
 
 
@@ -21,15 +23,19 @@ class MCPServerController(Controller):
 
     @get("/", summary="The caller's merged view (personal + enterprise auto-enabled)")
     async def list_servers(
-        self, subject: Subject, servers: MCPServerService, limit: Limit, cursor: Cursor
+        self,
+        subject: NamedDependency[Subject],
+        servers: NamedDependency[MCPServerService],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Page[AnyServer]:
         return paged(await servers.list(subject), limit, cursor)
 
     @post("/", summary="Install a personal server")
     async def create_server(
         self,
-        subject: Subject,
-        servers: MCPServerService,
+        subject: NamedDependency[Subject],
+        servers: NamedDependency[MCPServerService],
         data: Annotated[ServerCreate, Body(description="the server to install")],
     ) -> Response[MCPServerConfig]:
         server = await servers.create(subject, data)
@@ -39,15 +45,18 @@ class MCPServerController(Controller):
 
     @get("/{server_id:str}")
     async def get_server(
-        self, subject: Subject, servers: MCPServerService, server_id: ServerIdParam
+        self,
+        subject: NamedDependency[Subject],
+        servers: NamedDependency[MCPServerService],
+        server_id: ServerIdParam,
     ) -> AnyServer:
         return await servers.get(subject, server_id)
 
     @patch("/{server_id:str}")
     async def update_server(
         self,
-        subject: Subject,
-        servers: MCPServerService,
+        subject: NamedDependency[Subject],
+        servers: NamedDependency[MCPServerService],
         server_id: ServerIdParam,
         data: Annotated[ServerPatch, Body(description="fields to change")],
     ) -> AnyServer:
@@ -55,7 +64,10 @@ class MCPServerController(Controller):
 
     @delete("/{server_id:str}", status_code=204)
     async def delete_server(
-        self, subject: Subject, servers: MCPServerService, server_id: ServerIdParam
+        self,
+        subject: NamedDependency[Subject],
+        servers: NamedDependency[MCPServerService],
+        server_id: ServerIdParam,
     ) -> None:
         await servers.delete(subject, server_id)
 
@@ -69,8 +81,8 @@ class MCPServerCredentialController(Controller):
     @put("/credentials", summary="Store or replace secret env var values (owner)")
     async def put_credentials(
         self,
-        subject: Subject,
-        credentials: CredentialService,
+        subject: NamedDependency[Subject],
+        credentials: NamedDependency[CredentialService],
         server_id: ServerIdParam,
         data: Annotated[CredentialsPut, Body(description='{"values": {"ENV_VAR": "secret"}}')],
     ) -> AnyServer:
@@ -79,8 +91,8 @@ class MCPServerCredentialController(Controller):
     @delete("/credentials/{env_var:str}", status_code=204, summary="Remove one secret (owner)")
     async def delete_credential(
         self,
-        subject: Subject,
-        credentials: CredentialService,
+        subject: NamedDependency[Subject],
+        credentials: NamedDependency[CredentialService],
         server_id: ServerIdParam,
         env_var: EnvVarParam,
     ) -> None:
@@ -88,7 +100,10 @@ class MCPServerCredentialController(Controller):
 
     @get("/launch", summary="Launch config with secrets resolved (policy: mcp_server.launch)")
     async def launch(
-        self, subject: Subject, credentials: CredentialService, server_id: ServerIdParam
+        self,
+        subject: NamedDependency[Subject],
+        credentials: NamedDependency[CredentialService],
+        server_id: ServerIdParam,
     ) -> Response[LaunchConfig]:
         config = await credentials.launch(subject, server_id)
         return Response(config, headers={"Cache-Control": "no-store"})

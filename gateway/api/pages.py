@@ -9,16 +9,14 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 from litestar.params import Parameter
 
-from gateway.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gateway.services.pagination import MAX_LIMIT, page
 
 T = TypeVar("T")
 
-Limit = Annotated[
-    int, Parameter(ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description="page size")
-]
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[
     str | None,
-    Parameter(default=None, max_length=512, description="next_cursor of the previous page"),
+    Parameter(max_length=512, description="next_cursor of the previous page"),
 ]
 
 

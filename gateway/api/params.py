@@ -18,9 +18,7 @@ EnterpriseIdParam = Annotated[
 OptionalEnterpriseId = Annotated[
     str | None,
     Parameter(
-        query="enterprise_id",
         pattern=r"^ent_[0-9a-z_]{1,64}$",
-        default=None,
         description="required when the caller belongs to more than one enterprise",
     ),
 ]
