@@ -38,11 +38,12 @@ from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
-from gateway.services.credentials import CredentialRecords, CredentialService
+from gateway.services.credentials import CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.identity import SubjectResolver
 from gateway.services.marketplace import MarketplaceService
+from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
 from gateway.services.view_cache import RedisMergedViewCache
 from gateway.services.views import MergedView
@@ -137,12 +138,8 @@ async def open_backends(settings: Settings) -> Backends:
         closers.append(verifier.aclose)
     authorizer = Authorizer(engine, decision_log)
     view = MergedView(authorizer, personal, enterprise_servers, view_cache)
-    servers = MCPServerService(
-        authorizer, personal, enterprise_servers, view, before_delete=records.forget_server
-    )
-    enterprise_server_service = EnterpriseServerService(
-        authorizer, enterprise_servers, before_delete=records.forget_server
-    )
+    servers = MCPServerService(authorizer, personal, enterprise_servers, view, records)
+    enterprise_server_service = EnterpriseServerService(authorizer, enterprise_servers, records)
     return Backends(
         settings=settings,
         engine=engine,

@@ -16,7 +16,8 @@ from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput, NotFound
 from gateway.policy.decider import Authorizer
 from gateway.services.resources import enterprise_server_resource
-from gateway.services.servers import BeforeDelete, invalid_patch, nothing_before_delete, now
+from gateway.services.secret_records import CredentialRecords
+from gateway.services.servers import invalid_patch, now
 from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
 
 
@@ -39,9 +40,9 @@ class EnterpriseServerService:
         self,
         authorizer: Authorizer,
         servers: EnterpriseMCPServerStore,
-        before_delete: BeforeDelete | None = None,
+        records: CredentialRecords,
     ) -> None:
-        self._before_delete = before_delete or nothing_before_delete
+        self._records = records
         self._authorizer = authorizer
         self._servers = servers
 
@@ -106,11 +107,11 @@ class EnterpriseServerService:
             raise invalid_patch(exc) from exc
         updated.updated_at = now()
         assert isinstance(updated, EnterpriseMCPServer)
-        await self._servers.replace(updated)
+        await self._records.save_patch(server, updated)
         return updated
 
     async def delete(self, subject: Subject, server_id: str) -> EnterpriseMCPServer:
         server = await self.authorized(subject, server_id, "enterprise_server.delete")
-        await self._before_delete(server)
+        await self._records.forget_server(server)
         await self._servers.delete(server.id)
         return server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -13,6 +12,7 @@ from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput, NotFound
 from gateway.policy.decider import Authorizer
 from gateway.services.resources import new_personal_server_resource, view_resource
+from gateway.services.secret_records import CredentialRecords
 from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
 
@@ -22,13 +22,6 @@ def invalid_patch(exc: ValueError) -> InvalidInput:
     message = str(exc)
     field = message.split("`")[1] if message.count("`") >= 2 else "body"
     return InvalidInput(message, extra={field: message})
-
-
-BeforeDelete = Callable[[AnyServer], Awaitable[None]]
-
-
-async def nothing_before_delete(server: AnyServer) -> None:
-    return None
 
 
 def now() -> datetime:
@@ -42,9 +35,9 @@ class MCPServerService:
         personal: MCPServerStore,
         enterprise: EnterpriseMCPServerStore,
         view: MergedView,
-        before_delete: BeforeDelete | None = None,
+        records: CredentialRecords,
     ) -> None:
-        self._before_delete = before_delete or nothing_before_delete
+        self._records = records
         self._authorizer = authorizer
         self._personal = personal
         self._enterprise = enterprise
@@ -99,15 +92,12 @@ class MCPServerService:
         except ValueError as exc:
             raise invalid_patch(exc) from exc
         updated.updated_at = now()
-        if isinstance(updated, MCPServerConfig):
-            await self._personal.replace(updated)
-        else:
-            await self._enterprise.replace(updated)
+        await self._records.save_patch(server, updated)
         return updated
 
     async def delete(self, subject: Subject, server_id: str) -> None:
         server = await self.authorized(subject, server_id, "mcp_server.delete")
-        await self._before_delete(server)
+        await self._records.forget_server(server)
         if isinstance(server, MCPServerConfig):
             await self._personal.delete(server.id)
         else:

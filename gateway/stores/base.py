@@ -7,6 +7,7 @@ view cache keys on those counters, so a write invalidates every affected view in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 import msgspec
@@ -38,8 +39,11 @@ class MCPServerStore(Protocol):
     async def list(self, flt: MCPServerFilter) -> list[MCPServerConfig]:
         """Sorted by id (creation order)."""
 
-    async def replace(self, server: MCPServerConfig) -> None:
-        """Raise NotFound when the server was deleted meanwhile."""
+    async def replace(
+        self, server: MCPServerConfig, *, expected_updated_at: datetime | None = None
+    ) -> None:
+        """Raise NotFound when the server was deleted meanwhile, Conflict when it was changed
+        since the caller read it (its `updated_at` is no longer `expected_updated_at`)."""
 
     async def delete(self, server_id: str) -> MCPServerConfig | None: ...
 
@@ -56,7 +60,9 @@ class EnterpriseMCPServerStore(Protocol):
 
     async def list(self, flt: EnterpriseMCPServerFilter) -> list[EnterpriseMCPServer]: ...
 
-    async def replace(self, server: EnterpriseMCPServer) -> None: ...
+    async def replace(
+        self, server: EnterpriseMCPServer, *, expected_updated_at: datetime | None = None
+    ) -> None: ...
 
     async def delete(self, server_id: str) -> EnterpriseMCPServer | None: ...
 

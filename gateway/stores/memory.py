@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import msgspec
@@ -21,6 +22,13 @@ T = TypeVar("T", bound=msgspec.Struct)
 def _copy(value: T) -> T:
     # Callers must not be able to mutate what is stored (the Redis store can't either).
     return msgspec.json.decode(msgspec.json.encode(value), type=type(value))
+
+
+def _check_unchanged(
+    stored: MCPServerConfig | EnterpriseMCPServer, expected: datetime | None
+) -> None:
+    if expected is not None and stored.updated_at != expected:
+        raise Conflict(f"server {stored.id} changed meanwhile; retry")
 
 
 class MemoryMCPServerStore:
@@ -45,9 +53,12 @@ class MemoryMCPServerStore:
             if flt.user_id is None or s.user_id == flt.user_id
         ]
 
-    async def replace(self, server: MCPServerConfig) -> None:
+    async def replace(
+        self, server: MCPServerConfig, *, expected_updated_at: datetime | None = None
+    ) -> None:
         if server.id not in self._servers:
             raise NotFound(f"server {server.id} not found")
+        _check_unchanged(self._servers[server.id], expected_updated_at)
         self._servers[server.id] = _copy(server)
         self._gens[server.user_id] += 1
 
@@ -88,9 +99,12 @@ class MemoryEnterpriseMCPServerStore:
             and (s.auto_enabled or not flt.auto_enabled_only)
         ]
 
-    async def replace(self, server: EnterpriseMCPServer) -> None:
+    async def replace(
+        self, server: EnterpriseMCPServer, *, expected_updated_at: datetime | None = None
+    ) -> None:
         if server.id not in self._servers:
             raise NotFound(f"server {server.id} not found")
+        _check_unchanged(self._servers[server.id], expected_updated_at)
         self._servers[server.id] = _copy(server)
         self._gens[server.enterprise_id] += 1
 

@@ -12,6 +12,7 @@ import functools
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 import msgspec
@@ -53,7 +54,9 @@ return redis.call('INCR', KEYS[3])
 
 # KEYS: record, generation. ARGV: value. Returns the new generation, or 0 when missing.
 _REPLACE_SERVER = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if ARGV[2] ~= '' and cjson.decode(current)['updated_at'] ~= ARGV[2] then return -1 end
 redis.call('SET', KEYS[1], ARGV[1])
 return redis.call('INCR', KEYS[2])
 """
@@ -68,7 +71,13 @@ redis.call('INCR', KEYS[3])
 return value
 """
 
+
 # KEYS: key. ARGV: expected, new ('' deletes). Compare-and-set of a string key.
+def _timestamp(value: datetime) -> str:
+    # Exactly as the record stores it, for the compare in _REPLACE_SERVER.
+    return _ENCODER.encode(value).decode().strip('"')
+
+
 _COMPARE_AND_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
@@ -226,12 +235,15 @@ class _RedisServerRecords(Generic[S]):
         return None if raw is None else self._decoder.decode(raw)
 
     @_translate_errors
-    async def replace(self, server: S) -> None:
+    async def replace(self, server: S, *, expected_updated_at: datetime | None = None) -> None:
         owner = self._owner(server)
+        expected = "" if expected_updated_at is None else _timestamp(expected_updated_at)
         replaced = await self._replace_script(
             keys=[self._record_key(owner, server.id), self._generation_key(owner)],
-            args=[_ENCODER.encode(server)],
+            args=[_ENCODER.encode(server), expected],
         )
+        if replaced == -1:
+            raise Conflict(f"server {server.id} changed meanwhile; retry")
         if not replaced:
             raise NotFound(f"server {server.id} not found")
 
