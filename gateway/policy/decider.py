@@ -65,6 +65,7 @@ class _ScopeResult(msgspec.Struct, kw_only=True, frozen=True):
     unscoped: bool
     user_ids: tuple[str, ...]
     enterprise_ids: tuple[str, ...]
+    auto_enabled_only: bool = True
 
 
 class _ListingsInput(msgspec.Struct, kw_only=True):
@@ -182,6 +183,11 @@ class Authorizer:
         403 carrying the policy's reasons."""
         decision = await self.decide(action, subject, resource, context)
         if not decision.visible:
+            # Logged, but not named in the response: a 404 for what exists and may not be
+            # seen must look exactly like a 404 for what does not exist.
+            taken = request_decisions.get()
+            if taken and taken[-1] == decision.decision_id:
+                taken.pop()
             raise NotFound(f"{what} not found")
         if not decision.allow:
             raise Denied(
@@ -202,6 +208,7 @@ class Authorizer:
             unscoped=parsed.unscoped,
             user_ids=parsed.user_ids,
             enterprise_ids=parsed.enterprise_ids,
+            auto_enabled_only=parsed.auto_enabled_only,
             decision_id=decision_id,
         )
 

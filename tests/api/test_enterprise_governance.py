@@ -10,7 +10,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from gateway.app import open_backends
+from gateway.auth.claims import Claims
 from gateway.config import Settings
+from gateway.domain.enterprises import EnterpriseCreate
+from gateway.errors import Denied
 from tests.fixtures.gateway import AppFactory, Caller, token_for
 
 AUTO = {
@@ -197,3 +201,63 @@ async def test_personal_enterprise_exactly_once_under_a_race(
     assert put.status_code == 403
     # A corporate address gets none.
     assert (await client_as("hal").get("/v1/enterprises")).json()["items"] == []
+
+
+async def test_personal_enterprise_race_through_the_resolver(gateway_settings: Settings) -> None:
+    """The HTTP test client serves one request at a time, so race the identity step itself:
+    20 truly concurrent first requests of one personal-mail user."""
+    backends = await open_backends(gateway_settings)
+    try:
+        claims = Claims(sub="ines", email="ines@gmail.com", exp=2_000_000_000)
+        resolved = await asyncio.gather(*(backends.subjects.resolve(claims) for _ in range(20)))
+        enterprise_ids = {ent for s in resolved for ent in s.memberships}
+        assert len(enterprise_ids) == 1
+        assert all(list(s.memberships) == list(enterprise_ids) for s in resolved)
+        (ent_id,) = enterprise_ids
+        members, _ = await backends.enterprises.members(ent_id)
+        assert members == {"ines": "owner"}
+    finally:
+        await backends.aclose()
+
+
+async def test_a_404_never_tells_existing_from_missing(client_as: Callable[..., Caller]) -> None:
+    alice = client_as("alice")
+    gina = client_as("gina", email="gina@gmail.com")  # provisioned once: no decision per call
+    await gina.get("/v1/enterprises")
+    server_id = (await alice.post("/v1/mcp-servers", json=PLAIN)).json()["id"]
+    ent_id = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
+    pairs = [
+        (f"/v1/mcp-servers/{server_id}", "/v1/mcp-servers/mcp_0000000000000000"),
+        (f"/v1/enterprises/{ent_id}", "/v1/enterprises/ent_0000000000000000"),
+    ]
+    for existing, missing in pairs:
+        seen, unseen = await gina.get(existing), await gina.get(missing)
+        assert seen.status_code == unseen.status_code == 404
+        assert "x-decision-id" not in seen.headers and "x-decision-id" not in unseen.headers
+        assert set(seen.json()) == set(unseen.json()) == {"status_code", "detail"}
+
+
+async def test_a_member_change_is_decided_on_the_current_roles(
+    gateway_settings: Settings,
+) -> None:
+    """Carol was an owner when she authenticated, then was demoted: her in-flight request
+    to grant the owner role must be judged on the member list it would change."""
+    backends = await open_backends(gateway_settings)
+    try:
+        service = backends.enterprise_service
+        alice = await backends.subjects.resolve(_claims("alice"))
+        ent_id = (await service.create(alice, EnterpriseCreate(name="Acme"))).id
+        alice = await backends.subjects.resolve(_claims("alice"))
+        await service.put_member(alice, ent_id, "carol", "owner")
+        carol_then = await backends.subjects.resolve(_claims("carol"))
+        await service.put_member(alice, ent_id, "carol", "member")
+        with pytest.raises(Denied):
+            await service.put_member(carol_then, ent_id, "mallory", "owner")
+        members, _ = await backends.enterprises.members(ent_id)
+        assert members == {"alice": "owner", "carol": "member"}
+    finally:
+        await backends.aclose()
+
+
+def _claims(user: str) -> Claims:
+    return Claims(sub=user, email=f"{user}@example.com", exp=2_000_000_000)
