@@ -20,7 +20,7 @@ class Enterprise(msgspec.Struct, kw_only=True):
 
 
 class EnterpriseWithRole(Enterprise, kw_only=True):
-    role: Role
+    role: Role | None  # None only in the unscoped local-dev mode
 
 
 class EnterprisePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

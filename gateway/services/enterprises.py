@@ -32,10 +32,26 @@ def enterprise_resource(enterprise: Enterprise) -> dict[str, Any]:
     }
 
 
-def _with_role(enterprise: Enterprise, role: Role) -> EnterpriseWithRole:
+def _with_role(enterprise: Enterprise, role: Role | None) -> EnterpriseWithRole:
     return EnterpriseWithRole(
         **{f: getattr(enterprise, f) for f in enterprise.__struct_fields__}, role=role
     )
+
+
+def _role_of(subject: Subject, enterprise_id: str) -> Role | None:
+    membership = subject.memberships.get(enterprise_id)
+    return membership.role if membership else None
+
+
+def _as_of(subject: Subject, enterprise_id: str, members: dict[str, Role]) -> Subject:
+    """The subject with its role in `enterprise_id` taken from the member list the write
+    will be checked against, so a role lost meanwhile cannot authorize the change."""
+    memberships = dict(subject.memberships)
+    current = memberships.pop(enterprise_id, None)
+    granted = members.get(subject.id)
+    if current is not None and granted is not None:
+        memberships[enterprise_id] = msgspec.structs.replace(current, role=granted)
+    return msgspec.structs.replace(subject, memberships=memberships)
 
 
 class EnterpriseService:
@@ -81,7 +97,7 @@ class EnterpriseService:
             enterprise_resource(enterprise),
             what=f"enterprise {enterprise_id}",
         )
-        return _with_role(enterprise, subject.memberships[enterprise_id].role)
+        return _with_role(enterprise, _role_of(subject, enterprise_id))
 
     async def update(
         self, subject: Subject, enterprise_id: str, patch: EnterprisePatch
@@ -100,7 +116,7 @@ class EnterpriseService:
         }
         updated = msgspec.structs.replace(enterprise, **changes)
         await self._enterprises.replace(updated)
-        return _with_role(updated, subject.memberships[enterprise_id].role)
+        return _with_role(updated, _role_of(subject, enterprise_id))
 
     async def members(self, subject: Subject, enterprise_id: str) -> list[Member]:
         enterprise = await self.load(enterprise_id)
@@ -121,7 +137,7 @@ class EnterpriseService:
         action = "enterprise.members.delete" if new_role is None else "enterprise.members.put"
         await self._authorizer.require(
             action,
-            subject,
+            _as_of(subject, enterprise_id, members),
             {
                 "type": "enterprise_member",
                 "enterprise_id": enterprise_id,
