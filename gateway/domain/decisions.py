@@ -25,4 +25,7 @@ class ViewScope(msgspec.Struct, kw_only=True, frozen=True):
     unscoped: bool = False
     user_ids: tuple[str, ...] = ()
     enterprise_ids: tuple[str, ...] = ()
+    # Only the enterprises' auto-enabled servers feed the view (ADR-0008), unless the policy
+    # says otherwise.
+    auto_enabled_only: bool = True
     decision_id: str = ""

@@ -66,6 +66,7 @@ class _StampInput(msgspec.Struct, array_like=True):
     format: str
     revision: str
     unscoped: bool
+    auto_enabled_only: bool
     users: list[tuple[str, int]]
     enterprises: list[tuple[str, int]]
 
@@ -88,7 +89,7 @@ def _stamp(revision: str, scope: ViewScope, gens: Sequence[bytes | str | None]) 
     n = len(scope.user_ids)
     users = [(u, _generation(g)) for u, g in zip(scope.user_ids, gens[:n], strict=True)]
     ents = [(e, _generation(g)) for e, g in zip(scope.enterprise_ids, gens[n:], strict=True)]
-    doc = _StampInput(_FORMAT, revision, scope.unscoped, users, ents)
+    doc = _StampInput(_FORMAT, revision, scope.unscoped, scope.auto_enabled_only, users, ents)
     return hashlib.blake2b(_ENCODER.encode(doc), digest_size=16).hexdigest()
 
 

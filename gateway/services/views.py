@@ -62,7 +62,9 @@ class MergedView:
         if enterprise_ids is None or enterprise_ids:
             enterprise.extend(
                 await self._enterprise.list(
-                    EnterpriseMCPServerFilter(enterprise_ids=enterprise_ids, auto_enabled_only=True)
+                    EnterpriseMCPServerFilter(
+                        enterprise_ids=enterprise_ids, auto_enabled_only=scope.auto_enabled_only
+                    )
                 )
             )
         return sorted(personal + enterprise, key=lambda s: s.id)

@@ -10,12 +10,12 @@ test_view_is_own_servers_and_every_enterprise if {
 		"ent_b": {"role": "member", "kind": "organization"},
 		"ent_a": {"role": "admin", "kind": "organization"},
 	})
-	v == {"unscoped": false, "user_ids": ["bob"], "enterprise_ids": ["ent_a", "ent_b"]}
+	v == {"unscoped": false, "user_ids": ["bob"], "enterprise_ids": ["ent_a", "ent_b"], "auto_enabled_only": true}
 }
 
 test_no_memberships_only_own_servers if {
 	v := scope.view with input.subject as _subject({})
-	v == {"unscoped": false, "user_ids": ["bob"], "enterprise_ids": []}
+	v == {"unscoped": false, "user_ids": ["bob"], "enterprise_ids": [], "auto_enabled_only": true}
 }
 
 test_auth_disabled_is_unscoped if {
@@ -25,5 +25,5 @@ test_auth_disabled_is_unscoped if {
 
 test_unauthenticated_sees_nothing if {
 	v := scope.view with input.subject as object.union(_subject({}), {"authenticated": false})
-	v == {"unscoped": false, "user_ids": [], "enterprise_ids": []}
+	v == {"unscoped": false, "user_ids": [], "enterprise_ids": [], "auto_enabled_only": true}
 }
