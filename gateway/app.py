@@ -22,6 +22,7 @@ from gateway.api.enterprises import EnterpriseController
 from gateway.api.errors import (
     gateway_error_handler,
     http_error_handler,
+    unexpected_error_handler,
     validation_error_handler,
 )
 from gateway.api.health import healthz, readyz
@@ -232,6 +233,7 @@ class GatewayPlugin(InitPluginProtocol):
                 GatewayError: gateway_error_handler,
                 ValidationException: validation_error_handler,
                 HTTPException: http_error_handler,
+                Exception: unexpected_error_handler,
             }
         )
 
@@ -239,4 +241,5 @@ class GatewayPlugin(InitPluginProtocol):
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     settings.validate()
-    return Litestar(plugins=[GatewayPlugin(settings)], debug=False)
+    # Logging is configured by the process (gateway serve), not reconfigured by the app.
+    return Litestar(plugins=[GatewayPlugin(settings)], debug=False, logging_config=None)

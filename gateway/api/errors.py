@@ -53,3 +53,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     elif exc.extra:
         body["extra"] = exc.extra
     return Response(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A bug, not a decision: log it with its traceback, answer 500 without internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response({"status_code": 500, "detail": "internal server error"}, status_code=500)

@@ -156,6 +156,7 @@ async def test_personal_credentials_lifecycle(
             path=f"mcp-servers/alice/{server_id}", mount_point="secret"
         )
 
+    assert any("mcp-servers" in line for line in all_logs.lines)  # the capture is not empty
     decision_log = msgspec.json.encode(app.app.state.backends.decision_log.records()).decode()
     assert "mcp_server.credentials.set" in decision_log  # the log did record those decisions
     for secret in (SECRET_A, SECRET_B):
