@@ -88,6 +88,10 @@ class Backends:
             "secrets": self.secrets.check,
         }
 
+    # Without Vault only the credential endpoints fail (503); the replica still serves the
+    # rest, so a Vault outage must not take every replica out of the load balancer.
+    degradable = frozenset({"secrets"})
+
     async def aclose(self) -> None:
         for close in reversed(self._closers):
             try:

@@ -28,10 +28,12 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
         return name, "ok"
 
     results = dict(await asyncio.gather(*(run(n, c) for n, c in checks.items())))
-    ready = all(v == "ok" for v in results.values())
+    failing = {name for name, result in results.items() if result != "ok"}
+    ready = not (failing - state.backends.degradable)
+    status = "unavailable" if not ready else ("degraded" if failing else "ready")
     return Response(
         {
-            "status": "ready" if ready else "unavailable",
+            "status": status,
             "checks": results,
             "policy_revision": state.backends.engine.revision,
         },
