@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -183,11 +183,6 @@ class Authorizer:
         403 carrying the policy's reasons."""
         decision = await self.decide(action, subject, resource, context)
         if not decision.visible:
-            # Logged, but not named in the response: a 404 for what exists and may not be
-            # seen must look exactly like a 404 for what does not exist.
-            taken = request_decisions.get()
-            if taken and taken[-1] == decision.decision_id:
-                taken.pop()
             raise NotFound(f"{what} not found")
         if not decision.allow:
             raise Denied(
@@ -196,6 +191,15 @@ class Authorizer:
                 decision_id=decision.decision_id,
             )
         return decision
+
+    async def missing(
+        self, action: str, subject: Subject, resource: dict[str, Any], *, what: str
+    ) -> NoReturn:
+        """The resource does not exist: still a logged decision (auditors see the attempt, and
+        the 404 carries an X-Decision-Id exactly like a 404 for what exists but may not be
+        seen), then 404 whatever the policy says."""
+        await self.decide(action, subject, {**resource, "exists": False})
+        raise NotFound(f"{what} not found")
 
     async def view_scope(self, subject: Subject) -> ViewScope:
         decision_id, result = await self._evaluate(SCOPE_VIEW, SubjectOnlyInput(subject=subject))

@@ -13,7 +13,7 @@ from gateway.domain.servers import (
     patched,
 )
 from gateway.domain.subjects import Subject
-from gateway.errors import InvalidInput, NotFound
+from gateway.errors import InvalidInput
 from gateway.policy.decider import Authorizer
 from gateway.services.resources import enterprise_server_resource
 from gateway.services.secret_records import CredentialRecords
@@ -85,7 +85,12 @@ class EnterpriseServerService:
     ) -> EnterpriseMCPServer:
         server = await self._servers.get(server_id)
         if server is None:
-            raise NotFound(f"enterprise MCP server {server_id} not found")
+            await self._authorizer.missing(
+                action,
+                subject,
+                {"type": "enterprise_mcp_server", "id": server_id},
+                what=f"enterprise MCP server {server_id}",
+            )
         await self._authorizer.require(
             action,
             subject,

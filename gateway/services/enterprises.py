@@ -83,14 +83,19 @@ class EnterpriseService:
         await self._enterprises.create(enterprise, subject.id)
         return _with_role(enterprise, "owner")
 
-    async def load(self, enterprise_id: str) -> Enterprise:
+    async def load(self, subject: Subject, enterprise_id: str, action: str) -> Enterprise:
         enterprise = await self._enterprises.get(enterprise_id)
         if enterprise is None:
-            raise NotFound(f"enterprise {enterprise_id} not found")
+            await self._authorizer.missing(
+                action,
+                subject,
+                {"type": "enterprise", "id": enterprise_id, "enterprise_id": enterprise_id},
+                what=f"enterprise {enterprise_id}",
+            )
         return enterprise
 
     async def get(self, subject: Subject, enterprise_id: str) -> EnterpriseWithRole:
-        enterprise = await self.load(enterprise_id)
+        enterprise = await self.load(subject, enterprise_id, "enterprise.read")
         await self._authorizer.require(
             "enterprise.read",
             subject,
@@ -102,7 +107,7 @@ class EnterpriseService:
     async def update(
         self, subject: Subject, enterprise_id: str, patch: EnterprisePatch
     ) -> EnterpriseWithRole:
-        enterprise = await self.load(enterprise_id)
+        enterprise = await self.load(subject, enterprise_id, "enterprise.update")
         await self._authorizer.require(
             "enterprise.update",
             subject,
@@ -119,7 +124,7 @@ class EnterpriseService:
         return _with_role(updated, _role_of(subject, enterprise_id))
 
     async def members(self, subject: Subject, enterprise_id: str) -> list[Member]:
-        enterprise = await self.load(enterprise_id)
+        enterprise = await self.load(subject, enterprise_id, "enterprise.members.read")
         await self._authorizer.require(
             "enterprise.members.read",
             subject,
@@ -132,9 +137,9 @@ class EnterpriseService:
     async def _change(
         self, subject: Subject, enterprise_id: str, user_id: str, new_role: Role | None
     ) -> None:
-        enterprise = await self.load(enterprise_id)
-        members, version = await self._enterprises.members(enterprise_id)
         action = "enterprise.members.delete" if new_role is None else "enterprise.members.put"
+        enterprise = await self.load(subject, enterprise_id, action)
+        members, version = await self._enterprises.members(enterprise_id)
         await self._authorizer.require(
             action,
             _as_of(subject, enterprise_id, members),

@@ -9,7 +9,7 @@ import msgspec
 from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, PERSONAL_SERVER_PREFIX, new_id
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch, patched
 from gateway.domain.subjects import Subject
-from gateway.errors import InvalidInput, NotFound
+from gateway.errors import InvalidInput
 from gateway.policy.decider import Authorizer
 from gateway.services.resources import new_personal_server_resource, view_resource
 from gateway.services.secret_records import CredentialRecords
@@ -64,19 +64,23 @@ class MCPServerService:
         await self._personal.create(server)
         return server
 
-    async def load(self, server_id: str) -> AnyServer:
+    async def find(self, server_id: str) -> AnyServer | None:
         """The id's prefix routes to the store (ADR-0008 "ID prefix convention")."""
-        server: AnyServer | None = None
         if server_id.startswith(ENTERPRISE_SERVER_PREFIX):
-            server = await self._enterprise.get(server_id)
-        elif server_id.startswith(PERSONAL_SERVER_PREFIX):
-            server = await self._personal.get(server_id)
-        if server is None:
-            raise NotFound(f"MCP server {server_id} not found")
-        return server
+            return await self._enterprise.get(server_id)
+        if server_id.startswith(PERSONAL_SERVER_PREFIX):
+            return await self._personal.get(server_id)
+        return None
 
     async def authorized(self, subject: Subject, server_id: str, action: str) -> AnyServer:
-        server = await self.load(server_id)
+        server = await self.find(server_id)
+        if server is None:
+            await self._authorizer.missing(
+                action,
+                subject,
+                {"type": "mcp_server", "id": server_id},
+                what=f"MCP server {server_id}",
+            )
         await self._authorizer.require(
             action, subject, view_resource(server), what=f"MCP server {server_id}"
         )

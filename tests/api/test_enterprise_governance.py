@@ -233,7 +233,9 @@ async def test_a_404_never_tells_existing_from_missing(client_as: Callable[..., 
     for existing, missing in pairs:
         seen, unseen = await gina.get(existing), await gina.get(missing)
         assert seen.status_code == unseen.status_code == 404
-        assert "x-decision-id" not in seen.headers and "x-decision-id" not in unseen.headers
+        # Both were decided (and logged): each carries its own decision id, nothing else.
+        assert seen.headers["x-decision-id"] != unseen.headers["x-decision-id"]
+        assert set(seen.headers) == set(unseen.headers)
         assert set(seen.json()) == set(unseen.json()) == {"status_code", "detail"}
 
 
