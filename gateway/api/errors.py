@@ -9,7 +9,13 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from gateway.api.bodies import body_errors
-from gateway.errors import BackendUnavailable, GatewayError, InvalidInput, Unauthenticated
+from gateway.errors import (
+    BackendUnavailable,
+    Denied,
+    GatewayError,
+    InvalidInput,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +25,12 @@ def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) ->
     if isinstance(exc, InvalidInput):
         # One shape for every 400: Litestar's list of {"key", "message"}.
         body["extra"] = [{"key": k, "message": str(v)} for k, v in exc.extra.items()]
+    elif isinstance(exc, Denied):
+        # The contract: a policy denial adds the policy's reasons and the decision id.
+        body["reasons"] = exc.reasons
+        body["decision_id"] = exc.decision_id
     elif exc.extra:
         body["extra"] = exc.extra
-        # A denial carries the policy's reasons and the decision id at the top level too.
-        for key in ("reasons", "decision_id"):
-            if key in exc.extra:
-                body[key] = exc.extra[key]
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="mcp-gateway"'
