@@ -92,6 +92,7 @@ async def _adr_0008_scenario(
     assert denied.status_code == 403
     assert [x["code"] for x in denied.json()["reasons"]] == ["enterprise_managed"]
     assert denied.json()["decision_id"] == denied.headers["x-decision-id"]
+    assert set(denied.json()) == {"status_code", "detail", "reasons", "decision_id"}
     assert (await w["bob"].delete(f"/v1/mcp-servers/{auto_id}")).status_code == 403
     for server_id in (auto_id, plain_id):
         url = f"/v1/enterprise/mcp-servers/{server_id}"
