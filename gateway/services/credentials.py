@@ -12,7 +12,7 @@ from gateway.domain.servers import AnyServer, EnterpriseMCPServer, EnvVarName, M
 from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput, NotFound
 from gateway.services.enterprise_servers import EnterpriseServerService
-from gateway.services.secret_records import CredentialRecords, secret_owner
+from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,7 @@ class CredentialService:
 
     async def launch(self, subject: Subject, server_id: str) -> LaunchConfig:
         server = await self._servers.authorized(subject, server_id, "mcp_server.launch")
-        owner = secret_owner(server)
-        values = await self._secrets.get_many(owner, server.env)
-        # Launch reads Vault anyway: repair a `credentials_set` a failure left behind.
-        await self._records.record(server, lambda s: [n for n in s.env if n in values])
+        values = await self._records.resolve(server)
         return LaunchConfig(
             id=server.id,
             name=server.name,

@@ -117,6 +117,5 @@ class EnterpriseServerService:
 
     async def delete(self, subject: Subject, server_id: str) -> EnterpriseMCPServer:
         server = await self.authorized(subject, server_id, "enterprise_server.delete")
-        await self._records.forget_server(server)
-        await self._servers.delete(server.id)
+        await self._records.delete_server(server)
         return server

@@ -8,7 +8,10 @@ Vault holds the truth; a server's `credentials_set` is a copy of it, kept on the
 - delete one: drop the name from the record, then delete in Vault. A failure in between
   leaves a secret at its derived path, found and repaired by the next re-derivation.
 - delete a server: empty its `credentials_set`, delete every secret under its prefix, then
-  delete the record. If Vault is down, the record stays (503) rather than orphan a secret.
+  delete the record if it is still the one we emptied (else round again). If Vault is down,
+  the record stays (503) rather than orphan a secret.
+- launch resolves only the names `credentials_set` lists, so a value left behind by a cut-short
+  write or delete is inert: never used, overwritten by the next PUT, deleted with the server.
 - change `env`: leftovers of names being added are purged first (so an old value can never
   come back), the record is written with `credentials_set` trimmed, then the secrets of
   removed names are deleted (best effort: unreachable until re-added, and re-adding purges).
@@ -95,39 +98,76 @@ class CredentialRecords:
         owner = secret_owner(server)
         await self.secrets.put_many(owner, values)
         stored = set(await self.secrets.list_names(owner))
+
+        # Only names this request wrote, and names already listed that Vault still holds: a
+        # name deleted meanwhile (record first, then Vault) is never listed again.
+        def names_for(current: AnyServer) -> list[str]:
+            return [
+                n
+                for n in current.env
+                if n in values or (n in current.credentials_set and n in stored)
+            ]
+
         try:
-            return await self.record(server, lambda s: [n for n in s.env if n in stored])
+            return await self.record(server, names_for)
         except NotFound:
             # Deleted while we wrote to Vault: take the values back out, leave no orphan.
             await self.secrets.delete_all(owner)
             raise
 
+    async def resolve(self, server: AnyServer) -> dict[str, str]:
+        """The values of the names `credentials_set` lists. A value Vault holds for a name
+        not listed (a write or delete a failure cut short) is inert: never launched."""
+        return await self.secrets.get_many(secret_owner(server), server.credentials_set)
+
     async def forget_name(self, server: AnyServer, env_var: str) -> None:
         await self.record(server, lambda s: [n for n in s.credentials_set if n != env_var])
         await self.secrets.delete(secret_owner(server), env_var)
 
-    async def forget_server(self, server: AnyServer) -> None:
-        """Before a server record is deleted: its secrets go first."""
-        await self.record(server, lambda s: [])
-        await self.secrets.delete_all(secret_owner(server))
+    async def delete_server(self, server: AnyServer) -> None:
+        """Secrets first, then the record — and only the record we emptied: a credential
+        write landing in between changes it, so we go round again rather than orphan it."""
+        current = server
+        for _ in range(_RETRIES):
+            emptied = await self.record(current, lambda s: [])
+            await self.secrets.delete_all(secret_owner(current))
+            try:
+                if isinstance(emptied, MCPServerConfig):
+                    await self._personal.delete(emptied.id, expected_updated_at=emptied.updated_at)
+                else:
+                    await self._enterprise.delete(
+                        emptied.id, expected_updated_at=emptied.updated_at
+                    )
+            except Conflict:
+                try:
+                    current = await self._load(current)
+                except NotFound:
+                    return
+                continue
+            return
+        raise Conflict(f"MCP server {server.id} keeps changing; retry the delete")
 
     async def save_patch(self, old: AnyServer, new: AnyServer) -> None:
         """Write a PATCHed server, keeping its secrets in step with a changed `env`."""
         added = [n for n in new.env if n not in old.env]
         removed = [n for n in old.env if n not in new.env]
         owner = secret_owner(old)
-        await self._delete_each(owner, added)  # a failure here writes nothing (503)
+        if added:
+            # Purge leftovers of names being added — unless the record moved on (this PATCH
+            # would 409 anyway, and a newer writer may have stored those names legitimately).
+            if (await self._load(old)).updated_at != old.updated_at:
+                raise Conflict(f"MCP server {old.id} changed meanwhile; retry")
+            await self._delete_each(owner, added)  # a failure here writes nothing (503)
         new.credentials_set = [n for n in old.credentials_set if n in new.env]
         await self.write(old, new)
-        try:
-            await self._delete_each(owner, removed)
-        except BackendUnavailable:
-            log.warning(
-                "secrets of %s removed from %s's env stay until re-added: %s",
-                removed,
-                old.id,
-                "vault unavailable",
-            )
+        if removed:
+            try:
+                current = await self._load(new)
+                await self._delete_each(owner, [n for n in removed if n not in current.env])
+            except (BackendUnavailable, NotFound):
+                log.warning(
+                    "secrets of names removed from %s's env stay (inert) until re-added", old.id
+                )
 
     async def _delete_each(self, owner: SecretOwner, names: Iterable[str]) -> None:
         for name in names:

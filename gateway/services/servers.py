@@ -101,8 +101,4 @@ class MCPServerService:
 
     async def delete(self, subject: Subject, server_id: str) -> None:
         server = await self.authorized(subject, server_id, "mcp_server.delete")
-        await self._records.forget_server(server)
-        if isinstance(server, MCPServerConfig):
-            await self._personal.delete(server.id)
-        else:
-            await self._enterprise.delete(server.id)
+        await self._records.delete_server(server)

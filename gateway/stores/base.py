@@ -45,7 +45,10 @@ class MCPServerStore(Protocol):
         """Raise NotFound when the server was deleted meanwhile, Conflict when it was changed
         since the caller read it (its `updated_at` is no longer `expected_updated_at`)."""
 
-    async def delete(self, server_id: str) -> MCPServerConfig | None: ...
+    async def delete(
+        self, server_id: str, *, expected_updated_at: datetime | None = None
+    ) -> MCPServerConfig | None:
+        """None when missing; Conflict when changed since read (as for `replace`)."""
 
     async def generation(self, user_id: str) -> int:
         """Bumped by every write to this user's servers."""
@@ -64,7 +67,9 @@ class EnterpriseMCPServerStore(Protocol):
         self, server: EnterpriseMCPServer, *, expected_updated_at: datetime | None = None
     ) -> None: ...
 
-    async def delete(self, server_id: str) -> EnterpriseMCPServer | None: ...
+    async def delete(
+        self, server_id: str, *, expected_updated_at: datetime | None = None
+    ) -> EnterpriseMCPServer | None: ...
 
     async def generations(self, enterprise_ids: Sequence[str]) -> dict[str, int]:
         """Bumped by every write to the enterprise's servers."""

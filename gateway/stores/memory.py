@@ -62,7 +62,11 @@ class MemoryMCPServerStore:
         self._servers[server.id] = _copy(server)
         self._gens[server.user_id] += 1
 
-    async def delete(self, server_id: str) -> MCPServerConfig | None:
+    async def delete(
+        self, server_id: str, *, expected_updated_at: datetime | None = None
+    ) -> MCPServerConfig | None:
+        if server_id in self._servers:
+            _check_unchanged(self._servers[server_id], expected_updated_at)
         found = self._servers.pop(server_id, None)
         if found:
             self._gens[found.user_id] += 1
@@ -108,7 +112,11 @@ class MemoryEnterpriseMCPServerStore:
         self._servers[server.id] = _copy(server)
         self._gens[server.enterprise_id] += 1
 
-    async def delete(self, server_id: str) -> EnterpriseMCPServer | None:
+    async def delete(
+        self, server_id: str, *, expected_updated_at: datetime | None = None
+    ) -> EnterpriseMCPServer | None:
+        if server_id in self._servers:
+            _check_unchanged(self._servers[server_id], expected_updated_at)
         found = self._servers.pop(server_id, None)
         if found:
             self._gens[found.enterprise_id] += 1

@@ -52,7 +52,8 @@ redis.call('SADD', KEYS[2], ARGV[2])
 return redis.call('INCR', KEYS[3])
 """
 
-# KEYS: record, generation. ARGV: value. Returns the new generation, or 0 when missing.
+# KEYS: record, generation. ARGV: value, expected `updated_at` ('' = any). Returns the new
+# generation, 0 when missing, -1 when the stored `updated_at` is not the expected one.
 _REPLACE_SERVER = """
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
@@ -61,10 +62,12 @@ redis.call('SET', KEYS[1], ARGV[1])
 return redis.call('INCR', KEYS[2])
 """
 
-# KEYS: record, index, generation. ARGV: server id. Returns the deleted value, or nil.
+# KEYS: record, index, generation. ARGV: server id, expected `updated_at` ('' = any).
+# Returns the deleted value, nil when missing, -1 when changed since it was read.
 _DELETE_SERVER = """
 local value = redis.call('GET', KEYS[1])
 if not value then return false end
+if ARGV[2] ~= '' and cjson.decode(value)['updated_at'] ~= ARGV[2] then return -1 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('INCR', KEYS[3])
@@ -72,12 +75,12 @@ return value
 """
 
 
-# KEYS: key. ARGV: expected, new ('' deletes). Compare-and-set of a string key.
 def _timestamp(value: datetime) -> str:
-    # Exactly as the record stores it, for the compare in _REPLACE_SERVER.
+    # Exactly as the record stores it, for the compares in _REPLACE/_DELETE_SERVER.
     return _ENCODER.encode(value).decode().strip('"')
 
 
+# KEYS: key. ARGV: expected, new ('' deletes). Compare-and-set of a string key.
 _COMPARE_AND_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
@@ -248,19 +251,24 @@ class _RedisServerRecords(Generic[S]):
             raise NotFound(f"server {server.id} not found")
 
     @_translate_errors
-    async def delete(self, server_id: str) -> S | None:
+    async def delete(
+        self, server_id: str, *, expected_updated_at: datetime | None = None
+    ) -> S | None:
         locator = self._locator_key(server_id)
         owner = await self._redis.get(locator)
         if owner is None:
             return None
+        expected = "" if expected_updated_at is None else _timestamp(expected_updated_at)
         raw = await self._delete_script(
             keys=[
                 self._record_key(_text(owner), server_id),
                 self._index_key(_text(owner)),
                 self._generation_key(_text(owner)),
             ],
-            args=[server_id],
+            args=[server_id, expected],
         )
+        if raw == -1:
+            raise Conflict(f"server {server_id} changed meanwhile; retry")
         # Locator last, and only if it still names this owner; also clears a dangling one.
         await self._cas_script(keys=[locator], args=[owner, b""])
         return None if raw is None else self._decoder.decode(raw)

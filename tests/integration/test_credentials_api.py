@@ -305,20 +305,23 @@ async def test_vault_down_is_503_on_credentials_and_the_rest_works(
     assert (await alice.get(base)).status_code == 200
 
 
-async def test_a_crash_between_vault_and_redis_is_repaired_by_launch(
+async def test_a_value_a_failure_left_behind_is_inert(
     app: AsyncTestClient[Litestar], openbao: OpenBaoServer
 ) -> None:
-    """Simulate the crash: the secret reached Vault but the record was never updated."""
+    """Simulate the crash: a value reached Vault but the record never listed it. It is never
+    reported, never launched, is replaced by the next PUT and goes with the server."""
     alice = _as(app, "alice")
     server_id = (await alice.post("/v1/mcp-servers", json=SERVER)).json()["id"]
-    openbao.client().secrets.kv.v2.create_or_update_secret(
-        path=f"mcp-servers/alice/{server_id}/GITHUB_HOST",
-        secret={"value": "h"},
-        mount_point="secret",
+    base = f"/v1/mcp-servers/{server_id}"
+    path = f"mcp-servers/alice/{server_id}/GITHUB_HOST"
+    vault = openbao.client()
+    vault.secrets.kv.v2.create_or_update_secret(
+        path=path, secret={"value": "left-behind"}, mount_point="secret"
     )
-    assert (await alice.get(f"/v1/mcp-servers/{server_id}")).json()["credentials_set"] == []
-    launch = await alice.get(f"/v1/mcp-servers/{server_id}/launch")
-    assert launch.json()["env"] == {"GITHUB_HOST": "h"}
-    assert (await alice.get(f"/v1/mcp-servers/{server_id}")).json()["credentials_set"] == [
-        "GITHUB_HOST"
-    ]
+    assert (await alice.get(base)).json()["credentials_set"] == []
+    launch = (await alice.get(f"{base}/launch")).json()
+    assert launch["env"] == {} and launch["missing_env"] == SERVER["env"]
+    await alice.put(f"{base}/credentials", json={"values": {"GITHUB_HOST": "fresh"}})
+    assert (await alice.get(f"{base}/launch")).json()["env"] == {"GITHUB_HOST": "fresh"}
+    assert (await alice.delete(base)).status_code == 204
+    assert _read(vault, path) is None

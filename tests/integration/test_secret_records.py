@@ -72,6 +72,41 @@ async def test_a_put_racing_a_delete_leaves_no_orphaned_secret(
     assert await secrets.list_names(secret_owner(server)) == []
 
 
+async def test_a_put_landing_inside_a_delete_leaves_no_orphaned_secret(parts: Parts) -> None:
+    """The delete has emptied the record and wiped Vault; a PUT lands before the record is
+    deleted. The delete must notice (its record changed) and go round again."""
+    store, records, secrets = parts
+    server = await _server(store)
+    wipe = secrets.delete_all
+    raced = []
+
+    async def wipe_then_race(owner: object) -> None:
+        await wipe(owner)  # type: ignore[arg-type]
+        if not raced:
+            raced.append(await records.put(server, {"K": "late"}))
+
+    secrets.delete_all = wipe_then_race  # type: ignore[method-assign]
+    await records.delete_server(server)
+    assert raced and raced[0].credentials_set == ["K"]  # the race really happened
+    assert await store.get(server.id) is None
+    assert await secrets.list_names(secret_owner(server)) == []
+
+
+async def test_a_name_deleted_meanwhile_is_not_listed_again(parts: Parts) -> None:
+    store, records, _ = parts
+    server = await _server(store)
+    with_j = await records.put(server, {"J": "j"})
+    # A DELETE of J has dropped it from the record; its Vault delete has not run yet.
+    without_j = MCPServerConfig(
+        **{**_fields(with_j), "credentials_set": [], "updated_at": T0 + timedelta(seconds=30)}
+    )
+    await records.write(with_j, without_j)
+    result = await records.put(with_j, {"K": "k"})  # read before the delete: stale
+    assert result.credentials_set == ["K"]
+    stored = await store.get(server.id)
+    assert stored is not None and stored.credentials_set == ["K"]
+
+
 async def test_a_stale_write_is_a_conflict_not_a_lost_update(
     parts: Parts,
 ) -> None:
