@@ -18,7 +18,7 @@ import msgspec
 from gateway.domain.decisions import Reason
 from gateway.domain.servers import MCPServerConfig, ServerCreate
 from gateway.domain.subjects import Subject
-from gateway.errors import Conflict, NotFound
+from gateway.errors import Conflict
 from gateway.marketplace.catalog import Catalog, Listing, listing_server_fields
 from gateway.policy.decider import Authorizer
 from gateway.services.servers import MCPServerService
@@ -66,10 +66,15 @@ class MarketplaceService:
         """Matching listings sorted by id (the cursor key); nothing about the caller yet."""
         return self._catalog.search(q, category)
 
-    def listing(self, listing_id: str) -> Listing:
+    async def listing(self, subject: Subject, listing_id: str, action: str) -> Listing:
         listing = self._catalog.get(listing_id)
-        if listing is None:
-            raise NotFound(f"marketplace listing {listing_id} not found")
+        if listing is None:  # decided and logged like every other lookup, then 404
+            await self._authorizer.missing(
+                action,
+                subject,
+                {"type": "marketplace_listing", "id": listing_id},
+                what=f"marketplace listing {listing_id}",
+            )
         return listing
 
     async def describe(
@@ -95,7 +100,8 @@ class MarketplaceService:
         ]
 
     async def get(self, subject: Subject, listing_id: str) -> MarketplaceListing:
-        (described,) = await self.describe(subject, [self.listing(listing_id)])
+        listing = await self.listing(subject, listing_id, "marketplace.read")
+        (described,) = await self.describe(subject, [listing])
         return described
 
     async def install(self, subject: Subject, listing_id: str) -> MCPServerConfig:
@@ -104,7 +110,7 @@ class MarketplaceService:
         Two decisions: `marketplace.install` (the enterprises' restrictions), then the
         personal-create decision every new personal server goes through.
         """
-        listing = self.listing(listing_id)
+        listing = await self.listing(subject, listing_id, "marketplace.install")
         approvals, installed = await asyncio.gather(
             self.approvals(subject), self.installed_ids(subject)
         )

@@ -227,8 +227,13 @@ async def test_a_404_never_tells_existing_from_missing(client_as: Callable[..., 
     await gina.get("/v1/enterprises")
     server_id = (await alice.post("/v1/mcp-servers", json=PLAIN)).json()["id"]
     ent_id = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
+    emcp_id = (
+        await alice.post(f"/v1/enterprise/mcp-servers?enterprise_id={ent_id}", json=PLAIN)
+    ).json()["id"]
     pairs = [
         (f"/v1/mcp-servers/{server_id}", "/v1/mcp-servers/mcp_0000000000000000"),
+        (f"/v1/mcp-servers/{emcp_id}", "/v1/mcp-servers/emcp_0000000000000000"),
+        (f"/v1/enterprise/mcp-servers/{emcp_id}", "/v1/enterprise/mcp-servers/emcp_000000000"),
         (f"/v1/enterprises/{ent_id}", "/v1/enterprises/ent_0000000000000000"),
     ]
     for existing, missing in pairs:

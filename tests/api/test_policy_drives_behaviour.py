@@ -108,3 +108,20 @@ def test_a_policy_that_does_not_compile_stops_startup(tmp_path: Path) -> None:
     (tmp_path / "bad.rego").write_text("package gateway.authz\n\ndecision := {\n")
     with pytest.raises(PolicyLoadError):
         EmbeddedRegoEngine(tmp_path)
+
+
+async def test_the_scope_policy_decides_which_enterprise_servers_feed_the_view(
+    tmp_path: Path, start_gateway: AppFactory
+) -> None:
+    policies = _policy_copy(tmp_path)
+    scope = policies / "gateway" / "scope.rego"
+    scope.write_text(
+        scope.read_text().replace('"auto_enabled_only": true,\n}', '"auto_enabled_only": false,\n}')
+    )
+    app = await start_gateway(Settings(jwt_secret=JWT_SECRET, policy_dir=str(policies)))
+    alice, bob = Caller(app, token_for("alice")), Caller(app, token_for("bob"))
+    ent = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
+    await alice.put(f"/v1/enterprises/{ent}/members/bob", json={"role": "member"})
+    plain = await alice.post(f"/v1/enterprise/mcp-servers?enterprise_id={ent}", json=SERVER)
+    view = (await bob.get("/v1/mcp-servers")).json()["items"]
+    assert [s["id"] for s in view] == [plain.json()["id"]]  # not auto-enabled, yet in view
