@@ -44,8 +44,8 @@ def _role_of(subject: Subject, enterprise_id: str) -> Role | None:
 
 
 def _as_of(subject: Subject, enterprise_id: str, members: dict[str, Role]) -> Subject:
-    """The subject with its role in `enterprise_id` taken from the member list the write
-    will be checked against, so a role lost meanwhile cannot authorize the change."""
+    """The subject as of the member list the write will be checked against (409 if that
+    list changes), so a grant lost meanwhile cannot authorize the change."""
     memberships = dict(subject.memberships)
     current = memberships.pop(enterprise_id, None)
     granted = members.get(subject.id)

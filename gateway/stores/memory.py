@@ -50,7 +50,7 @@ class MemoryMCPServerStore:
         return [
             _copy(s)
             for _, s in sorted(self._servers.items())
-            if flt.user_id is None or s.user_id == flt.user_id
+            if flt.user_id in (None, s.user_id)
         ]
 
     async def replace(
