@@ -48,9 +48,7 @@ class MemoryMCPServerStore:
 
     async def list(self, flt: MCPServerFilter) -> builtins.list[MCPServerConfig]:
         return [
-            _copy(s)
-            for _, s in sorted(self._servers.items())
-            if flt.user_id in (None, s.user_id)
+            _copy(s) for _, s in sorted(self._servers.items()) if flt.user_id in (None, s.user_id)
         ]
 
     async def replace(
