@@ -120,7 +120,7 @@ class EnterpriseService:
             if getattr(patch, f) is not msgspec.UNSET
         }
         updated = msgspec.structs.replace(enterprise, **changes)
-        await self._enterprises.replace(updated)
+        await self._enterprises.replace(updated, expected=enterprise)
         return _with_role(updated, _role_of(subject, enterprise_id))
 
     async def members(self, subject: Subject, enterprise_id: str) -> list[Member]:

@@ -86,7 +86,8 @@ class EnterpriseStore(Protocol):
     async def get_many(self, enterprise_ids: Sequence[str]) -> dict[str, Enterprise]:
         """The ones that exist, in one round trip."""
 
-    async def replace(self, enterprise: Enterprise) -> None: ...
+    async def replace(self, enterprise: Enterprise, *, expected: Enterprise) -> None:
+        """Raise NotFound when missing, Conflict when the stored record is not `expected`."""
 
     async def ensure_personal(self, user_id: str, candidate: Enterprise) -> Enterprise:
         """Exactly one personal enterprise per user, even under concurrent first requests:

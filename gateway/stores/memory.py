@@ -148,9 +148,11 @@ class MemoryEnterpriseStore:
     async def get_many(self, enterprise_ids: Sequence[str]) -> dict[str, Enterprise]:
         return {e: _copy(self._enterprises[e]) for e in enterprise_ids if e in self._enterprises}
 
-    async def replace(self, enterprise: Enterprise) -> None:
+    async def replace(self, enterprise: Enterprise, *, expected: Enterprise) -> None:
         if enterprise.id not in self._enterprises:
             raise NotFound(f"enterprise {enterprise.id} not found")
+        if self._enterprises[enterprise.id] != expected:
+            raise Conflict(f"enterprise {enterprise.id} changed meanwhile; retry")
         self._enterprises[enterprise.id] = _copy(enterprise)
 
     async def ensure_personal(self, user_id: str, candidate: Enterprise) -> Enterprise:

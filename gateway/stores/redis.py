@@ -402,6 +402,7 @@ class RedisEnterpriseStore:
         self._create_script = client.register_script(_CREATE_ENTERPRISE)
         self._set_member_script = client.register_script(_SET_MEMBER)
         self._hash_cad_script = client.register_script(_HASH_COMPARE_AND_DELETE)
+        self._cas_script = client.register_script(_COMPARE_AND_SET)
 
     @_translate_errors
     async def create(self, enterprise: Enterprise, owner_id: str) -> None:
@@ -446,11 +447,16 @@ class RedisEnterpriseStore:
         return None if raw is None else _ENTERPRISE_DECODER.decode(raw)
 
     @_translate_errors
-    async def replace(self, enterprise: Enterprise) -> None:
-        if not await self._redis.set(
-            k.enterprise(enterprise.id), _ENCODER.encode(enterprise), xx=True
-        ):
+    async def replace(self, enterprise: Enterprise, *, expected: Enterprise) -> None:
+        key = k.enterprise(enterprise.id)
+        if not await self._redis.exists(key):
             raise NotFound(f"enterprise {enterprise.id} not found")
+        # Compare-and-set on the whole record: two PATCHes cannot lose each other's change.
+        swapped = await self._cas_script(
+            keys=[key], args=[_ENCODER.encode(expected), _ENCODER.encode(enterprise)]
+        )
+        if not swapped:
+            raise Conflict(f"enterprise {enterprise.id} changed meanwhile; retry")
 
     @_translate_errors
     async def ensure_personal(self, user_id: str, candidate: Enterprise) -> Enterprise:

@@ -89,7 +89,7 @@ async def exercise_everything(client: aredis.Redis) -> None:
     assert await servers.generation("alice") == 4
 
     await enterprises.create(org("ent_1"), "alice")
-    await enterprises.replace(org("ent_1"))
+    await enterprises.replace(org("ent_1"), expected=org("ent_1"))
     await enterprises.set_member("ent_1", "bob", "member", expected_version=1)
     await enterprises.set_member("ent_1", "bob", None, expected_version=2)
     await enterprises.set_member("ent_1", "bob", "admin", expected_version=3)

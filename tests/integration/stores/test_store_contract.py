@@ -275,13 +275,17 @@ async def test_enterprise_create_get_replace(enterprises: EnterpriseStore) -> No
     many["ent_a"].name = "mutated"
     assert await enterprises.get("ent_a") == org("ent_a")
 
-    await enterprises.replace(org("ent_a", name="Acme Corp"))
+    await enterprises.replace(org("ent_a", name="Acme Corp"), expected=org("ent_a"))
     found = await enterprises.get("ent_a")
     assert found is not None and found.name == "Acme Corp"
     found.name = "mutated"
     assert await enterprises.get("ent_a") == org("ent_a", name="Acme Corp")
     with pytest.raises(NotFound):
-        await enterprises.replace(org("ent_missing"))
+        await enterprises.replace(org("ent_missing"), expected=org("ent_missing"))
+    # A PATCH based on a stale read is a conflict, not a lost update.
+    with pytest.raises(Conflict):
+        await enterprises.replace(org("ent_a", name="Stale"), expected=org("ent_a"))
+    assert await enterprises.get("ent_a") == org("ent_a", name="Acme Corp")
 
 
 async def test_memberships_and_set_member(enterprises: EnterpriseStore) -> None:
