@@ -8,7 +8,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -31,39 +30,10 @@ from gateway.stores.redis import (
     RedisMCPServerStore,
     redis_client_from_url,
 )
+from tests.fixtures.entities import approved, personal
 from tests.fixtures.redis_server import free_port
 
 pytestmark = pytest.mark.redis
-
-NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-def personal(server_id: str, user_id: str = "alice", name: str = "files") -> MCPServerConfig:
-    return MCPServerConfig(
-        id=server_id,
-        user_id=user_id,
-        name=name,
-        transport="stdio",
-        command="uvx",
-        args=["mcp-server-files"],
-        env=["API_KEY"],
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
-def approved(server_id: str, enterprise_id: str, *, auto: bool) -> EnterpriseMCPServer:
-    return EnterpriseMCPServer(
-        id=server_id,
-        enterprise_id=enterprise_id,
-        name=f"{server_id} tools",
-        transport="streamable_http",
-        url="https://mcp.example.com/mcp",
-        auto_enabled=auto,
-        created_by="boss",
-        created_at=NOW,
-        updated_at=NOW,
-    )
 
 
 def subject(user_id: str = "alice", *enterprise_ids: str) -> Subject:

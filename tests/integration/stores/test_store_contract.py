@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 
@@ -27,8 +26,7 @@ from gateway.stores.redis import (
     RedisEnterpriseStore,
     RedisMCPServerStore,
 )
-
-NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+from tests.fixtures.entities import NOW, approved, org, personal
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -55,38 +53,6 @@ def enterprises(backend: str, request: pytest.FixtureRequest) -> EnterpriseStore
     if backend == "memory":
         return MemoryEnterpriseStore()
     return RedisEnterpriseStore(request.getfixturevalue("redis_client"))
-
-
-def personal(server_id: str, user_id: str, name: str = "files") -> MCPServerConfig:
-    return MCPServerConfig(
-        id=server_id,
-        user_id=user_id,
-        name=name,
-        transport="stdio",
-        command="uvx",
-        args=["mcp-server-files"],
-        env=["API_KEY"],
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
-def approved(server_id: str, enterprise_id: str, *, auto: bool = False) -> EnterpriseMCPServer:
-    return EnterpriseMCPServer(
-        id=server_id,
-        enterprise_id=enterprise_id,
-        name=f"{server_id} tools",
-        transport="streamable_http",
-        url="https://mcp.example.com/mcp",
-        auto_enabled=auto,
-        created_by="alice",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
-def org(enterprise_id: str, name: str = "Acme") -> Enterprise:
-    return Enterprise(id=enterprise_id, name=name, kind="organization", created_at=NOW)
 
 
 def ids(items: list[MCPServerConfig] | list[EnterpriseMCPServer]) -> list[str]:
