@@ -94,26 +94,21 @@ class EnterpriseService:
             )
         return enterprise
 
-    async def get(self, subject: Subject, enterprise_id: str) -> EnterpriseWithRole:
-        enterprise = await self.load(subject, enterprise_id, "enterprise.read")
+    async def authorized(self, subject: Subject, enterprise_id: str, action: str) -> Enterprise:
+        enterprise = await self.load(subject, enterprise_id, action)
         await self._authorizer.require(
-            "enterprise.read",
-            subject,
-            enterprise_resource(enterprise),
-            what=f"enterprise {enterprise_id}",
+            action, subject, enterprise_resource(enterprise), what=f"enterprise {enterprise_id}"
         )
+        return enterprise
+
+    async def get(self, subject: Subject, enterprise_id: str) -> EnterpriseWithRole:
+        enterprise = await self.authorized(subject, enterprise_id, "enterprise.read")
         return _with_role(enterprise, _role_of(subject, enterprise_id))
 
     async def update(
         self, subject: Subject, enterprise_id: str, patch: EnterprisePatch
     ) -> EnterpriseWithRole:
-        enterprise = await self.load(subject, enterprise_id, "enterprise.update")
-        await self._authorizer.require(
-            "enterprise.update",
-            subject,
-            enterprise_resource(enterprise),
-            what=f"enterprise {enterprise_id}",
-        )
+        enterprise = await self.authorized(subject, enterprise_id, "enterprise.update")
         changes = {
             f: getattr(patch, f)
             for f in patch.__struct_fields__
@@ -124,13 +119,7 @@ class EnterpriseService:
         return _with_role(updated, _role_of(subject, enterprise_id))
 
     async def members(self, subject: Subject, enterprise_id: str) -> list[Member]:
-        enterprise = await self.load(subject, enterprise_id, "enterprise.members.read")
-        await self._authorizer.require(
-            "enterprise.members.read",
-            subject,
-            enterprise_resource(enterprise),
-            what=f"enterprise {enterprise_id}",
-        )
+        await self.authorized(subject, enterprise_id, "enterprise.members.read")
         members, _ = await self._enterprises.members(enterprise_id)
         return [Member(user_id=u, role=r) for u, r in sorted(members.items())]
 
