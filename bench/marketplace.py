@@ -37,7 +37,7 @@ from gateway.auth.dev_tokens import mint_dev_token
 from gateway.config import Settings
 from gateway.marketplace.catalog import CATEGORIES
 from gateway.policy.decider import Authorizer
-from gateway.services.marketplace import listing_resource
+from gateway.services.marketplace import install_item
 
 SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
 CALLER, OWNER = "bench", "olivia"
@@ -112,7 +112,10 @@ async def seed(
         await caller.call("POST", "/v1/mcp-servers", body, expect=201)
     for e in range(ENTERPRISES):
         ent = (await owner.call("POST", "/v1/enterprises", {"name": f"Ent {e}"}, expect=201))["id"]
-        await owner.call("PUT", f"/v1/enterprises/{ent}/members/{CALLER}", {"role": "member"})
+        await owner.call(
+            "PUT", f"/v1/enterprises/{ent}/members/{CALLER}", {"role": "member"}, expect=202
+        )
+        await caller.call("POST", f"/v1/invitations/{ent}/accept")
         for i in range(auto_each + 5):
             body = {
                 "name": f"ent {e} server {i}",
@@ -219,13 +222,15 @@ async def per_listing_alternative(catalog: Path, listings: int, rounds: int) -> 
         authorizer = Authorizer(backends.engine, MemoryDecisionLog(max_records=listings))
         claims = await backends.verifier.verify(Http(client, CALLER).headers["Authorization"][7:])
         subject = await backends.subjects.resolve(claims)
-        approvals = await backends.marketplace.approvals(subject)
+        approvals = await backends.marketplace._listings.approvals(subject)
         samples: list[float] = []
         for _ in range(rounds):
             started = time.perf_counter_ns()
-            for item in backends.marketplace.catalog:
-                resource = listing_resource(item.id, approvals.get(item.id, []))
-                await authorizer.decide("marketplace.install", subject, resource)
+            for listing in backends.marketplace.catalog:
+                item = install_item(subject, listing, approvals)
+                await authorizer.decide(
+                    "marketplace.install", subject, item.resource, item.proposed
+                )
             samples.append((time.perf_counter_ns() - started) / 1e6)
         return statistics.fmean(samples)
 

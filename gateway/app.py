@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,9 +28,10 @@ from gateway.api.errors import (
     validation_error_handler,
 )
 from gateway.api.health import healthz, readyz
+from gateway.api.invitations import InvitationController
 from gateway.api.marketplace import MarketplaceController
 from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
-from gateway.api.middleware import decision_id_middleware
+from gateway.api.middleware import request_context_middleware
 from gateway.audit.log import DecisionLog, MemoryDecisionLog
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings, load_settings
@@ -40,9 +43,11 @@ from gateway.policy.engine import PolicyEngine
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
 from gateway.services.credentials import CredentialService
+from gateway.services.deletions import EnterpriseDeletions
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.identity import SubjectResolver
+from gateway.services.listings import ListingApprovals
 from gateway.services.marketplace import MarketplaceService
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
@@ -78,6 +83,7 @@ class Backends:
     secrets: SecretStore
     credentials: CredentialService
     marketplace: MarketplaceService
+    deletions: EnterpriseDeletions
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -104,7 +110,9 @@ async def open_backends(settings: Settings) -> Backends:
     # First, before any client opens: a CatalogError (naming file, entry, field) stops startup.
     catalog = load_catalog(settings.marketplace_catalog)
     closers: list[Callable[[], Awaitable[Any]]] = []
-    engine: PolicyEngine = EmbeddedRegoEngine(settings.policy_dir)
+    engine: PolicyEngine = EmbeddedRegoEngine(
+        settings.policy_dir, poll_seconds=settings.policy_poll_seconds
+    )
     closers.append(engine.aclose)
     decision_log: DecisionLog = MemoryDecisionLog()
     personal: MCPServerStore
@@ -126,9 +134,10 @@ async def open_backends(settings: Settings) -> Backends:
         enterprises = RedisEnterpriseStore(client)
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
     else:
+        memory_enterprises = MemoryEnterpriseStore()
         personal = MemoryMCPServerStore()
-        enterprise_servers = MemoryEnterpriseMCPServerStore()
-        enterprises = MemoryEnterpriseStore()
+        enterprise_servers = MemoryEnterpriseMCPServerStore(memory_enterprises)
+        enterprises = memory_enterprises
     secrets: SecretStore
     if settings.vault_addr:
         from gateway.secrets.vault import VaultSecretStore
@@ -143,8 +152,10 @@ async def open_backends(settings: Settings) -> Backends:
         closers.append(verifier.aclose)
     authorizer = Authorizer(engine, decision_log)
     view = MergedView(authorizer, personal, enterprise_servers, view_cache)
-    servers = MCPServerService(authorizer, personal, enterprise_servers, view, records)
+    listings = ListingApprovals(catalog, enterprise_servers)
+    servers = MCPServerService(authorizer, personal, enterprise_servers, view, records, listings)
     enterprise_server_service = EnterpriseServerService(authorizer, enterprise_servers, records)
+    deletions = EnterpriseDeletions(enterprises, enterprise_servers, records)
     return Backends(
         settings=settings,
         engine=engine,
@@ -157,11 +168,12 @@ async def open_backends(settings: Settings) -> Backends:
         subjects=SubjectResolver(authorizer, enterprises),
         view=view,
         servers=servers,
-        enterprise_service=EnterpriseService(authorizer, enterprises),
+        enterprise_service=EnterpriseService(authorizer, enterprises, deletions),
         enterprise_server_service=enterprise_server_service,
         secrets=secrets,
         credentials=CredentialService(records, servers, enterprise_server_service),
-        marketplace=MarketplaceService(catalog, authorizer, view, enterprise_servers, servers),
+        marketplace=MarketplaceService(authorizer, view, listings, servers),
+        deletions=deletions,
         _closers=closers,
     )
 
@@ -183,7 +195,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_lifespan(app_config)
         self._configure_routes(app_config)
         self._configure_errors(app_config)
-        app_config.middleware.append(decision_id_middleware)
+        app_config.middleware.append(request_context_middleware)
         app_config.openapi_config = OpenAPIConfig(
             title="MCP Policy Gateway", version="0.1.0", path="/schema"
         )
@@ -202,9 +214,16 @@ class GatewayPlugin(InitPluginProtocol):
                 )
             backends = await open_backends(settings)
             app.state.backends = backends
+            backends.engine.start()
+            finisher = asyncio.get_running_loop().create_task(
+                backends.deletions.run(), name="enterprise-deletions"
+            )
             try:
                 yield
             finally:
+                finisher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await finisher
                 await backends.aclose()
 
         app_config.lifespan.append(backends_lifespan)
@@ -216,6 +235,7 @@ class GatewayPlugin(InitPluginProtocol):
                 MCPServerController,
                 MCPServerCredentialController,
                 EnterpriseController,
+                InvitationController,
                 EnterpriseServerController,
                 MarketplaceController,
             ],

@@ -1,10 +1,12 @@
-"""`gateway serve | token | policy test`: the commands the quick start and security teams use."""
+"""`gateway serve | token | policy test|check|eval|schema`: the commands of the quick start and
+of security teams."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,28 +68,99 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _policy_test(args: argparse.Namespace) -> int:
-    from gateway.policy.testing import run_policy_tests
+def _policy_dir(args: argparse.Namespace) -> str:
+    return str(args.dir or os.environ.get("GATEWAY_POLICY_DIR") or REPO_POLICY_DIR)
 
-    results = run_policy_tests(args.dir or os.environ.get("GATEWAY_POLICY_DIR", REPO_POLICY_DIR))
+
+def _policy_test(args: argparse.Namespace) -> int:
+    from gateway.policy.testing import PolicyLoadError, run_policy_tests
+
+    try:
+        results = run_policy_tests(_policy_dir(args), run=args.run)
+    except (PolicyLoadError, re.error) as exc:
+        print(f"gateway policy test: {exc}", file=sys.stderr)
+        return 2
     failed = [r for r in results if not r.passed]
     for r in results:
-        print(f"{'PASS' if r.passed else 'FAIL'} {r.package}.{r.name}")
+        if r.passed:
+            if args.verbose:
+                print(f"PASS {r.full_name}")
+            continue
+        print(f"FAIL {r.full_name}  ({r.location})")
+        print("  evaluated to: " + r.output.replace("\n", "\n    "))
+        if r.failed_at:
+            print(f"  first statement that did not hold, {r.failed_at}")
+        for name, value in r.values.items():
+            print(f"    {name} = {value}")
+        if not r.failed_at:
+            print("  " + r.source.replace("\n", "\n  "))
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if not results:
+        print("no test matched", file=sys.stderr)
     return 1 if failed or not results else 0
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    from gateway.policy.embedded import compile_policy
+    from gateway.policy.sources import PolicyLoadError
+
+    try:
+        compiled = compile_policy(_policy_dir(args))
+    except PolicyLoadError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"ok: revision {compiled.revision}, every entrypoint defined")
+    return 0
+
+
+def _policy_eval(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from gateway.errors import BackendUnavailable
+    from gateway.policy.embedded import compile_policy
+    from gateway.policy.engine import ENTRYPOINTS, UNDEFINED
+    from gateway.policy.sources import PolicyLoadError
+
+    entrypoint = args.entrypoint.removeprefix("data.").replace(".", "/")
+    if entrypoint not in ENTRYPOINTS:
+        print(
+            f"gateway policy eval: --entrypoint must be one of {list(ENTRYPOINTS)}", file=sys.stderr
+        )
+        return 2
+    try:
+        raw = sys.stdin.buffer.read() if args.input == "-" else Path(args.input).read_bytes()
+        msgspec.json.decode(raw)  # a clear error for a bad file, before the engine sees it
+    except (OSError, msgspec.DecodeError) as exc:
+        print(f"gateway policy eval: --input {args.input}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        compiled = compile_policy(_policy_dir(args))
+        result = compiled.evaluate(entrypoint, raw)
+    except PolicyLoadError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except BackendUnavailable as exc:
+        print(f"gateway policy eval: {exc.detail}", file=sys.stderr)
+        return 1
+    if result is UNDEFINED:
+        print(f"data.{entrypoint.replace('/', '.')} is undefined for this input")
+        return 1
+    print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
+    return 0
 
 
 def _policy_schema(args: argparse.Namespace) -> int:
     import msgspec
 
-    from gateway.policy.decider import input_schema
+    from gateway.policy.inputs import input_schemas
 
-    text = msgspec.json.format(msgspec.json.encode(input_schema()), indent=2).decode() + "\n"
-    if args.write:
-        Path(args.write).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.write).write_text(text)
-    else:
-        print(text, end="")
+    for name, schema in input_schemas().items():
+        text = msgspec.json.format(msgspec.json.encode(schema), indent=2).decode() + "\n"
+        if args.write:
+            Path(args.write).mkdir(parents=True, exist_ok=True)
+            (Path(args.write) / name).write_text(text)
+        else:
+            print(f"// {name}\n{text}", end="")
     return 0
 
 
@@ -110,11 +183,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = sub.add_parser("policy", help="policy tooling for security teams")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    dir_help = "policy directory (default GATEWAY_POLICY_DIR, else the repo's policies/)"
     ptest = policy_sub.add_parser("test", help="run every test_* rule in the policy directory")
-    ptest.add_argument("dir", nargs="?", help="policy directory (default GATEWAY_POLICY_DIR)")
+    ptest.add_argument("dir", nargs="?", help=dir_help)
+    ptest.add_argument("--run", help="only tests whose package.name matches this regex")
+    ptest.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
     ptest.set_defaults(func=_policy_test)
-    pschema = policy_sub.add_parser("schema", help="print the policy input's JSON schema")
-    pschema.add_argument("--write", help="write it to this file (policies/schemas/input.json)")
+    pcheck = policy_sub.add_parser(
+        "check", help="compile, and check every entrypoint is defined (file:line: message)"
+    )
+    pcheck.add_argument("dir", nargs="?", help=dir_help)
+    pcheck.set_defaults(func=_policy_check)
+    peval = policy_sub.add_parser("eval", help="evaluate an entrypoint on an input document")
+    peval.add_argument("dir", nargs="?", help=dir_help)
+    peval.add_argument("--input", required=True, help="input JSON file (- for stdin)")
+    peval.add_argument(
+        "--entrypoint", default="gateway/authz/decision", help="default gateway/authz/decision"
+    )
+    peval.set_defaults(func=_policy_eval)
+    pschema = policy_sub.add_parser("schema", help="print the policy input's JSON schemas")
+    pschema.add_argument("--write", help="write them into this directory (policies/schemas)")
     pschema.set_defaults(func=_policy_schema)
     return parser
 

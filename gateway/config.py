@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     opa_url: str | None = None
     opa_timeout_seconds: float = 0.5
     policy_dir: str = str(REPO_POLICY_DIR)
+    # Seconds between looks at the policy directory for changes; 0 = only on SIGHUP.
+    policy_poll_seconds: float = 1.0
     marketplace_catalog: str = str(BUNDLED_CATALOG)
     log_level: str = "INFO"
 
@@ -70,6 +72,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError(
                 "GATEWAY_OPA_URL: the OPA server engine is not available in this version; "
                 "unset it to use the embedded engine (same policies/)"
+            )
+        if not 0 <= self.policy_poll_seconds <= 5:
+            raise ConfigError(
+                "GATEWAY_POLICY_POLL_SECONDS: between 0 (SIGHUP only) and 5 (changes take "
+                f"effect within 5 seconds), not {self.policy_poll_seconds}"
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")

@@ -1,4 +1,4 @@
-"""`/v1/enterprises`: the caller's enterprises and their members."""
+"""`/v1/enterprises`: the caller's enterprises, their members and invitations."""
 
 from __future__ import annotations
 
@@ -68,7 +68,20 @@ class EnterpriseController(Controller):
     ) -> EnterpriseWithRole:
         return await enterprises.update(subject, enterprise_id, data)
 
-    @get("/{enterprise_id:str}/members")
+    @delete(
+        "/{enterprise_id:str}",
+        status_code=204,
+        summary="Delete an organization with its servers, secrets, members and invitations",
+    )
+    async def delete_enterprise(
+        self,
+        subject: NamedDependency[Subject],
+        enterprises: NamedDependency[EnterpriseService],
+        enterprise_id: EnterpriseIdParam,
+    ) -> None:
+        await enterprises.delete(subject, enterprise_id)
+
+    @get("/{enterprise_id:str}/members", summary="Members (and, for owners and admins, invitees)")
     async def list_members(
         self,
         subject: NamedDependency[Subject],
@@ -80,7 +93,10 @@ class EnterpriseController(Controller):
         members = await enterprises.members(subject, enterprise_id)
         return paged(members, limit, cursor, key=operator.attrgetter("user_id"))
 
-    @put("/{enterprise_id:str}/members/{user_id:str}", summary="Add a member or change a role")
+    @put(
+        "/{enterprise_id:str}/members/{user_id:str}",
+        summary="Change an active member's role (200), or invite anyone else (202)",
+    )
     async def put_member(
         self,
         subject: NamedDependency[Subject],
@@ -88,13 +104,14 @@ class EnterpriseController(Controller):
         enterprise_id: EnterpriseIdParam,
         user_id: UserIdParam,
         data: Annotated[MemberPut, Body()],
-    ) -> Member:
-        return await enterprises.put_member(subject, enterprise_id, user_id, data.role)
+    ) -> Response[Member]:
+        member = await enterprises.put_member(subject, enterprise_id, user_id, data.role)
+        return Response(member, status_code=200 if member.status == "active" else 202)
 
     @delete(
         "/{enterprise_id:str}/members/{user_id:str}",
         status_code=204,
-        summary="Remove a member (members may remove themselves: leave)",
+        summary="Remove a member (members may remove themselves: leave), or revoke an invitation",
     )
     async def remove_member(
         self,

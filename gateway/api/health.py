@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 
@@ -31,11 +32,13 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
     failing = {name for name, result in results.items() if result != "ok"}
     ready = not (failing - state.backends.degradable)
     status = "unavailable" if not ready else ("degraded" if failing else "ready")
+    policy = state.backends.engine.status()
     return Response(
         {
             "status": status,
             "checks": results,
-            "policy_revision": state.backends.engine.revision,
+            "policy_revision": policy.revision,
+            "policy": msgspec.structs.asdict(policy),
         },
         status_code=200 if ready else 503,
     )

@@ -1,4 +1,4 @@
-"""Enterprises (ADR-0004's account model) and their members."""
+"""Enterprises (ADR-0004's account model), their members and invitations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.domain.subjects import EnterpriseKind, Role
+from gateway.domain.subjects import EnterpriseKind, MemberStatus, Role
+
+EnterpriseName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
 
 
 class Enterprise(msgspec.Struct, kw_only=True):
@@ -24,20 +26,40 @@ class EnterpriseWithRole(Enterprise, kw_only=True):
 
 
 class EnterprisePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: (
-        Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
-        | msgspec.UnsetType
-    ) = msgspec.UNSET
+    name: EnterpriseName | msgspec.UnsetType = msgspec.UNSET
     restrict_installs_to_approved: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class Member(msgspec.Struct, kw_only=True, frozen=True):
+    """A row of the member list: an active member, or (for owners and admins) an invitee."""
+
     user_id: str
     role: Role
+    status: MemberStatus = "active"
+
+
+class Invitation(msgspec.Struct, kw_only=True, frozen=True):
+    """Stored with the enterprise: nobody becomes a member without accepting one."""
+
+    enterprise_id: str
+    user_id: str
+    role: Role
+    invited_by: str
+    created_at: datetime
+
+
+class PendingInvitation(msgspec.Struct, kw_only=True, frozen=True):
+    """An invitation as its invitee sees it (`GET /v1/invitations`)."""
+
+    enterprise_id: str
+    enterprise_name: str
+    role: Role
+    invited_by: str
+    created_at: datetime
 
 
 class EnterpriseCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+    name: EnterpriseName
     restrict_installs_to_approved: bool = False
 
 

@@ -22,8 +22,32 @@ Args = Annotated[list[Arg], msgspec.Meta(max_length=64)]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 EnvNames = Annotated[list[EnvVarName], msgspec.Meta(max_length=64)]
 ListingId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")]
+# HTTP transports: headers sent upstream; a value may reference a secret env var as ${NAME}.
+HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")]
+HeaderValue = Annotated[str, msgspec.Meta(pattern=r"^[\x20-\x7e]{0,4096}$")]
+Headers = Annotated[dict[HeaderName, HeaderValue], msgspec.Meta(max_length=32)]
 
 _ENV_RE = re.compile(ENV_VAR_PATTERN)
+_ENV_REF = re.compile(r"\$\{([^}]*)\}")
+# The proxy owns these: a server may not set them (framing, routing, the MCP session).
+_RESERVED_HEADERS = frozenset(
+    {
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "accept",
+    }
+)
 
 
 class ServerFields(msgspec.Struct, kw_only=True):
@@ -35,6 +59,7 @@ class ServerFields(msgspec.Struct, kw_only=True):
     command: str | None = None
     args: list[str] = msgspec.field(default_factory=list)
     url: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     env: list[str] = msgspec.field(default_factory=list)
     enabled: bool = True
     marketplace_listing_id: str | None = None
@@ -47,6 +72,8 @@ def check_launch_fields(s: ServerFields) -> None:
             raise ValueError("`command` is required when `transport` is 'stdio'")
         if s.url is not None:
             raise ValueError("`url` must be null when `transport` is 'stdio'")
+        if s.headers:
+            raise ValueError("`headers` must be empty when `transport` is 'stdio'")
     else:
         if not s.url:
             raise ValueError(f"`url` is required when `transport` is {s.transport!r}")
@@ -58,8 +85,25 @@ def check_launch_fields(s: ServerFields) -> None:
     if len(set(s.env)) != len(s.env):
         raise ValueError("`env` lists a name twice")
     for name in s.env:
-        if not _ENV_RE.match(name):  # decoded structs are checked by Meta; this guards copies
+        if not _ENV_RE.fullmatch(name):  # decoded structs are checked by Meta; this guards copies
             raise ValueError(f"`env` name {name!r} must match {ENV_VAR_PATTERN}")
+    _check_headers(s.headers, s.env)
+
+
+def _check_headers(headers: dict[str, str], env: list[str]) -> None:
+    seen: set[str] = set()
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in _RESERVED_HEADERS:
+            raise ValueError(f"`headers` may not set {name!r}: the gateway manages it")
+        if lowered in seen:
+            raise ValueError(f"`headers` names {name!r} twice")
+        seen.add(lowered)
+        for ref in _ENV_REF.findall(value):
+            if ref not in env:
+                raise ValueError(
+                    f"`headers` {name!r} references ${{{ref}}}, which is not declared in `env`"
+                )
 
 
 class MCPServerConfig(ServerFields, kw_only=True, tag_field="source", tag="personal"):
@@ -94,6 +138,7 @@ class ServerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     command: Command | None = None
     args: Args = msgspec.field(default_factory=list)
     url: Url | None = None
+    headers: Headers = msgspec.field(default_factory=dict)
     env: EnvNames = msgspec.field(default_factory=list)
     enabled: bool = True
     marketplace_listing_id: ListingId | None = None
@@ -115,6 +160,7 @@ class ServerPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     command: Command | msgspec.UnsetType | None = msgspec.UNSET
     args: Args | msgspec.UnsetType = msgspec.UNSET
     url: Url | msgspec.UnsetType | None = msgspec.UNSET
+    headers: Headers | msgspec.UnsetType = msgspec.UNSET
     env: EnvNames | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
     marketplace_listing_id: ListingId | msgspec.UnsetType | None = msgspec.UNSET
@@ -150,6 +196,7 @@ def patched(server: AnyServer, patch: ServerPatch | EnterpriseServerPatch) -> An
     if "transport" in changes and changes["transport"] != server.transport:
         if changes["transport"] == "stdio":
             changes.setdefault("url", None)
+            changes.setdefault("headers", {})
         else:
             changes.setdefault("command", None)
             changes.setdefault("args", [])

@@ -8,6 +8,8 @@ import msgspec
 
 Role = Literal["owner", "admin", "member"]
 EnterpriseKind = Literal["personal", "organization"]
+# A member has accepted (active); an invitee has not yet, and has no role until they do.
+MemberStatus = Literal["active", "invited"]
 
 
 class Membership(msgspec.Struct, kw_only=True, frozen=True):
@@ -26,6 +28,7 @@ class Subject(msgspec.Struct, kw_only=True, frozen=True):
     roles: tuple[str, ...] = ()
     authenticated: bool = True
     auth_enabled: bool = True
+    # Accepted memberships only: an invitation grants nothing until it is accepted.
     memberships: dict[str, Membership] = msgspec.field(default_factory=dict)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
+
+import msgspec
 
 AUTHZ_DECISION: Final = "gateway/authz/decision"
 SCOPE_VIEW: Final = "gateway/scope/view"
@@ -21,6 +24,26 @@ class Undefined:
 UNDEFINED: Final = Undefined()
 
 
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Rejection(msgspec.Struct, kw_only=True, frozen=True):
+    """A policy change that was refused: why (file:line: message), and when."""
+
+    error: str
+    at: str
+    revision: str | None = None
+
+
+class PolicyStatus(msgspec.Struct, kw_only=True, frozen=True):
+    """What `/readyz` shows: the serving revision and the last rejected change."""
+
+    revision: str
+    loaded_at: str
+    last_rejected: Rejection | None = None
+
+
 class PolicyEngine(Protocol):
     """Evaluates an entrypoint on an input. Raises BackendUnavailable when the engine itself
     fails (error, timeout); returns UNDEFINED when the policy has no value."""
@@ -31,6 +54,14 @@ class PolicyEngine(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    def status(self) -> PolicyStatus: ...
+
+    def start(self) -> None:
+        """Begin background work (watching the policy for changes); needs a running loop."""
+
+    async def reload(self) -> bool:
+        """Load the policy again; True when a new revision now serves."""
 
     async def evaluate(self, entrypoint: str, input_json: bytes) -> Any: ...
 

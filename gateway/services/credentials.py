@@ -68,26 +68,30 @@ class CredentialService:
     async def set_personal(
         self, subject: Subject, server_id: str, body: CredentialsPut
     ) -> AnyServer:
-        server = await self._servers.authorized(subject, server_id, "mcp_server.credentials.set")
+        server = await self._servers.authorized(
+            subject, server_id, "mcp_server.credentials.set", env_vars=list(body.values)
+        )
         return await self._put(server, body.values)
 
     async def set_enterprise(
         self, subject: Subject, server_id: str, body: CredentialsPut
     ) -> EnterpriseMCPServer:
         server = await self._enterprise_servers.authorized(
-            subject, server_id, "enterprise_server.credentials.set"
+            subject, server_id, "enterprise_server.credentials.set", env_vars=list(body.values)
         )
         updated = await self._put(server, body.values)
         assert isinstance(updated, EnterpriseMCPServer)
         return updated
 
     async def delete_personal(self, subject: Subject, server_id: str, env_var: str) -> None:
-        server = await self._servers.authorized(subject, server_id, "mcp_server.credentials.delete")
+        server = await self._servers.authorized(
+            subject, server_id, "mcp_server.credentials.delete", env_vars=[env_var]
+        )
         await self._delete(server, env_var)
 
     async def delete_enterprise(self, subject: Subject, server_id: str, env_var: str) -> None:
         server = await self._enterprise_servers.authorized(
-            subject, server_id, "enterprise_server.credentials.delete"
+            subject, server_id, "enterprise_server.credentials.delete", env_vars=[env_var]
         )
         await self._delete(server, env_var)
 

@@ -3,6 +3,8 @@ owners and admins — as the policy says."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, new_id
@@ -14,8 +16,8 @@ from gateway.domain.servers import (
 )
 from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput
+from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
-from gateway.services.resources import enterprise_server_resource
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import invalid_patch, now
 from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
@@ -50,7 +52,7 @@ class EnterpriseServerService:
         await self._authorizer.require(
             "enterprise_server.list",
             subject,
-            {"type": "enterprise_mcp_server", "enterprise_id": enterprise_id},
+            inputs.EnterpriseServerResource(enterprise_id=enterprise_id),
             what=f"enterprise {enterprise_id}",
         )
         return await self._servers.list(EnterpriseMCPServerFilter(enterprise_ids=[enterprise_id]))
@@ -58,16 +60,6 @@ class EnterpriseServerService:
     async def create(
         self, subject: Subject, enterprise_id: str, body: EnterpriseServerCreate
     ) -> EnterpriseMCPServer:
-        await self._authorizer.require(
-            "enterprise_server.create",
-            subject,
-            {
-                "type": "enterprise_mcp_server",
-                "enterprise_id": enterprise_id,
-                "auto_enabled": body.auto_enabled,
-            },
-            what=f"enterprise {enterprise_id}",
-        )
         stamp = now()
         server = EnterpriseMCPServer(
             id=new_id(ENTERPRISE_SERVER_PREFIX),
@@ -77,25 +69,43 @@ class EnterpriseServerService:
             updated_at=stamp,
             **msgspec.structs.asdict(body),
         )
+        proposed = inputs.enterprise_server(server)
+        await self._authorizer.require(
+            "enterprise_server.create",
+            subject,
+            proposed,
+            proposed,
+            what=f"enterprise {enterprise_id}",
+        )
         await self._servers.create(server)
         return server
 
-    async def authorized(
-        self, subject: Subject, server_id: str, action: str
-    ) -> EnterpriseMCPServer:
+    async def load(self, subject: Subject, server_id: str, action: str) -> EnterpriseMCPServer:
         server = await self._servers.get(server_id)
         if server is None:
             await self._authorizer.missing(
                 action,
                 subject,
-                {"type": "enterprise_mcp_server", "id": server_id},
+                inputs.missing(inputs.EnterpriseServerResource, server_id),
                 what=f"enterprise MCP server {server_id}",
             )
+        return server
+
+    async def authorized(
+        self,
+        subject: Subject,
+        server_id: str,
+        action: str,
+        *,
+        env_vars: Sequence[str] | None = None,
+    ) -> EnterpriseMCPServer:
+        server = await self.load(subject, server_id, action)
         await self._authorizer.require(
             action,
             subject,
-            enterprise_server_resource(server),
+            inputs.enterprise_server(server),
             what=f"enterprise MCP server {server_id}",
+            env_vars=env_vars,
         )
         return server
 
@@ -105,13 +115,28 @@ class EnterpriseServerService:
     async def update(
         self, subject: Subject, server_id: str, patch: EnterpriseServerPatch
     ) -> EnterpriseMCPServer:
-        server = await self.authorized(subject, server_id, "enterprise_server.update")
+        action = "enterprise_server.update"
+        server = await self.load(subject, server_id, action)
         try:
             updated = patched(server, patch)
         except ValueError as exc:
+            # Decided first: a 400 must not tell what a 404 hides.
+            await self._authorizer.require(
+                action,
+                subject,
+                inputs.enterprise_server(server),
+                what=f"enterprise MCP server {server_id}",
+            )
             raise invalid_patch(exc) from exc
-        updated.updated_at = now()
         assert isinstance(updated, EnterpriseMCPServer)
+        updated.updated_at = now()
+        await self._authorizer.require(
+            action,
+            subject,
+            inputs.enterprise_server(server),
+            inputs.enterprise_server(updated),
+            what=f"enterprise MCP server {server_id}",
+        )
         await self._records.save_patch(server, updated)
         return updated
 

@@ -1,17 +1,16 @@
 """The marketplace (`/v1/marketplace/servers`): catalog listings seen through the caller.
 
 Each listing carries `installed` (some server in the caller's merged view came from it) and
-`allowed`/`reason` (the policy's answer for installing it). Per page that costs one merged
-view (cached), one store call for the caller's enterprises' approvals and ONE policy
-decision (`data.gateway.marketplace.listings`) however many listings the page holds; an
-install asks `data.gateway.authz.decision`, which applies the same Rego rule.
+`allowed`/`reason`: the very `marketplace.install` decision an install of it would get, for a
+whole page in one evaluation (`data.gateway.marketplace.listings`). Per page that costs one
+merged view (cached), one store call for the caller's enterprises' approvals and ONE policy
+evaluation however many listings the page holds.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -20,10 +19,11 @@ from gateway.domain.servers import MCPServerConfig, ServerCreate
 from gateway.domain.subjects import Subject
 from gateway.errors import Conflict
 from gateway.marketplace.catalog import Catalog, Listing, listing_server_fields
+from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
+from gateway.services.listings import ListingApprovals
 from gateway.services.servers import MCPServerService
 from gateway.services.views import MergedView
-from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
 
 
 class MarketplaceListing(Listing, kw_only=True, frozen=True):
@@ -38,86 +38,124 @@ class MarketplaceListing(Listing, kw_only=True, frozen=True):
         return None
 
 
-def listing_resource(listing_id: str, approved_by: Sequence[str]) -> dict[str, object]:
-    """The `resource` of a `marketplace.install` decision."""
-    return {"type": "marketplace_listing", "id": listing_id, "approved_by": list(approved_by)}
+def install_item(
+    subject: Subject, listing: Listing, approvals: Mapping[str, Sequence[str]]
+) -> inputs.ListingItem:
+    """The `resource` (the listing) and `proposed` (the personal server an install creates,
+    before it has an id) of a `marketplace.install` decision: the same for the listings page
+    and for the install, so the two cannot disagree."""
+    facts = inputs.listing_facts(listing.id, listing, approvals)
+    fields = listing_server_fields(listing)
+    return inputs.ListingItem(
+        resource=inputs.MarketplaceListingResource(
+            id=listing.id,
+            name=listing.name,
+            publisher=listing.publisher,
+            categories=list(listing.categories),
+            transport=listing.transport,
+            command=listing.command,
+            args=list(listing.args),
+            url=listing.url,
+            env=list(listing.env),
+            approved_by=facts.approved_by,
+        ),
+        proposed=inputs.MCPServerResource(
+            **fields, enabled=True, source="personal", user_id=subject.id, listing=facts
+        ),
+    )
 
 
 class MarketplaceService:
     def __init__(
         self,
-        catalog: Catalog,
         authorizer: Authorizer,
         view: MergedView,
-        enterprise_servers: EnterpriseMCPServerStore,
+        listings: ListingApprovals,
         servers: MCPServerService,
     ) -> None:
-        self._catalog = catalog
         self._authorizer = authorizer
         self._view = view
-        self._enterprise_servers = enterprise_servers
+        self._listings = listings
         self._servers = servers
 
     @property
     def catalog(self) -> Catalog:
-        return self._catalog
+        return self._listings.catalog
 
     def search(self, q: str | None = None, category: str | None = None) -> list[Listing]:
         """Matching listings sorted by id (the cursor key); nothing about the caller yet."""
-        return self._catalog.search(q, category)
+        return self.catalog.search(q, category)
 
     async def listing(self, subject: Subject, listing_id: str, action: str) -> Listing:
-        listing = self._catalog.get(listing_id)
+        listing = self.catalog.get(listing_id)
         if listing is None:  # decided and logged like every other lookup, then 404
             await self._authorizer.missing(
                 action,
                 subject,
-                {"type": "marketplace_listing", "id": listing_id},
+                inputs.missing(inputs.MarketplaceListingResource, listing_id),
                 what=f"marketplace listing {listing_id}",
             )
         return listing
 
     async def describe(
-        self, subject: Subject, listings: Sequence[Listing]
+        self,
+        subject: Subject,
+        listings: Sequence[Listing],
+        approvals: Mapping[str, Sequence[str]] | None = None,
     ) -> list[MarketplaceListing]:
-        """`listings` as `subject` sees them: one view, one store call, one decision."""
+        """`listings` as `subject` sees them: one view, one store call, one evaluation."""
         if not listings:
             return []
-        installed, approvals = await asyncio.gather(
-            self.installed_ids(subject), self.approvals(subject)
-        )
-        denied = await self._authorizer.listing_denials(
-            subject, {item.id: approvals.get(item.id, []) for item in listings}
-        )
-        return [
-            MarketplaceListing(
-                **msgspec.structs.asdict(item),
-                installed=item.id in installed,
-                allowed=item.id not in denied,
-                reason=denied.get(item.id),
+        approved: Mapping[str, Sequence[str]]
+        if approvals is None:
+            installed, approved = await asyncio.gather(
+                self.installed_ids(subject), self._listings.approvals(subject)
             )
-            for item in listings
-        ]
+        else:
+            installed, approved = await self.installed_ids(subject), approvals
+        decisions = await self._authorizer.install_decisions(
+            subject, [install_item(subject, item, approved) for item in listings]
+        )
+        described = []
+        for item in listings:
+            decision = decisions[item.id]
+            allowed = decision.allow and decision.visible
+            described.append(
+                MarketplaceListing(
+                    **msgspec.structs.asdict(item),
+                    installed=item.id in installed,
+                    allowed=allowed,
+                    reason=None if allowed or not decision.reasons else decision.reasons[0],
+                )
+            )
+        return described
 
     async def get(self, subject: Subject, listing_id: str) -> MarketplaceListing:
         listing = await self.listing(subject, listing_id, "marketplace.read")
-        (described,) = await self.describe(subject, [listing])
+        approvals = await self._listings.approvals(subject)
+        item = install_item(subject, listing, approvals)
+        await self._authorizer.require(
+            "marketplace.read", subject, item.resource, what=f"marketplace listing {listing_id}"
+        )
+        (described,) = await self.describe(subject, [listing], approvals)
         return described
 
     async def install(self, subject: Subject, listing_id: str) -> MCPServerConfig:
         """A personal server made from the listing, with its `marketplace_listing_id`.
 
-        Two decisions: `marketplace.install` (the enterprises' restrictions), then the
-        personal-create decision every new personal server goes through.
+        Two decisions: `marketplace.install` (what the listings page shows), then the
+        `mcp_server.create` every new personal server goes through.
         """
         listing = await self.listing(subject, listing_id, "marketplace.install")
         approvals, installed = await asyncio.gather(
-            self.approvals(subject), self.installed_ids(subject)
+            self._listings.approvals(subject), self.installed_ids(subject)
         )
+        item = install_item(subject, listing, approvals)
         await self._authorizer.require(
             "marketplace.install",
             subject,
-            listing_resource(listing.id, approvals.get(listing.id, [])),
+            item.resource,
+            item.proposed,
             what=f"marketplace listing {listing.id}",
         )
         if listing.id in installed:
@@ -136,18 +174,3 @@ class MarketplaceService:
             for server in await self._view.servers(subject)
             if server.marketplace_listing_id is not None
         }
-
-    async def approvals(self, subject: Subject) -> dict[str, list[str]]:
-        """listing id -> the caller's enterprises (sorted) that approved it, i.e. have an
-        enterprise server from it, auto-enabled or not. One store call."""
-        enterprise_ids = sorted(subject.memberships)
-        if not enterprise_ids:
-            return {}
-        servers = await self._enterprise_servers.list(
-            EnterpriseMCPServerFilter(enterprise_ids=enterprise_ids)
-        )
-        approved: defaultdict[str, set[str]] = defaultdict(set)
-        for server in servers:
-            if server.marketplace_listing_id is not None:
-                approved[server.marketplace_listing_id].add(server.enterprise_id)
-        return {listing_id: sorted(ents) for listing_id, ents in approved.items()}

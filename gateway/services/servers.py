@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
 from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, PERSONAL_SERVER_PREFIX, new_id
-from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch, patched
+from gateway.domain.servers import (
+    AnyServer,
+    MCPServerConfig,
+    ServerCreate,
+    ServerPatch,
+    patched,
+)
 from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput
+from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
-from gateway.services.resources import new_personal_server_resource, view_resource
+from gateway.services.listings import ListingApprovals
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
@@ -36,23 +44,20 @@ class MCPServerService:
         enterprise: EnterpriseMCPServerStore,
         view: MergedView,
         records: CredentialRecords,
+        listings: ListingApprovals,
     ) -> None:
         self._records = records
         self._authorizer = authorizer
         self._personal = personal
         self._enterprise = enterprise
         self._view = view
+        self._listings = listings
 
     async def list(self, subject: Subject) -> list[AnyServer]:
         return await self._view.servers(subject)
 
     async def create(self, subject: Subject, body: ServerCreate) -> MCPServerConfig:
-        await self._authorizer.require(
-            "mcp_server.create",
-            subject,
-            new_personal_server_resource(subject.id),
-            what="MCP server",
-        )
+        """Decided on the server exactly as it would be stored (`resource` and `proposed`)."""
         stamp = now()
         server = MCPServerConfig(
             id=new_id(PERSONAL_SERVER_PREFIX),
@@ -60,6 +65,11 @@ class MCPServerService:
             created_at=stamp,
             updated_at=stamp,
             **msgspec.structs.asdict(body),
+        )
+        listing = await self._listings.facts(subject, server.marketplace_listing_id)
+        proposed = inputs.view_server(server, listing)
+        await self._authorizer.require(
+            "mcp_server.create", subject, proposed, proposed, what="MCP server"
         )
         await self._personal.create(server)
         return server
@@ -72,17 +82,33 @@ class MCPServerService:
             return await self._personal.get(server_id)
         return None
 
-    async def authorized(self, subject: Subject, server_id: str, action: str) -> AnyServer:
+    async def load(self, subject: Subject, server_id: str, action: str) -> AnyServer:
+        """The server, or a decided and logged 404."""
         server = await self.find(server_id)
         if server is None:
             await self._authorizer.missing(
                 action,
                 subject,
-                {"type": "mcp_server", "id": server_id},
+                inputs.missing(inputs.MCPServerResource, server_id),
                 what=f"MCP server {server_id}",
             )
+        return server
+
+    async def authorized(
+        self,
+        subject: Subject,
+        server_id: str,
+        action: str,
+        *,
+        env_vars: Sequence[str] | None = None,
+    ) -> AnyServer:
+        server = await self.load(subject, server_id, action)
         await self._authorizer.require(
-            action, subject, view_resource(server), what=f"MCP server {server_id}"
+            action,
+            subject,
+            inputs.view_server(server),
+            what=f"MCP server {server_id}",
+            env_vars=env_vars,
         )
         return server
 
@@ -90,12 +116,25 @@ class MCPServerService:
         return await self.authorized(subject, server_id, "mcp_server.read")
 
     async def update(self, subject: Subject, server_id: str, patch: ServerPatch) -> AnyServer:
-        server = await self.authorized(subject, server_id, "mcp_server.update")
+        action, what = "mcp_server.update", f"MCP server {server_id}"
+        server = await self.load(subject, server_id, action)
         try:
             updated = patched(server, patch)
         except ValueError as exc:
+            # Decided first: a 400 must not tell what a 404 hides.
+            await self._authorizer.require(action, subject, inputs.view_server(server), what=what)
             raise invalid_patch(exc) from exc
         updated.updated_at = now()
+        listing = None
+        if isinstance(updated, MCPServerConfig):
+            listing = await self._listings.facts(subject, updated.marketplace_listing_id)
+        await self._authorizer.require(
+            action,
+            subject,
+            inputs.view_server(server),
+            inputs.view_server(updated, listing),
+            what=what,
+        )
         await self._records.save_patch(server, updated)
         return updated
 

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import msgspec
 
-from gateway.domain.enterprises import Enterprise
+from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Role
 
@@ -28,6 +28,15 @@ class EnterpriseMCPServerFilter(msgspec.Struct, kw_only=True, frozen=True):
 
     enterprise_ids: Sequence[str] | None
     auto_enabled_only: bool = False
+
+
+class Roster(msgspec.Struct, kw_only=True, frozen=True):
+    """An enterprise's active members and pending invitations, one snapshot, and the
+    version a write checks (`expected_version`) so a decision on a stale roster is a 409."""
+
+    members: dict[str, Role]
+    invitations: dict[str, Invitation]
+    version: int
 
 
 class MCPServerStore(Protocol):
@@ -81,7 +90,8 @@ class EnterpriseStore(Protocol):
     async def create(self, enterprise: Enterprise, owner_id: str) -> None:
         """The enterprise and its first owner, together."""
 
-    async def get(self, enterprise_id: str) -> Enterprise | None: ...
+    async def get(self, enterprise_id: str) -> Enterprise | None:
+        """None when missing, or being deleted (see `begin_delete`)."""
 
     async def get_many(self, enterprise_ids: Sequence[str]) -> dict[str, Enterprise]:
         """The ones that exist, in one round trip."""
@@ -104,5 +114,40 @@ class EnterpriseStore(Protocol):
     ) -> None:
         """Add, change (role) or remove (None) a member. Raise Conflict when the member list
         changed since `expected_version` (the policy decided on a stale list)."""
+
+    async def roster(self, enterprise_id: str) -> Roster:
+        """Members, invitations and their version, read as one snapshot."""
+
+    async def set_invitation(
+        self,
+        enterprise_id: str,
+        user_id: str,
+        invitation: Invitation | None,
+        *,
+        expected_version: int,
+    ) -> None:
+        """Create or replace (an Invitation) or revoke (None) a user's invitation. Raise
+        Conflict when the roster changed since `expected_version`."""
+
+    async def accept(self, enterprise_id: str, user_id: str) -> Role:
+        """Atomically turn the user's invitation into an active membership with the invited
+        role. Raise NotFound when there is no invitation (anymore)."""
+
+    async def decline(self, enterprise_id: str, user_id: str) -> None:
+        """Drop the user's invitation; raise NotFound when there is none."""
+
+    async def invitations_of(self, user_id: str) -> dict[str, Invitation]:
+        """enterprise id -> the user's pending invitation, from the enterprises' own lists."""
+
+    async def begin_delete(self, enterprise_id: str, *, expected: Enterprise) -> None:
+        """Mark the enterprise as being deleted: from then on it is invisible (`get` is None,
+        no subject has it among their memberships) while its servers and secrets are removed.
+        Raise NotFound when missing, Conflict when the record is not `expected`."""
+
+    async def finish_delete(self, enterprise_id: str) -> None:
+        """Remove the record, members, invitations and the deletion mark (idempotent)."""
+
+    async def pending_deletions(self, older_than_seconds: float) -> list[str]:
+        """Enterprises marked for deletion longer ago than that: a crash cut them short."""
 
     async def check(self) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,11 +11,11 @@ from typing import TypeVar
 
 import msgspec
 
-from gateway.domain.enterprises import Enterprise
+from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Role
 from gateway.errors import Conflict, NotFound
-from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter
+from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter, Roster
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -78,11 +79,16 @@ class MemoryMCPServerStore:
 
 
 class MemoryEnterpriseMCPServerStore:
-    def __init__(self) -> None:
+    def __init__(self, enterprises: MemoryEnterpriseStore | None = None) -> None:
         self._servers: dict[str, EnterpriseMCPServer] = {}
         self._gens: dict[str, int] = defaultdict(int)
+        # When given, a server cannot be created for an enterprise that is gone or being
+        # deleted (as the Redis store guarantees in its create script).
+        self._enterprises = enterprises
 
     async def create(self, server: EnterpriseMCPServer) -> None:
+        if self._enterprises is not None and not self._enterprises.is_live(server.enterprise_id):
+            raise NotFound(f"owner {server.enterprise_id} of server {server.id} not found")
         if server.id in self._servers:
             raise Conflict(f"server {server.id} already exists")
         self._servers[server.id] = _copy(server)
@@ -128,11 +134,15 @@ class MemoryEnterpriseMCPServerStore:
 
 
 class MemoryEnterpriseStore:
+    """No await between a check and its write: every method is atomic on the event loop."""
+
     def __init__(self) -> None:
         self._enterprises: dict[str, Enterprise] = {}
         self._members: dict[str, dict[str, Role]] = defaultdict(dict)
+        self._invitations: dict[str, dict[str, Invitation]] = defaultdict(dict)
         self._versions: dict[str, int] = defaultdict(int)
         self._personal: dict[str, str] = {}
+        self._deleting: dict[str, float] = {}  # enterprise id -> when its deletion began
 
     async def create(self, enterprise: Enterprise, owner_id: str) -> None:
         if enterprise.id in self._enterprises:
@@ -141,22 +151,30 @@ class MemoryEnterpriseStore:
         self._members[enterprise.id][owner_id] = "owner"
         self._versions[enterprise.id] += 1
 
+    def is_live(self, enterprise_id: str) -> bool:
+        return self._live(enterprise_id) is not None
+
+    def _live(self, enterprise_id: str) -> Enterprise | None:
+        if enterprise_id in self._deleting:
+            return None
+        return self._enterprises.get(enterprise_id)
+
     async def get(self, enterprise_id: str) -> Enterprise | None:
-        found = self._enterprises.get(enterprise_id)
+        found = self._live(enterprise_id)
         return _copy(found) if found else None
 
     async def get_many(self, enterprise_ids: Sequence[str]) -> dict[str, Enterprise]:
-        return {e: _copy(self._enterprises[e]) for e in enterprise_ids if e in self._enterprises}
+        found = {e: self._live(e) for e in enterprise_ids}
+        return {e: _copy(ent) for e, ent in found.items() if ent is not None}
 
     async def replace(self, enterprise: Enterprise, *, expected: Enterprise) -> None:
-        if enterprise.id not in self._enterprises:
+        if self._live(enterprise.id) is None:
             raise NotFound(f"enterprise {enterprise.id} not found")
         if self._enterprises[enterprise.id] != expected:
             raise Conflict(f"enterprise {enterprise.id} changed meanwhile; retry")
         self._enterprises[enterprise.id] = _copy(enterprise)
 
     async def ensure_personal(self, user_id: str, candidate: Enterprise) -> Enterprise:
-        # No await between the check and the write: atomic on the event loop.
         existing = self._personal.get(user_id)
         if existing is None:
             self._personal[user_id] = candidate.id
@@ -172,16 +190,80 @@ class MemoryEnterpriseStore:
     async def members(self, enterprise_id: str) -> tuple[dict[str, Role], int]:
         return dict(self._members.get(enterprise_id, {})), self._versions[enterprise_id]
 
+    async def roster(self, enterprise_id: str) -> Roster:
+        return Roster(
+            members=dict(self._members.get(enterprise_id, {})),
+            invitations=dict(self._invitations.get(enterprise_id, {})),
+            version=self._versions[enterprise_id],
+        )
+
+    def _check_version(self, enterprise_id: str, expected_version: int) -> None:
+        if self._versions[enterprise_id] != expected_version:
+            raise Conflict("the member list changed meanwhile; retry")
+
     async def set_member(
         self, enterprise_id: str, user_id: str, role: Role | None, *, expected_version: int
     ) -> None:
-        if self._versions[enterprise_id] != expected_version:
-            raise Conflict("the member list changed meanwhile; retry")
+        self._check_version(enterprise_id, expected_version)
         if role is None:
             self._members[enterprise_id].pop(user_id, None)
         else:
             self._members[enterprise_id][user_id] = role
         self._versions[enterprise_id] += 1
+
+    async def set_invitation(
+        self,
+        enterprise_id: str,
+        user_id: str,
+        invitation: Invitation | None,
+        *,
+        expected_version: int,
+    ) -> None:
+        self._check_version(enterprise_id, expected_version)
+        if invitation is None:
+            self._invitations[enterprise_id].pop(user_id, None)
+        else:
+            self._invitations[enterprise_id][user_id] = invitation
+        self._versions[enterprise_id] += 1
+
+    async def accept(self, enterprise_id: str, user_id: str) -> Role:
+        invitation = self._invitations[enterprise_id].pop(user_id, None)
+        if invitation is None or self._live(enterprise_id) is None:
+            raise NotFound(f"no invitation to {enterprise_id}")
+        self._members[enterprise_id][user_id] = invitation.role
+        self._versions[enterprise_id] += 1
+        return invitation.role
+
+    async def decline(self, enterprise_id: str, user_id: str) -> None:
+        if self._invitations[enterprise_id].pop(user_id, None) is None:
+            raise NotFound(f"no invitation to {enterprise_id}")
+        self._versions[enterprise_id] += 1
+
+    async def invitations_of(self, user_id: str) -> dict[str, Invitation]:
+        return {
+            e: invitations[user_id]
+            for e, invitations in sorted(self._invitations.items())
+            if user_id in invitations and self._live(e) is not None
+        }
+
+    async def begin_delete(self, enterprise_id: str, *, expected: Enterprise) -> None:
+        current = self._live(enterprise_id)
+        if current is None:
+            raise NotFound(f"enterprise {enterprise_id} not found")
+        if current != expected:
+            raise Conflict(f"enterprise {enterprise_id} changed meanwhile; retry")
+        self._deleting[enterprise_id] = time.time()
+        self._versions[enterprise_id] += 1
+
+    async def finish_delete(self, enterprise_id: str) -> None:
+        self._enterprises.pop(enterprise_id, None)
+        self._members.pop(enterprise_id, None)
+        self._invitations.pop(enterprise_id, None)
+        self._deleting.pop(enterprise_id, None)
+
+    async def pending_deletions(self, older_than_seconds: float) -> builtins.list[str]:
+        cutoff = time.time() - older_than_seconds
+        return sorted(e for e, began in self._deleting.items() if began <= cutoff)
 
     async def check(self) -> None:
         return None

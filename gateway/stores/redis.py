@@ -11,7 +11,7 @@ import builtins
 import functools
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
@@ -21,12 +21,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
-from gateway.domain.enterprises import Enterprise
+from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Role
 from gateway.errors import BackendUnavailable, Conflict, NotFound
 from gateway.stores import redis_keys as k
-from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter
+from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter, Roster
 
 __all__ = [
     "RedisEnterpriseMCPServerStore",
@@ -39,14 +39,19 @@ _ENCODER = msgspec.json.Encoder()
 _SERVER_DECODER = msgspec.json.Decoder(MCPServerConfig)
 _ENTERPRISE_SERVER_DECODER = msgspec.json.Decoder(EnterpriseMCPServer)
 _ENTERPRISE_DECODER = msgspec.json.Decoder(Enterprise)
+_INVITATION_DECODER = msgspec.json.Decoder(Invitation)
 
 # A membership hint its enterprise does not confirm may be an add still in flight (hint
 # written, enterprise side not yet); only older ones are garbage, so only those are deleted.
 HINT_GRACE_MS = 60_000
 
-# KEYS: record, index, generation. ARGV: value, server id. Returns the new generation, or 0
-# when the id exists.
+# KEYS: record, index, generation [, owner record, owner's deletion mark]. ARGV: value, server
+# id. Returns the new generation, 0 when the id exists, -2 when the owner is gone or being
+# deleted (an enterprise server cannot outlive its enterprise's deletion).
 _CREATE_SERVER = """
+if #KEYS > 3 and (redis.call('EXISTS', KEYS[4]) == 0 or redis.call('EXISTS', KEYS[5]) == 1) then
+  return -2
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('SADD', KEYS[2], ARGV[2])
 return redis.call('INCR', KEYS[3])
@@ -107,9 +112,11 @@ redis.call('HSET', KEYS[2], ARGV[2], 'owner')
 return redis.call('INCR', KEYS[3])
 """
 
-# KEYS: members, version. ARGV: expected version, user id, role ('' removes). Returns the
-# new version, or -1 when the list changed since the caller read it.
-_SET_MEMBER = """
+# KEYS: members or invitations hash, version, record, deleting mark. ARGV: expected
+# version, user id, value ('' removes). Returns the new version, -1 when the roster changed
+# since the caller read it, -2 when the enterprise is gone or being deleted.
+_SET_ROSTER_ENTRY = """
+if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('EXISTS', KEYS[4]) == 1 then return -2 end
 if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then return -1 end
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], ARGV[2])
@@ -117,6 +124,38 @@ else
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 end
 return redis.call('INCR', KEYS[2])
+"""
+
+# KEYS: invitations, members, version, record, deleting mark. ARGV: user id. Turns the
+# invitation into a membership with its role; false when there is none (or no enterprise).
+_ACCEPT = """
+if redis.call('EXISTS', KEYS[4]) == 0 or redis.call('EXISTS', KEYS[5]) == 1 then return false end
+local invitation = redis.call('HGET', KEYS[1], ARGV[1])
+if not invitation then return false end
+local role = cjson.decode(invitation)['role']
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], role)
+redis.call('INCR', KEYS[3])
+return role
+"""
+
+# KEYS: invitations, version. ARGV: user id. 1 when an invitation was dropped, else 0.
+_DECLINE = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('INCR', KEYS[2])
+return 1
+"""
+
+# KEYS: record, deleting mark, version, generation. ARGV: expected record, now (ms).
+# 1 when marked, 0 when missing or already being deleted, -1 when the record changed.
+_BEGIN_DELETE = """
+local current = redis.call('GET', KEYS[1])
+if not current or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[1] ~= '' and current ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('INCR', KEYS[3])
+redis.call('INCR', KEYS[4])
+return 1
 """
 
 P = ParamSpec("P")
@@ -193,9 +232,13 @@ class _RedisServerRecords(Generic[S]):
     def _locator_key(self, server_id: str) -> str:
         raise NotImplementedError
 
+    def _owner_guard_keys(self, owner: str) -> list[str]:
+        """Keys in the owner's slot that must exist / must not (see _CREATE_SERVER)."""
+        return []
+
     @_translate_errors
     async def create(self, server: S) -> None:
-        owner = self._owner(server)
+        owner: str = self._owner(server)
         # Locator first (another slot): a crash after it leaves a locator without a record,
         # which reads as "not found"; a record is therefore always findable by id.
         await self._claim_locator(server.id, owner)
@@ -204,9 +247,12 @@ class _RedisServerRecords(Generic[S]):
                 self._record_key(owner, server.id),
                 self._index_key(owner),
                 self._generation_key(owner),
+                *self._owner_guard_keys(owner),
             ],
             args=[_ENCODER.encode(server), server.id],
         )
+        if created == -2:
+            raise NotFound(f"owner {owner} of server {server.id} not found")
         if not created:
             raise Conflict(f"server {server.id} already exists")
         await self._redis.sadd(self._owners_key, owner)
@@ -364,6 +410,9 @@ class RedisEnterpriseMCPServerStore(_RedisServerRecords[EnterpriseMCPServer]):
     def _locator_key(self, server_id: str) -> str:
         return k.enterprise_server_locator(server_id)
 
+    def _owner_guard_keys(self, owner: str) -> list[str]:
+        return [k.enterprise(owner), k.enterprise_deleting(owner)]
+
     @_translate_errors
     async def list(self, flt: EnterpriseMCPServerFilter) -> builtins.list[EnterpriseMCPServer]:
         if flt.enterprise_ids is None:
@@ -394,13 +443,17 @@ def _hint_age_ms(token: str) -> float:
 
 
 class RedisEnterpriseStore:
-    """Enterprises and members. The enterprise's members hash is the truth; the user's
-    hint hash only says which enterprises to ask, so "my memberships" needs no scan."""
+    """Enterprises, members and invitations. The enterprise's own hashes are the truth; the
+    user's hint hashes only say which enterprises to ask, so "my memberships" and "my
+    invitations" need no scan."""
 
     def __init__(self, client: aredis.Redis) -> None:
         self._redis = client
         self._create_script = client.register_script(_CREATE_ENTERPRISE)
-        self._set_member_script = client.register_script(_SET_MEMBER)
+        self._roster_script = client.register_script(_SET_ROSTER_ENTRY)
+        self._accept_script = client.register_script(_ACCEPT)
+        self._decline_script = client.register_script(_DECLINE)
+        self._begin_delete_script = client.register_script(_BEGIN_DELETE)
         self._hash_cad_script = client.register_script(_HASH_COMPARE_AND_DELETE)
         self._cas_script = client.register_script(_COMPARE_AND_SET)
 
@@ -424,36 +477,40 @@ class RedisEnterpriseStore:
 
     @_translate_errors
     async def get(self, enterprise_id: str) -> Enterprise | None:
-        return await self._get(enterprise_id)
+        return (await self._get_live([enterprise_id])).get(enterprise_id)
 
     @_translate_errors
     async def get_many(self, enterprise_ids: Sequence[str]) -> dict[str, Enterprise]:
+        return await self._get_live(enterprise_ids)
+
+    async def _get_live(self, enterprise_ids: Sequence[str]) -> dict[str, Enterprise]:
+        """The records of those that exist and are not being deleted, in one round trip: a
+        pipeline of per-enterprise MGETs (record and deletion mark share a slot)."""
         wanted = list(dict.fromkeys(enterprise_ids))
         if not wanted:
             return {}
-        # A pipeline of GETs, not an MGET: each enterprise lives in its own slot.
         async with self._redis.pipeline(transaction=False) as pipe:
             for enterprise_id in wanted:
-                pipe.get(k.enterprise(enterprise_id))
-            values: list[bytes | None] = await pipe.execute()
+                pipe.mget([k.enterprise(enterprise_id), k.enterprise_deleting(enterprise_id)])
+            values: list[list[bytes | None]] = await pipe.execute()
         return {
             e: _ENTERPRISE_DECODER.decode(raw)
-            for e, raw in zip(wanted, values, strict=True)
-            if raw is not None
+            for e, (raw, deleting) in zip(wanted, values, strict=True)
+            if raw is not None and deleting is None
         }
 
-    async def _get(self, enterprise_id: str) -> Enterprise | None:
+    async def _get_raw(self, enterprise_id: str) -> Enterprise | None:
         raw = await self._redis.get(k.enterprise(enterprise_id))
         return None if raw is None else _ENTERPRISE_DECODER.decode(raw)
 
     @_translate_errors
     async def replace(self, enterprise: Enterprise, *, expected: Enterprise) -> None:
-        key = k.enterprise(enterprise.id)
-        if not await self._redis.exists(key):
+        if enterprise.id not in await self._get_live([enterprise.id]):
             raise NotFound(f"enterprise {enterprise.id} not found")
         # Compare-and-set on the whole record: two PATCHes cannot lose each other's change.
         swapped = await self._cas_script(
-            keys=[key], args=[_ENCODER.encode(expected), _ENCODER.encode(enterprise)]
+            keys=[k.enterprise(enterprise.id)],
+            args=[_ENCODER.encode(expected), _ENCODER.encode(enterprise)],
         )
         if not swapped:
             raise Conflict(f"enterprise {enterprise.id} changed meanwhile; retry")
@@ -471,19 +528,21 @@ class RedisEnterpriseStore:
             if claimed is None:  # claims are never deleted; a flushed Redis is no state
                 raise BackendUnavailable("redis unavailable: personal claim vanished")
             enterprise_id = _text(claimed)
-        stored = await self._get(enterprise_id)
+        stored = await self._get_raw(enterprise_id)
         if stored is None:
             repaired = msgspec.structs.replace(candidate, id=enterprise_id)
             if await self._create(repaired, user_id):
                 return _ENTERPRISE_DECODER.decode(_ENCODER.encode(repaired))
-            stored = await self._get(enterprise_id)
+            stored = await self._get_raw(enterprise_id)
             if stored is None:
                 raise BackendUnavailable("redis unavailable: personal enterprise vanished")
         return stored
 
-    @_translate_errors
-    async def memberships_of(self, user_id: str) -> dict[str, Role]:
-        hints_key = k.user_memberships(user_id)
+    async def _confirmed(
+        self, user_id: str, hints_key: str, truth_key: Callable[[str], str]
+    ) -> dict[str, bytes]:
+        """enterprise id -> the user's entry in the enterprise's own hash, for every hint the
+        enterprise confirms; hints it does not confirm, older than the grace, are dropped."""
         raw_hints = await self._redis.hgetall(hints_key)
         hints = {_text(ent): _text(token) for ent, token in raw_hints.items()}
         if not hints:
@@ -491,13 +550,13 @@ class RedisEnterpriseStore:
         enterprise_ids = sorted(hints)
         async with self._redis.pipeline(transaction=False) as pipe:
             for enterprise_id in enterprise_ids:
-                pipe.hget(k.enterprise_members(enterprise_id), user_id)
-            roles: list[bytes | None] = await pipe.execute()
-        result: dict[str, Role] = {}
+                pipe.hget(truth_key(enterprise_id), user_id)
+            entries: list[bytes | None] = await pipe.execute()
+        result: dict[str, bytes] = {}
         garbage: list[str] = []
-        for enterprise_id, stored in zip(enterprise_ids, roles, strict=True):
+        for enterprise_id, stored in zip(enterprise_ids, entries, strict=True):
             if stored is not None:
-                result[enterprise_id] = cast(Role, _text(stored))
+                result[enterprise_id] = stored
             elif _hint_age_ms(hints[enterprise_id]) > HINT_GRACE_MS:
                 garbage += [enterprise_id, hints[enterprise_id]]
         if garbage:  # a removal or an add that crashed half-way: drop its hint
@@ -505,40 +564,184 @@ class RedisEnterpriseStore:
         return result
 
     @_translate_errors
+    async def memberships_of(self, user_id: str) -> dict[str, Role]:
+        found = await self._confirmed(user_id, k.user_memberships(user_id), k.enterprise_members)
+        return {ent: cast(Role, _text(role)) for ent, role in found.items()}
+
+    @_translate_errors
+    async def invitations_of(self, user_id: str) -> dict[str, Invitation]:
+        found = await self._confirmed(
+            user_id, k.user_invitations(user_id), k.enterprise_invitations
+        )
+        live = await self._get_live(list(found))
+        return {ent: _INVITATION_DECODER.decode(raw) for ent, raw in found.items() if ent in live}
+
+    @_translate_errors
     async def members(self, enterprise_id: str) -> tuple[dict[str, Role], int]:
-        # MULTI on one slot: the list and its version are read as one snapshot.
+        roster = await self._roster(enterprise_id)
+        return roster.members, roster.version
+
+    @_translate_errors
+    async def roster(self, enterprise_id: str) -> Roster:
+        return await self._roster(enterprise_id)
+
+    async def _roster(self, enterprise_id: str) -> Roster:
+        # MULTI on one slot: members, invitations and their version as one snapshot.
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(k.enterprise_members(enterprise_id))
+            pipe.hgetall(k.enterprise_invitations(enterprise_id))
             pipe.get(k.enterprise_members_version(enterprise_id))
-            raw_members, version = await pipe.execute()
-        members = {_text(u): cast(Role, _text(r)) for u, r in raw_members.items()}
-        return members, _as_int(version)
+            raw_members, raw_invitations, version = await pipe.execute()
+        return Roster(
+            members={_text(u): cast(Role, _text(r)) for u, r in raw_members.items()},
+            invitations={
+                _text(u): _INVITATION_DECODER.decode(v) for u, v in raw_invitations.items()
+            },
+            version=_as_int(version),
+        )
+
+    async def _set_entry(
+        self, enterprise_id: str, hash_key: str, user_id: str, value: bytes | str, version: int
+    ) -> None:
+        result = await self._roster_script(
+            keys=[
+                hash_key,
+                k.enterprise_members_version(enterprise_id),
+                k.enterprise(enterprise_id),
+                k.enterprise_deleting(enterprise_id),
+            ],
+            args=[version, user_id, value],
+        )
+        if result == -2:
+            raise NotFound(f"enterprise {enterprise_id} not found")
+        if result == -1:
+            raise Conflict("the member list changed meanwhile; retry")
+
+    async def _write_then_unhint(
+        self, hints_key: str, enterprise_id: str, write: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Truth, then hint: the hint goes only if no concurrent add rewrote it meanwhile."""
+        seen = await self._redis.hget(hints_key, enterprise_id)
+        result = await write()
+        if seen is not None:
+            await self._hash_cad_script(keys=[hints_key], args=[enterprise_id, seen])
+        return result
 
     @_translate_errors
     async def set_member(
         self, enterprise_id: str, user_id: str, role: Role | None, *, expected_version: int
     ) -> None:
-        hints_key = k.user_memberships(user_id)
-        enterprise_keys = [
-            k.enterprise_members(enterprise_id),
-            k.enterprise_members_version(enterprise_id),
-        ]
+        members = k.enterprise_members(enterprise_id)
         if role is not None:
             # Hint, then truth: a crash in between leaves a hint reads ignore.
-            await self._redis.hset(hints_key, enterprise_id, _hint_token())
-            version = await self._set_member_script(
-                keys=enterprise_keys, args=[expected_version, user_id, role]
+            await self._redis.hset(k.user_memberships(user_id), enterprise_id, _hint_token())
+            await self._set_entry(enterprise_id, members, user_id, role, expected_version)
+            return
+        await self._write_then_unhint(
+            k.user_memberships(user_id),
+            enterprise_id,
+            lambda: self._set_entry(enterprise_id, members, user_id, "", expected_version),
+        )
+
+    @_translate_errors
+    async def set_invitation(
+        self,
+        enterprise_id: str,
+        user_id: str,
+        invitation: Invitation | None,
+        *,
+        expected_version: int,
+    ) -> None:
+        invitations = k.enterprise_invitations(enterprise_id)
+        if invitation is not None:
+            await self._redis.hset(k.user_invitations(user_id), enterprise_id, _hint_token())
+            await self._set_entry(
+                enterprise_id, invitations, user_id, _ENCODER.encode(invitation), expected_version
             )
-        else:
-            # Truth, then hint; the hint goes only if no concurrent add rewrote it meanwhile.
-            seen = await self._redis.hget(hints_key, enterprise_id)
-            version = await self._set_member_script(
-                keys=enterprise_keys, args=[expected_version, user_id, ""]
-            )
-            if version != -1 and seen is not None:
-                await self._hash_cad_script(keys=[hints_key], args=[enterprise_id, seen])
-        if version == -1:
-            raise Conflict("the member list changed meanwhile; retry")
+            return
+        await self._write_then_unhint(
+            k.user_invitations(user_id),
+            enterprise_id,
+            lambda: self._set_entry(enterprise_id, invitations, user_id, "", expected_version),
+        )
+
+    @_translate_errors
+    async def accept(self, enterprise_id: str, user_id: str) -> Role:
+        # The membership hint first (an add), then the swap, then the invitation hint.
+        await self._redis.hset(k.user_memberships(user_id), enterprise_id, _hint_token())
+        role = await self._write_then_unhint(
+            k.user_invitations(user_id),
+            enterprise_id,
+            lambda: self._accept_script(
+                keys=[
+                    k.enterprise_invitations(enterprise_id),
+                    k.enterprise_members(enterprise_id),
+                    k.enterprise_members_version(enterprise_id),
+                    k.enterprise(enterprise_id),
+                    k.enterprise_deleting(enterprise_id),
+                ],
+                args=[user_id],
+            ),
+        )
+        if role is None:
+            raise NotFound(f"no invitation to {enterprise_id}")
+        return cast(Role, _text(role))
+
+    @_translate_errors
+    async def decline(self, enterprise_id: str, user_id: str) -> None:
+        dropped = await self._write_then_unhint(
+            k.user_invitations(user_id),
+            enterprise_id,
+            lambda: self._decline_script(
+                keys=[
+                    k.enterprise_invitations(enterprise_id),
+                    k.enterprise_members_version(enterprise_id),
+                ],
+                args=[user_id],
+            ),
+        )
+        if not dropped:
+            raise NotFound(f"no invitation to {enterprise_id}")
+
+    @_translate_errors
+    async def begin_delete(self, enterprise_id: str, *, expected: Enterprise) -> None:
+        # The intent first (another slot): a crash after it is finished by the finisher.
+        await self._redis.zadd(k.DELETING, {enterprise_id: time.time_ns() // 1_000_000})
+        marked = await self._begin_delete_script(
+            keys=[
+                k.enterprise(enterprise_id),
+                k.enterprise_deleting(enterprise_id),
+                k.enterprise_members_version(enterprise_id),
+                k.enterprise_generation(enterprise_id),
+            ],
+            args=[_ENCODER.encode(expected), time.time_ns() // 1_000_000],
+        )
+        if marked == 1:
+            return
+        await self._redis.zrem(k.DELETING, enterprise_id)
+        if marked == -1:
+            raise Conflict(f"enterprise {enterprise_id} changed meanwhile; retry")
+        raise NotFound(f"enterprise {enterprise_id} not found")
+
+    @_translate_errors
+    async def finish_delete(self, enterprise_id: str) -> None:
+        # One slot, one command: record, roster, counters and the mark go together.
+        await self._redis.delete(
+            k.enterprise(enterprise_id),
+            k.enterprise_members(enterprise_id),
+            k.enterprise_invitations(enterprise_id),
+            k.enterprise_members_version(enterprise_id),
+            k.enterprise_generation(enterprise_id),
+            k.enterprise_servers(enterprise_id),
+            k.enterprise_deleting(enterprise_id),
+        )
+        await self._redis.zrem(k.DELETING, enterprise_id)
+
+    @_translate_errors
+    async def pending_deletions(self, older_than_seconds: float) -> builtins.list[str]:
+        cutoff = time.time_ns() // 1_000_000 - int(older_than_seconds * 1000)
+        found = cast(list[bytes], await self._redis.zrangebyscore(k.DELETING, "-inf", cutoff))
+        return sorted(_text(e) for e in found)
 
     @_translate_errors
     async def check(self) -> None:

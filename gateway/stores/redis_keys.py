@@ -11,7 +11,11 @@ Keys that change together share a hash tag, so every Lua script and MULTI touche
     gw:{e:<ent>}:srvs / :gen         its index set and generation
     gw:{e:<ent>}:ent                 enterprise record
     gw:{e:<ent>}:members             hash user -> role (the truth about membership)
-    gw:{e:<ent>}:mver                member-list version (`set_member`'s optimistic check)
+    gw:{e:<ent>}:invites             hash user -> Invitation (msgspec JSON): pending invitations
+    gw:{e:<ent>}:mver                roster version (members and invitations; the optimistic check)
+    gw:{e:<ent>}:deleting            set while the enterprise is being deleted (hides it)
+    gw:{u:<user>}:invites            invitation hints: enterprise id -> "<ms>:<nonce>"
+    gw:deleting                      sorted set: enterprises whose deletion began (score: ms)
     gw:loc:{<server_id>}             personal server id -> user id (GET by id without a scan)
     gw:eloc:{<server_id>}            enterprise server id -> enterprise id
     gw:users / gw:ents               owners that ever had a server (unscoped local-dev list)
@@ -21,9 +25,14 @@ ignore or repair, never a wrong answer:
 
 - server create: locator, then the record (Lua), then `gw:users`/`gw:ents`; server delete:
   the record (Lua), then the locator. A locator without a record reads as "not found".
-- membership add / role change / enterprise create: the user's hint, then the enterprise
-  side (Lua). Member removal: the enterprise side, then the hint. `memberships_of` trusts
-  the enterprise side only and garbage-collects hints it does not confirm.
+- membership add / role change / enterprise create / invitation / acceptance: the user's
+  hint, then the enterprise side (Lua). Removal, revocation, declining: the enterprise side,
+  then the hint. `memberships_of` and `invitations_of` trust the enterprise side only and
+  garbage-collect hints it does not confirm.
+- enterprise delete: `gw:deleting` (the intent), then the `:deleting` mark (from then on the
+  enterprise reads as missing), then its servers and secrets, then one Lua script removes
+  the enterprise's keys, then `gw:deleting`. A crash anywhere leaves the intent, which the
+  deletion finisher completes (docs/storage.md).
 - personal enterprise: `SET ...:personal NX` picks the winner; whoever finds the claimed
   enterprise missing creates it under the claimed id (idempotent `SET NX`).
 
@@ -36,6 +45,7 @@ from __future__ import annotations
 PREFIX = "gw"
 USERS = f"{PREFIX}:users"
 ENTERPRISES = f"{PREFIX}:ents"
+DELETING = f"{PREFIX}:deleting"
 
 
 def _tag(kind: str, owner_id: str) -> str:
@@ -99,6 +109,18 @@ def enterprise_members(enterprise_id: str) -> str:
 
 def enterprise_members_version(enterprise_id: str) -> str:
     return f"{enterprise_tag(enterprise_id)}:mver"
+
+
+def enterprise_invitations(enterprise_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:invites"
+
+
+def enterprise_deleting(enterprise_id: str) -> str:
+    return f"{enterprise_tag(enterprise_id)}:deleting"
+
+
+def user_invitations(user_id: str) -> str:
+    return f"{user_tag(user_id)}:invites"
 
 
 def user_memberships(user_id: str) -> str:

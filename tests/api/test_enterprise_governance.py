@@ -15,7 +15,7 @@ from gateway.auth.claims import Claims
 from gateway.config import Settings
 from gateway.domain.enterprises import EnterpriseCreate
 from gateway.errors import Denied
-from tests.fixtures.gateway import AppFactory, Caller, token_for
+from tests.fixtures.gateway import AppFactory, Caller, caller, join
 
 AUTO = {
     "name": "github",
@@ -51,16 +51,15 @@ async def test_adr_0008_end_to_end_across_replicas(
 async def _adr_0008_scenario(
     writer: AsyncTestClient[Litestar], reader: AsyncTestClient[Litestar]
 ) -> None:
-    w = {u: Caller(writer, token_for(u)) for u in ("alice", "bob", "carol", "dave")}
-    r = {u: Caller(reader, token_for(u)) for u in ("alice", "bob", "carol", "dave")}
+    w = {u: caller(writer, u) for u in ("alice", "bob", "carol", "dave")}
+    r = {u: caller(reader, u) for u in ("alice", "bob", "carol", "dave")}
 
-    # Owner A creates the enterprise and its members.
+    # Owner A creates the enterprise and invites its members, who accept.
     ent = (await w["alice"].post("/v1/enterprises", json={"name": "Acme"})).json()
     assert ent["kind"] == "organization" and ent["role"] == "owner"
     ent_id = ent["id"]
     for user, role in (("carol", "admin"), ("bob", "member")):
-        put = await w["alice"].put(f"/v1/enterprises/{ent_id}/members/{user}", json={"role": role})
-        assert put.status_code == 200, put.text
+        await join(w["alice"], w[user], ent_id, role)
 
     # Admin C approves an auto-enabled and a plain server (enterprise_id implied: one ent).
     auto = await w["carol"].post("/v1/enterprise/mcp-servers", json=AUTO)
@@ -104,8 +103,14 @@ async def _adr_0008_scenario(
     assert created.status_code == 403
     assert (await r["bob"].get(f"/v1/mcp-servers/{auto_id}")).json()["name"] == "github"
 
-    # Toggling auto_enabled changes B's next view at once, both ways.
-    off = await w["carol"].patch(
+    # Toggling auto_enabled changes B's next view at once, both ways. Taking a mandatory
+    # server away is the owner's call; the admin may make one mandatory.
+    admin_off = await w["carol"].patch(
+        f"/v1/enterprise/mcp-servers/{auto_id}", json={"auto_enabled": False}
+    )
+    assert admin_off.status_code == 403
+    assert admin_off.json()["reasons"][0]["code"] == "owner_required"
+    off = await w["alice"].patch(
         f"/v1/enterprise/mcp-servers/{auto_id}", json={"auto_enabled": False}
     )
     assert off.status_code == 200 and off.json()["auto_enabled"] is False
@@ -113,33 +118,37 @@ async def _adr_0008_scenario(
     await w["carol"].patch(f"/v1/enterprise/mcp-servers/{plain_id}", json={"auto_enabled": True})
     assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {plain_id: "enterprise"}
 
-    # Deleting the server changes it at once.
-    assert (await w["carol"].delete(f"/v1/enterprise/mcp-servers/{plain_id}")).status_code == 204
+    # Deleting the server changes it at once (a mandatory one: only the owner may).
+    assert (await w["carol"].delete(f"/v1/enterprise/mcp-servers/{plain_id}")).status_code == 403
+    assert (await w["alice"].delete(f"/v1/enterprise/mcp-servers/{plain_id}")).status_code == 204
     assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {}
 
     # So does removing B from the enterprise.
-    await w["carol"].patch(f"/v1/enterprise/mcp-servers/{auto_id}", json={"auto_enabled": True})
+    await w["alice"].patch(f"/v1/enterprise/mcp-servers/{auto_id}", json={"auto_enabled": True})
     assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {auto_id: "enterprise"}
     removed = await w["carol"].delete(f"/v1/enterprises/{ent_id}/members/bob")
     assert removed.status_code == 204, removed.text
     assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {}
     assert (await r["bob"].get(f"/v1/mcp-servers/{auto_id}")).status_code == 404
-    # And adding B back brings it back.
+    # Inviting B back brings nothing back until B accepts.
     await w["carol"].put(f"/v1/enterprises/{ent_id}/members/bob", json={"role": "member"})
+    assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {}
+    assert (await w["bob"].post(f"/v1/invitations/{ent_id}/accept")).status_code == 200
     assert _view_ids((await r["bob"].get("/v1/mcp-servers")).json()) == {auto_id: "enterprise"}
 
 
 async def test_membership_rules(client_as: Callable[..., Caller]) -> None:
     alice, bob, carol = client_as("alice"), client_as("bob"), client_as("carol")
+    erin = client_as("erin")
     ent_id = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
     members = f"/v1/enterprises/{ent_id}/members"
-    await alice.put(f"{members}/carol", json={"role": "admin"})
-    await alice.put(f"{members}/bob", json={"role": "member"})
+    await join(alice, carol, ent_id, "admin")
+    await join(alice, bob, ent_id, "member")
 
     # Only owners grant the owner role; admins manage the rest.
     grant = await carol.put(f"{members}/bob", json={"role": "owner"})
     assert grant.status_code == 403 and grant.json()["reasons"][0]["code"] == "owner_required"
-    assert (await carol.put(f"{members}/erin", json={"role": "member"})).status_code == 200
+    await join(carol, erin, ent_id, "member")
     # Members cannot manage members, but may leave.
     assert (await bob.delete(f"{members}/erin")).status_code == 403
     assert (await bob.put(f"{members}/bob", json={"role": "admin"})).status_code == 403
@@ -157,9 +166,9 @@ async def test_membership_rules(client_as: Callable[..., Caller]) -> None:
     assert (await bob.delete(f"{members}/bob")).status_code == 204
     listed = (await carol.get(members)).json()["items"]
     assert listed == [
-        {"user_id": "alice", "role": "admin"},
-        {"user_id": "carol", "role": "owner"},
-        {"user_id": "erin", "role": "member"},
+        {"user_id": "alice", "role": "admin", "status": "active"},
+        {"user_id": "carol", "role": "owner", "status": "active"},
+        {"user_id": "erin", "role": "member", "status": "active"},
     ]
     # Bad input names the field.
     bad = await carol.put(f"{members}/erin", json={"role": "emperor"})
@@ -194,7 +203,7 @@ async def test_personal_enterprise_exactly_once_under_a_race(
     assert len(enterprises) == 1
     assert enterprises[0]["kind"] == "personal" and enterprises[0]["role"] == "owner"
     members = (await gina.get(f"/v1/enterprises/{enterprises[0]['id']}/members")).json()
-    assert members["items"] == [{"user_id": "gina", "role": "owner"}]
+    assert members["items"] == [{"user_id": "gina", "role": "owner", "status": "active"}]
     # A personal enterprise takes no other members.
     put = await gina.put(
         f"/v1/enterprises/{enterprises[0]['id']}/members/bob", json={"role": "member"}
@@ -257,6 +266,7 @@ async def test_a_member_change_is_decided_on_the_current_roles(
         ent_id = (await service.create(alice, EnterpriseCreate(name="Acme"))).id
         alice = await backends.subjects.resolve(_claims("alice"))
         await service.put_member(alice, ent_id, "carol", "owner")
+        await service.accept(await backends.subjects.resolve(_claims("carol")), ent_id)
         carol_then = await backends.subjects.resolve(_claims("carol"))
         await service.put_member(alice, ent_id, "carol", "member")
         with pytest.raises(Denied):

@@ -17,7 +17,7 @@ from gateway.app import create_app
 from gateway.audit.log import MemoryDecisionLog
 from gateway.config import Settings
 from gateway.marketplace.catalog import CatalogError, Listing, load_bundled_catalog
-from tests.fixtures.gateway import JWT_SECRET, Caller, token_for
+from tests.fixtures.gateway import JWT_SECRET, Caller, caller, join, token_for
 
 CATALOG = load_bundled_catalog()
 LIST = "/v1/marketplace/servers"
@@ -47,8 +47,7 @@ async def _enterprise(owner: Caller, name: str, members: dict[str, str]) -> str:
     assert created.status_code == 201, created.text
     ent_id: str = created.json()["id"]
     for user, role in members.items():
-        put = await owner.put(f"/v1/enterprises/{ent_id}/members/{user}", json={"role": role})
-        assert put.status_code == 200, put.text
+        await join(owner, caller(owner.client, user), ent_id, role)
     return ent_id
 
 
@@ -135,7 +134,7 @@ async def test_install_goes_through_the_personal_create_decision(
     log = _decision_log(alice)
     before = len(log.records())
     assert (await alice.post(_install_url("fetch"))).status_code == 201
-    actions = [r.action for r in log.records()[before:] if r.action]
+    actions = [r.action for r in log.records()[before:] if r.path == "gateway.authz.decision"]
     assert actions == ["marketplace.install", "mcp_server.create"]
 
 
@@ -178,8 +177,8 @@ async def test_restricted_enterprise_members_install_only_approved_listings(
     await _approve(carol, other, "time", auto=False)
 
     # Off by default: every listing is allowed for everyone.
-    for caller in (alice, bob, carol, dave):
-        listings = await _all(caller)
+    for someone in (alice, bob, carol, dave):
+        listings = await _all(someone)
         assert all(item["allowed"] and item["reason"] is None for item in listings.values())
     assert (await bob.post(_install_url("memory"))).status_code == 201
 
@@ -210,17 +209,17 @@ async def test_restricted_enterprise_members_install_only_approved_listings(
     assert (await bob.post(_install_url("memory"))).status_code == 403
 
     # Members of an unrestricted enterprise, and users of none, are unaffected.
-    for caller in (carol, dave):
-        listings = await _all(caller)
+    for someone in (carol, dave):
+        listings = await _all(someone)
         assert all(item["allowed"] for item in listings.values())
-        assert (await caller.post(_install_url("time"))).status_code == 201
+        assert (await someone.post(_install_url("time"))).status_code == 201
 
     # Joining a restricted enterprise restricts carol too; lifting the restriction frees all.
-    await alice.put(f"/v1/enterprises/{acme}/members/carol", json={"role": "member"})
+    await join(alice, carol, acme, "member")
     assert (await carol.get(_url("fetch"))).json()["allowed"] is False
     await _restrict(alice, acme, False)
-    for caller in (alice, bob, carol):
-        assert (await caller.get(_url("fetch"))).json()["allowed"] is True
+    for someone in (alice, bob, carol):
+        assert (await someone.get(_url("fetch"))).json()["allowed"] is True
     assert (await bob.post(_install_url("fetch"))).status_code == 201
 
 
@@ -264,10 +263,15 @@ async def test_a_page_is_decided_in_one_policy_decision(
     record = batch[0]
     assert response.headers["x-decision-id"] == record.decision_id
     assert record.subject_id == "bob"
-    # The input holds listing ids and approvals only; the answer names the denied ones.
-    assert {item["id"] for item in record.input["listings"]} == {item.id for item in CATALOG}
-    assert {"id": "sentry", "approved_by": [acme]} in record.input["listings"]
-    assert set(record.result["denied"]) == {item.id for item in CATALOG} - {"sentry"}
+    # Each item is an install's resource and proposed server; the answer is each one's
+    # marketplace.install decision.
+    items = {item["resource"]["id"]: item for item in record.input["listings"]}
+    assert set(items) == {item.id for item in CATALOG}
+    assert items["sentry"]["resource"]["approved_by"] == [acme]
+    assert items["sentry"]["proposed"]["listing"]["approved_by"] == [acme]
+    assert items["sentry"]["proposed"]["user_id"] == "bob"
+    decisions = record.result["decisions"]
+    assert {lid for lid, d in decisions.items() if not d["allow"]} == set(items) - {"sentry"}
 
 
 # --- lookup, search, paging ---------------------------------------------------------------
@@ -417,3 +421,53 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
         for exc in group.exceptions
         for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
     ]
+
+
+# --- restricted installs govern POST /v1/mcp-servers and PATCH too ---------------------------
+
+
+async def test_a_restricted_member_creates_only_approved_listings_exactly_as_listed(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice, bob = client_as("alice"), client_as("bob")
+    acme = await _enterprise(alice, "Acme", {"bob": "member"})
+    await _approve(alice, acme, "time", auto=False)
+    custom = {"name": "mine", "transport": "stdio", "command": "uvx", "args": ["my-server"]}
+    before = await bob.post("/v1/mcp-servers", json=custom)
+    assert before.status_code == 201  # before the restriction
+    await _restrict(alice, acme, True)
+
+    refused = await bob.post("/v1/mcp-servers", json=custom)
+    assert refused.status_code == 403, refused.text
+    (reason,) = refused.json()["reasons"]
+    assert reason["code"] == "install_restricted" and "custom servers" in reason["message"]
+
+    listing = CATALOG.get("time")
+    assert listing is not None
+    as_listed = {
+        "name": "my time",
+        "transport": listing.transport,
+        "command": listing.command,
+        "args": list(listing.args),
+        "marketplace_listing_id": "time",
+    }
+    created = await bob.post("/v1/mcp-servers", json=as_listed)
+    assert created.status_code == 201, created.text
+    # The approved listing's id on another command is not the approved listing.
+    tampered = await bob.post("/v1/mcp-servers", json={**as_listed, "command": "bash"})
+    assert tampered.status_code == 403
+    assert tampered.json()["reasons"][0]["code"] == "install_restricted"
+    unapproved = await bob.post(
+        "/v1/mcp-servers", json={**as_listed, "marketplace_listing_id": "fetch"}
+    )
+    assert unapproved.status_code == 403
+
+    # A PATCH may rename or disable, but not change how a server is launched.
+    url = f"/v1/mcp-servers/{created.json()['id']}"
+    assert (await bob.patch(url, json={"name": "renamed", "enabled": False})).status_code == 200
+    assert (await bob.patch(url, json={"args": ["-c", "evil"]})).status_code == 403
+    old = f"/v1/mcp-servers/{before.json()['id']}"
+    assert (await bob.patch(old, json={"enabled": False})).status_code == 200
+    assert (await bob.patch(old, json={"command": "npx"})).status_code == 403
+    # Unrestricted users are untouched.
+    assert (await client_as("dave").post("/v1/mcp-servers", json=custom)).status_code == 201

@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.config import REPO_POLICY_DIR, Settings
-from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, token_for
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller, join, token_for
 
 SERVER = {"name": "time", "transport": "stdio", "command": "uvx", "args": ["mcp-server-time"]}
 
@@ -32,12 +32,11 @@ async def _alice(start_gateway: AppFactory, policy_dir: Path) -> Caller:
 async def test_a_rule_forbidding_delete_changes_the_gateway(
     tmp_path: Path, start_gateway: AppFactory
 ) -> None:
+    # One module dropped in, nothing else edited: a `deny` wins over the owner's grant.
     policies = _policy_copy(tmp_path)
-    data = policies / "gateway" / "data.json"
-    data.write_text(data.read_text().replace('"mcp_server.delete", ', ""))
-    (policies / "gateway" / "freeze.rego").write_text(
+    (policies / "freeze.rego").write_text(
         "package gateway.authz\n\n"
-        '_denials contains {"code": "change_freeze", "message": "deletes are frozen"} if {\n'
+        'deny contains {"code": "change_freeze", "message": "deletes are frozen"} if {\n'
         '\tinput.action == "mcp_server.delete"\n}\n'
     )
     alice = await _alice(start_gateway, policies)
@@ -60,68 +59,101 @@ async def test_the_shipped_policy_allows_that_delete(
     assert (await alice.delete(url)).status_code == 204
 
 
-async def test_a_malformed_decision_is_a_deny(tmp_path: Path, start_gateway: AppFactory) -> None:
-    policies = tmp_path / "policies" / "gateway"
-    policies.mkdir(parents=True)
-    (policies / "authz.rego").write_text(
-        'package gateway.authz\n\ndecision := {"allow": "yes", "visible": true}\n'
-    )
-    (policies / "scope.rego").write_text(
+def _minimal_policy(tmp_path: Path, authz: str) -> Path:
+    """A policy bundle with every entrypoint: the given authz module, and scope, accounts and
+    marketplace rules that let everything be seen."""
+    root = tmp_path / "policies"
+    (root / "gateway").mkdir(parents=True)
+    (root / ".manifest").write_text('{"roots": ["gateway"]}')
+    (root / "gateway" / "authz.rego").write_text("package gateway.authz\n\n" + authz)
+    (root / "gateway" / "rest.rego").write_text(
         "package gateway.scope\n\n"
         'view := {"unscoped": true, "user_ids": [], "enterprise_ids": []}\n'
     )
-    alice = await _alice(start_gateway, policies.parent)
+    (root / "gateway" / "accounts.rego").write_text(
+        'package gateway.accounts\n\nprovision := {"personal_enterprise": false}\n'
+    )
+    (root / "gateway" / "marketplace.rego").write_text(
+        'package gateway.marketplace\n\nlistings := {"decisions": {}}\n'
+    )
+    return root
+
+
+# Well-formed for every action but creates (which the probe at load time does not ask).
+_OTHERWISE = (
+    'decision := {"allow": false, "visible": false, "reasons": []} '
+    'if input.action != "mcp_server.create"\n'
+)
+
+
+async def test_a_malformed_decision_is_a_deny(tmp_path: Path, start_gateway: AppFactory) -> None:
+    policies = _minimal_policy(
+        tmp_path,
+        'decision := {"allow": "yes", "visible": true} if input.action == "mcp_server.create"\n'
+        + _OTHERWISE,
+    )
+    alice = await _alice(start_gateway, policies)
     response = await alice.post("/v1/mcp-servers", json=SERVER)
     assert response.status_code == 404  # not a well-formed "visible": nothing is shown
     assert (await alice.get("/v1/mcp-servers")).json()["items"] == []
 
 
 async def test_an_undefined_decision_is_a_deny(tmp_path: Path, start_gateway: AppFactory) -> None:
-    policies = tmp_path / "policies" / "gateway"
-    policies.mkdir(parents=True)
-    (policies / "authz.rego").write_text(
-        'package gateway.authz\n\ndecision := {"allow": true} if input.action == "never"\n'
-    )
-    alice = await _alice(start_gateway, policies.parent)
+    alice = await _alice(start_gateway, _minimal_policy(tmp_path, _OTHERWISE))
     assert (await alice.post("/v1/mcp-servers", json=SERVER)).status_code == 404
 
 
 async def test_an_engine_error_is_a_503(tmp_path: Path, start_gateway: AppFactory) -> None:
-    policies = tmp_path / "policies" / "gateway"
-    policies.mkdir(parents=True)
     # Two values for one complete rule: a conflict error at evaluation time.
-    (policies / "authz.rego").write_text(
-        "package gateway.authz\n\n"
-        'decision := {"allow": true, "visible": true, "reasons": []} if input.action\n'
-        'decision := {"allow": false, "visible": true, "reasons": []} if input.action\n'
+    policies = _minimal_policy(
+        tmp_path,
+        'decision := {"allow": true, "visible": true, "reasons": []} '
+        'if input.action == "mcp_server.create"\n'
+        'decision := {"allow": false, "visible": true, "reasons": []} '
+        'if input.action == "mcp_server.create"\n' + _OTHERWISE,
     )
-    alice = await _alice(start_gateway, policies.parent)
+    alice = await _alice(start_gateway, policies)
     response = await alice.post("/v1/mcp-servers", json=SERVER)
     assert response.status_code == 503, response.text
     assert "policy engine" in response.json()["detail"]
 
 
-def test_a_policy_that_does_not_compile_stops_startup(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("authz", "why"),
+    [
+        ("decision := {\n", "authz.rego:3:13: this is unclosed"),  # does not compile: file and line
+        ('decision := {"allow": "yes", "visible": true}\n', "answered"),  # wrong shape
+        ('decision := 1 if input.action == "never"\n', "is not defined"),  # undefined
+    ],
+)
+def test_a_policy_that_cannot_serve_stops_startup(tmp_path: Path, authz: str, why: str) -> None:
     from gateway.policy.embedded import EmbeddedRegoEngine
     from gateway.policy.sources import PolicyLoadError
 
-    (tmp_path / "bad.rego").write_text("package gateway.authz\n\ndecision := {\n")
-    with pytest.raises(PolicyLoadError):
-        EmbeddedRegoEngine(tmp_path)
+    with pytest.raises(PolicyLoadError, match=why):
+        EmbeddedRegoEngine(_minimal_policy(tmp_path, authz))
+
+
+def test_a_directory_pointed_a_level_too_deep_stops_startup() -> None:
+    from gateway.policy.embedded import EmbeddedRegoEngine
+    from gateway.policy.sources import PolicyLoadError
+
+    with pytest.raises(PolicyLoadError, match="too deep"):
+        EmbeddedRegoEngine(REPO_POLICY_DIR / "gateway")
 
 
 async def test_the_scope_policy_decides_which_enterprise_servers_feed_the_view(
     tmp_path: Path, start_gateway: AppFactory
 ) -> None:
     policies = _policy_copy(tmp_path)
-    scope = policies / "gateway" / "scope.rego"
+    scope = policies / "gateway" / "scope" / "view.rego"
     scope.write_text(
         scope.read_text().replace('"auto_enabled_only": true,\n}', '"auto_enabled_only": false,\n}')
     )
     app = await start_gateway(Settings(jwt_secret=JWT_SECRET, policy_dir=str(policies)))
-    alice, bob = Caller(app, token_for("alice")), Caller(app, token_for("bob"))
+    alice, bob = caller(app, "alice"), caller(app, "bob")
     ent = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
-    await alice.put(f"/v1/enterprises/{ent}/members/bob", json={"role": "member"})
+    await join(alice, bob, ent, "member")
     plain = await alice.post(f"/v1/enterprise/mcp-servers?enterprise_id={ent}", json=SERVER)
     view = (await bob.get("/v1/mcp-servers")).json()["items"]
     assert [s["id"] for s in view] == [plain.json()["id"]]  # not auto-enabled, yet in view

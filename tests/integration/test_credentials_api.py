@@ -17,7 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.config import Settings
-from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, token_for
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller, join
 from tests.fixtures.openbao import OpenBaoServer, run_openbao
 
 pytestmark = [pytest.mark.vault, pytest.mark.redis]
@@ -64,7 +64,7 @@ async def app(settings: Settings, start_gateway: AppFactory) -> AsyncTestClient[
 
 
 def _as(app: AsyncTestClient[Litestar], user: str) -> Caller:
-    return Caller(app, token_for(user))
+    return caller(app, user)
 
 
 class _Everything(logging.Handler):
@@ -171,7 +171,7 @@ async def test_enterprise_credentials_and_launch(
     alice, bob, dave = _as(app, "alice"), _as(app, "bob"), _as(app, "dave")
     vault = openbao.client()
     ent_id = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
-    await alice.put(f"/v1/enterprises/{ent_id}/members/bob", json={"role": "member"})
+    await join(alice, bob, ent_id, "member")
     server = await alice.post("/v1/enterprise/mcp-servers", json={**SERVER, "auto_enabled": True})
     server_id = server.json()["id"]
     url = f"/v1/enterprise/mcp-servers/{server_id}"

@@ -27,10 +27,11 @@ from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
 from gateway.stores.memory import MemoryEnterpriseMCPServerStore, MemoryMCPServerStore
 from gateway.stores.redis import (
     RedisEnterpriseMCPServerStore,
+    RedisEnterpriseStore,
     RedisMCPServerStore,
     redis_client_from_url,
 )
-from tests.fixtures.entities import approved, personal
+from tests.fixtures.entities import approved, org, personal
 from tests.fixtures.redis_server import free_port
 
 pytestmark = pytest.mark.redis
@@ -106,9 +107,17 @@ def make_replica(
     )
 
 
-@pytest.fixture
-def replica(engine: EmbeddedRegoEngine, redis_client: aredis.Redis) -> Replica:
+@pytest_asyncio.fixture
+async def replica(engine: EmbeddedRegoEngine, redis_client: aredis.Redis) -> Replica:
+    await seed_enterprises(redis_client)
     return make_replica(engine, redis_client)
+
+
+async def seed_enterprises(client: aredis.Redis) -> None:
+    """Enterprise servers need their enterprise to exist (the create script checks)."""
+    store = RedisEnterpriseStore(client)
+    for enterprise_id in ("ent_1", "ent_2", "ent_3"):
+        await store.create(org(enterprise_id), "alice")
 
 
 async def assert_fresh(replica: Replica, who: Subject, expected: list[str]) -> None:
@@ -226,6 +235,7 @@ async def test_replicas_sharing_redis_never_serve_each_other_stale(
 ) -> None:
     other_client = aredis.Redis.from_url(redis_url)
     try:
+        await seed_enterprises(redis_client)
         one = make_replica(engine, redis_client)
         two = make_replica(engine, other_client)
         who = subject("alice", "ent_1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import pytest_asyncio
 
 from gateway.domain.enterprises import Enterprise
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
@@ -42,17 +43,23 @@ def servers(backend: str, request: pytest.FixtureRequest) -> MCPServerStore:
 
 
 @pytest.fixture
-def enterprise_servers(backend: str, request: pytest.FixtureRequest) -> EnterpriseMCPServerStore:
-    if backend == "memory":
-        return MemoryEnterpriseMCPServerStore()
-    return RedisEnterpriseMCPServerStore(request.getfixturevalue("redis_client"))
-
-
-@pytest.fixture
 def enterprises(backend: str, request: pytest.FixtureRequest) -> EnterpriseStore:
     if backend == "memory":
         return MemoryEnterpriseStore()
     return RedisEnterpriseStore(request.getfixturevalue("redis_client"))
+
+
+@pytest_asyncio.fixture
+async def enterprise_servers(
+    backend: str, enterprises: EnterpriseStore, request: pytest.FixtureRequest
+) -> EnterpriseMCPServerStore:
+    """Servers of ent_a, ent_b and ent_c (which exist: a server needs its enterprise)."""
+    for enterprise_id in ("ent_a", "ent_b", "ent_c"):
+        await enterprises.create(org(enterprise_id), "alice")
+    if backend == "memory":
+        assert isinstance(enterprises, MemoryEnterpriseStore)
+        return MemoryEnterpriseMCPServerStore(enterprises)
+    return RedisEnterpriseMCPServerStore(request.getfixturevalue("redis_client"))
 
 
 def ids(items: list[MCPServerConfig] | list[EnterpriseMCPServer]) -> list[str]:

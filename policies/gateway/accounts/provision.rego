@@ -1,10 +1,15 @@
-# Account provisioning (ADR-0008 "Personal accounts"): users of personal-mail domains get a
-# personal enterprise, as its sole owner, on their first authenticated request.
-#
-# Input: {"subject": ...}. Output: data.gateway.accounts.provision =
-#   {"personal_enterprise": bool}
+# METADATA
+# title: Account provisioning
+# description: |
+#   ADR-0008 "Personal accounts": users of personal-mail domains (data.gateway.
+#   personal_mail_domains) get a personal enterprise, as its sole owner, on their first
+#   authenticated request.
 package gateway.accounts
 
+# METADATA
+# title: Provision
+# description: 'Input: {"subject"}. Output: {"personal_enterprise": bool}.'
+# entrypoint: true
 default provision := {"personal_enterprise": false}
 
 provision := {"personal_enterprise": true} if {

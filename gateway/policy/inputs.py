@@ -1,0 +1,331 @@
+"""The policy input, typed: one msgspec Struct per resource type, tagged by `type`.
+
+A rule can say anything about what is acted on or proposed only if the gateway sends it, so
+each resource carries every non-secret field of its object, and `proposed` the object as it
+would be after the change. `policies/schemas/<type>.json` is generated from these Structs
+(`gateway policy schema --write policies/schemas`) and CI fails when it is stale, so Python
+and Rego cannot drift apart. Contract: docs/policies.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from gateway.domain.enterprises import Enterprise, Invitation
+from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
+from gateway.domain.subjects import EnterpriseKind, MemberStatus, Role, Subject
+
+
+class RequestInfo(msgspec.Struct, kw_only=True, frozen=True):
+    """`input.request`: what was asked, never a secret value."""
+
+    method: str | None = None
+    path: str | None = None
+    req_id: str | None = None
+    # For credential writes: the names of the env vars being set (values never).
+    env_vars: list[str] | None = None
+
+
+class DecisionContext(msgspec.Struct, kw_only=True, frozen=True):
+    """`input.context`: the enterprise the request is about, when it names one."""
+
+    enterprise_id: str | None = None
+
+
+# Set per request by the HTTP middleware (or the MCP proxy); services never see HTTP.
+current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
+
+
+class ListingFacts(msgspec.Struct, kw_only=True, frozen=True):
+    """The marketplace listing a proposed personal server names: its launch fields and which
+    of the caller's enterprises approved it (`exists: false` when the catalog has no such
+    listing)."""
+
+    id: str
+    exists: bool
+    approved_by: list[str]
+    transport: str | None = None
+    command: str | None = None
+    args: list[str] = msgspec.field(default_factory=list)
+    url: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    env: list[str] = msgspec.field(default_factory=list)
+
+
+class _Resource(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
+    exists: bool = True
+
+
+class _ServerFields(_Resource, kw_only=True, frozen=True):
+    """Every non-secret field a server has (`credentials_set` holds names, not values)."""
+
+    id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    transport: str | None = None
+    command: str | None = None
+    args: list[str] = msgspec.field(default_factory=list)
+    url: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    env: list[str] = msgspec.field(default_factory=list)
+    enabled: bool | None = None
+    marketplace_listing_id: str | None = None
+    credentials_set: list[str] = msgspec.field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class MCPServerResource(_ServerFields, kw_only=True, frozen=True, tag="mcp_server"):
+    """A server reached through `/v1/mcp-servers`: personal, or an enterprise server of the
+    merged view. `listing` is filled on a proposed personal server that names a listing."""
+
+    source: Literal["personal", "enterprise"] | None = None
+    user_id: str | None = None
+    enterprise_id: str | None = None
+    auto_enabled: bool | None = None
+    created_by: str | None = None
+    listing: ListingFacts | None = None
+
+
+class EnterpriseServerResource(
+    _ServerFields, kw_only=True, frozen=True, tag="enterprise_mcp_server"
+):
+    """A server of an enterprise's approved list (`/v1/enterprise/mcp-servers`); `id` is null
+    for the list itself."""
+
+    enterprise_id: str | None = None
+    auto_enabled: bool | None = None
+    created_by: str | None = None
+
+
+class EnterpriseResource(_Resource, kw_only=True, frozen=True, tag="enterprise"):
+    """An enterprise; `id` null for the caller's list of them."""
+
+    id: str | None = None
+    enterprise_id: str | None = None
+    name: str | None = None
+    kind: EnterpriseKind | None = None
+    restrict_installs_to_approved: bool | None = None
+    created_at: datetime | None = None
+
+
+class EnterpriseMemberResource(_Resource, kw_only=True, frozen=True, tag="enterprise_member"):
+    """One user's place in an enterprise: `role` and `status` (active | invited), both null
+    when the user is neither; `owner_count` counts the active owners."""
+
+    enterprise_id: str
+    enterprise_kind: EnterpriseKind | None = None
+    user_id: str
+    role: Role | None = None
+    status: MemberStatus | None = None
+    owner_count: int = 0
+    invited_by: str | None = None
+
+
+class InvitationResource(_Resource, kw_only=True, frozen=True, tag="invitation"):
+    """An invitation as its invitee sees it; `enterprise_id` null for the invitee's list."""
+
+    enterprise_id: str | None = None
+    enterprise_name: str | None = None
+    enterprise_kind: EnterpriseKind | None = None
+    user_id: str
+    role: Role | None = None
+    invited_by: str | None = None
+    created_at: datetime | None = None
+
+
+class MarketplaceListingResource(_Resource, kw_only=True, frozen=True, tag="marketplace_listing"):
+    """A catalog listing; `approved_by` names the caller's enterprises that approved it."""
+
+    id: str | None = None
+    name: str | None = None
+    publisher: str | None = None
+    categories: list[str] = msgspec.field(default_factory=list)
+    transport: str | None = None
+    command: str | None = None
+    args: list[str] = msgspec.field(default_factory=list)
+    url: str | None = None
+    env: list[str] = msgspec.field(default_factory=list)
+    approved_by: list[str] = msgspec.field(default_factory=list)
+
+
+class AuditLogResource(_Resource, kw_only=True, frozen=True, tag="audit_log"):
+    """The decision log, or the part of it about one enterprise."""
+
+    enterprise_id: str | None = None
+
+
+Resource = (
+    MCPServerResource
+    | EnterpriseServerResource
+    | EnterpriseResource
+    | EnterpriseMemberResource
+    | InvitationResource
+    | MarketplaceListingResource
+    | AuditLogResource
+)
+RESOURCE_TYPES: tuple[type[Resource], ...] = (
+    MCPServerResource,
+    EnterpriseServerResource,
+    EnterpriseResource,
+    EnterpriseMemberResource,
+    InvitationResource,
+    MarketplaceListingResource,
+    AuditLogResource,
+)
+
+
+# What `proposed` is, when it is not the resource changed: installing a listing proposes the
+# personal server it would create.
+PROPOSED_TYPES: dict[type[Resource], type[Resource]] = {
+    MarketplaceListingResource: MCPServerResource
+}
+
+
+class PolicyInput(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """`data.gateway.authz.decision`'s input; `proposed` is absent for reads and deletes."""
+
+    action: str
+    subject: Subject
+    resource: Resource
+    proposed: Resource | None = None
+    request: RequestInfo
+    context: DecisionContext
+
+
+class SubjectInput(msgspec.Struct, kw_only=True, frozen=True):
+    """The input of `scope.view` and `accounts.provision`."""
+
+    subject: Subject
+    request: RequestInfo
+
+
+class ListingItem(msgspec.Struct, kw_only=True, frozen=True):
+    resource: MarketplaceListingResource
+    proposed: MCPServerResource
+
+
+class ListingsInput(msgspec.Struct, kw_only=True, frozen=True):
+    """`data.gateway.marketplace.listings`: one page, each item an install's resource and
+    proposed server (the decision evaluated for each is `marketplace.install`)."""
+
+    subject: Subject
+    request: RequestInfo
+    listings: list[ListingItem]
+
+
+# --- builders: entities -> resources ------------------------------------------------------
+
+_SERVER_FIELDS = frozenset(_ServerFields.__struct_fields__) - {"exists"}
+
+
+def _server_values(server: AnyServer) -> dict[str, Any]:
+    return {f: getattr(server, f) for f in _SERVER_FIELDS}
+
+
+def view_server(server: AnyServer, listing: ListingFacts | None = None) -> MCPServerResource:
+    """A server as reached through the merged view (`/v1/mcp-servers/{id}`)."""
+    if isinstance(server, MCPServerConfig):
+        return MCPServerResource(
+            **_server_values(server), source="personal", user_id=server.user_id, listing=listing
+        )
+    return MCPServerResource(
+        **_server_values(server),
+        source="enterprise",
+        enterprise_id=server.enterprise_id,
+        auto_enabled=server.auto_enabled,
+        created_by=server.created_by,
+    )
+
+
+def enterprise_server(server: EnterpriseMCPServer) -> EnterpriseServerResource:
+    return EnterpriseServerResource(
+        **_server_values(server),
+        enterprise_id=server.enterprise_id,
+        auto_enabled=server.auto_enabled,
+        created_by=server.created_by,
+    )
+
+
+def enterprise(ent: Enterprise) -> EnterpriseResource:
+    return EnterpriseResource(
+        id=ent.id,
+        enterprise_id=ent.id,
+        name=ent.name,
+        kind=ent.kind,
+        restrict_installs_to_approved=ent.restrict_installs_to_approved,
+        created_at=ent.created_at,
+    )
+
+
+def invitation(inv: Invitation, ent: Enterprise) -> InvitationResource:
+    return InvitationResource(
+        enterprise_id=ent.id,
+        enterprise_name=ent.name,
+        enterprise_kind=ent.kind,
+        user_id=inv.user_id,
+        role=inv.role,
+        invited_by=inv.invited_by,
+        created_at=inv.created_at,
+    )
+
+
+def missing(kind: type[Resource], resource_id: str, **fields: Any) -> Resource:
+    """A lookup of an id that does not exist: still decided and logged, then 404."""
+    return kind(id=resource_id, exists=False, **fields)  # type: ignore[call-arg]
+
+
+def listing_facts(
+    listing_id: str, listing: Any | None, approvals: Mapping[str, Sequence[str]]
+) -> ListingFacts:
+    """`listing` is the catalog entry (None when the catalog has no such id)."""
+    approved_by = list(approvals.get(listing_id, ()))
+    if listing is None:
+        return ListingFacts(id=listing_id, exists=False, approved_by=approved_by)
+    return ListingFacts(
+        id=listing_id,
+        exists=True,
+        approved_by=approved_by,
+        transport=listing.transport,
+        command=listing.command,
+        args=list(listing.args),
+        url=listing.url,
+        env=list(listing.env),
+    )
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+def input_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> JSON schema: the authz input once per resource type, then the inputs of
+    the other entrypoints (policies/schemas/)."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for kind in RESOURCE_TYPES:
+        tag = kind.__struct_config__.tag
+        doc = msgspec.defstruct(
+            f"{kind.__name__}Input",
+            [
+                ("action", str),
+                ("subject", Subject),
+                ("resource", kind),
+                ("proposed", PROPOSED_TYPES.get(kind, kind) | None, None),  # type: ignore[operator]
+                ("request", RequestInfo),
+                ("context", DecisionContext),
+            ],
+            kw_only=True,
+        )
+        schemas[f"{tag}.json"] = msgspec.json.schema(doc)
+    schemas["subject.json"] = msgspec.json.schema(SubjectInput)
+    schemas["marketplace_listings.json"] = msgspec.json.schema(ListingsInput)
+    for name, schema in schemas.items():
+        schema["$comment"] = (
+            f"generated by `gateway policy schema --write policies/schemas` ({name}); "
+            "do not edit by hand"
+        )
+    return schemas

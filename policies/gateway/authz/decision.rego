@@ -1,0 +1,121 @@
+# METADATA
+# title: Authorization decisions of the MCP Policy Gateway
+# description: |
+#   Every scoping and role decision the gateway takes for one action on one resource
+#   (ADR-0008). Grants are `allow` and `visible` rules, one file per resource kind in this
+#   directory, driven by the action table in data.gateway.actions; bans are `deny` rules, and
+#   any module in the policy directory that says `package gateway.authz` may add to `deny`.
+#   A ban always wins over a grant. Input schema, per resource type: policies/schemas/.
+package gateway.authz
+
+# METADATA
+# title: The decision
+# description: |
+#   The answer for `input.action` on `input.resource`: `visible` false means the caller may
+#   not know the resource exists (404); visible but not `allow` is a 403 carrying `reasons`.
+#   `allow` is true only when some grant applies and no `deny` rule does.
+# entrypoint: true
+decision := {"allow": _allowed, "visible": visible, "reasons": reasons}
+
+# METADATA
+# title: Visibility
+# description: Whether the caller may know the resource exists (default invisible).
+# scope: document
+default visible := false
+
+# Local dev is unscoped: everything is visible and granted. Authenticated users get what
+# the action table grants `any_user`; the other kinds of caller get theirs in the resource
+# kinds' files.
+visible if _local_dev
+
+visible if {
+	_authenticated
+	_granted_to("any_user")
+}
+
+# METADATA
+# title: Grants
+# description: An action is allowed when some `allow` rule grants it (default deny).
+# scope: document
+default allow := false
+
+allow if _local_dev
+
+allow if {
+	_authenticated
+	_granted_to("any_user")
+}
+
+default _allowed := false
+
+_allowed if {
+	allow
+	count(deny) == 0
+}
+
+# METADATA
+# title: Reasons
+# description: |
+#   The bans when any applies; none when allowed; otherwise what the caller lacks
+#   (`_why_not`), or a generic `not_permitted`.
+reasons := deny if {
+	count(deny) > 0
+} else := set() if {
+	allow
+} else := _why_not if {
+	count(_why_not) > 0
+} else := {{
+	"code": "not_permitted",
+	"message": concat("", ["the policy does not permit ", _action_name, " on this resource"]),
+}}
+
+_action_name := object.get(input, "action", "this action")
+
+# --- who is asking -----------------------------------------------------------------------
+
+# Auth disabled is the ADR's local-dev mode: unscoped, everything visible and granted.
+_local_dev if input.subject.auth_enabled == false
+
+_authenticated if {
+	input.subject.auth_enabled == true
+	input.subject.authenticated == true
+}
+
+# --- the action table (data.gateway.actions) ---------------------------------------------
+
+# An action is granted only on its own resource type, to the kinds of caller listed for it.
+_granted_to(kind) if {
+	entry := data.gateway.actions[input.action]
+	input.resource.type == entry.resource
+	kind in entry.granted_to
+}
+
+# --- enterprise roles (data.gateway.role_actions) ----------------------------------------
+
+# The caller's role in the enterprise the resource belongs to (accepted memberships only).
+_role := input.subject.memberships[input.resource.enterprise_id].role if _authenticated
+
+_role_allows if {
+	_granted_to("enterprise_role")
+	input.action in data.gateway.role_actions[_role]
+}
+
+_role_has(permission) if permission in data.gateway.role_actions[_role]
+
+_roles_allowed contains role if {
+	some role in object.keys(data.gateway.role_actions)
+	input.action in data.gateway.role_actions[role]
+}
+
+# A member whose role lacks the action: say which roles have it.
+_why_not contains {
+	"code": "role_required",
+	# concat, not sprintf: rego-cpp quotes a computed string passed to sprintf's %s.
+	"message": concat("", [
+		input.action, " needs one of the roles ", concat(", ", sort(_roles_allowed)),
+		" in enterprise ", input.resource.enterprise_id, "; your role is ", _role,
+	]),
+} if {
+	_granted_to("enterprise_role")
+	not _role_allows
+}

@@ -1,0 +1,75 @@
+package gateway.authz_test
+
+import data.gateway.authz
+import data.gateway.fixtures_test as f
+
+# --- how grants, bans and reasons combine ---------------------------------------------------
+
+test_allowed_decision_has_no_reasons if {
+	f.allowed(f.decide("mcp_server.read", f.user("alice"), f.personal_server("mcp_1", "alice"), null))
+}
+
+test_a_ban_wins_over_a_grant if {
+	# alice owns ent_1 (a grant covers removing members) but is its last owner (a ban).
+	resource := f.member("ent_1", "alice", "owner", "active", 1)
+	d := f.decide("enterprise.members.remove", f.member_of("alice", "ent_1", "owner"), resource, null)
+	authz.allow with input.action as "enterprise.members.remove"
+		with input.subject as f.member_of("alice", "ent_1", "owner")
+		with input.resource as resource
+	f.refused(d, {"last_owner"})
+}
+
+test_a_denial_without_a_specific_reason_is_not_permitted if {
+	d := f.decide("mcp_server.frobnicate", f.user("alice"), f.personal_server("mcp_1", "alice"), null)
+	f.refused(d, {"not_permitted"})
+	d.reasons == {{
+		"code": "not_permitted",
+		"message": "the policy does not permit mcp_server.frobnicate on this resource",
+	}}
+}
+
+# --- the action table -------------------------------------------------------------------------
+
+test_an_action_missing_from_the_table_is_never_granted if {
+	not f.decide("mcp_server.export", f.user("alice"), f.personal_server("mcp_1", "alice"), null).allow
+}
+
+test_an_action_is_granted_only_on_its_resource_type if {
+	# marketplace.install is for marketplace listings, not servers
+	d := f.decide("marketplace.install", f.user("alice"), f.personal_server("mcp_1", "alice"), null)
+	not d.allow
+}
+
+test_every_action_names_a_resource_type_and_grantees if {
+	every _, entry in data.gateway.actions {
+		is_string(entry.resource)
+		count(entry.granted_to) > 0
+	}
+}
+
+test_every_role_action_is_in_the_table_or_a_permission if {
+	permissions := {"enterprise.owners.write", "enterprise_server.mandatory.remove"}
+	every _, actions in data.gateway.role_actions {
+		every action in actions {
+			_known(action, permissions)
+		}
+	}
+}
+
+_known(action, _) if data.gateway.actions[action]
+
+_known(action, permissions) if action in permissions
+
+# --- who is asking ------------------------------------------------------------------------------
+
+test_unauthenticated_gets_nothing if {
+	f.invisible(f.decide("mcp_server.read", f.anonymous("alice"), f.personal_server("mcp_1", "alice"), null))
+}
+
+test_unauthenticated_cannot_create_enterprises if {
+	not f.decide("enterprise.create", f.anonymous("alice"), f.enterprise(null, "organization"), null).allow
+}
+
+test_local_dev_is_unscoped if {
+	f.allowed(f.decide("mcp_server.delete", f.local_dev, f.personal_server("mcp_1", "alice"), null))
+}

@@ -1,0 +1,23 @@
+# METADATA
+# title: Marketplace listings as the caller sees them
+# description: |
+#   One page of the catalog, each listing with the very decision an install of it would get
+#   (data.gateway.authz.decision, action marketplace.install), in one evaluation per page.
+#   A deny rule added to gateway.authz therefore shows on the listings page too.
+package gateway.marketplace
+
+import data.gateway.authz
+
+# METADATA
+# title: Install decisions for a page of listings
+# description: |
+#   Input: {"subject", "request", "listings": [{"resource": <marketplace_listing>,
+#   "proposed": <the personal server an install would create>}]}.
+#   Output: {"decisions": {<listing id>: {"allow", "visible", "reasons"}}}.
+# entrypoint: true
+listings := {"decisions": {item.resource.id: d |
+	some item in input.listings
+	d := authz.decision with input.action as "marketplace.install"
+		with input.resource as item.resource
+		with input.proposed as item.proposed
+}}
