@@ -152,15 +152,14 @@ def _policy_eval(args: argparse.Namespace) -> int:
 def _policy_schema(args: argparse.Namespace) -> int:
     import msgspec
 
-    from gateway.policy.inputs import input_schemas
+    from gateway.policy.inputs import input_schema
 
-    for name, schema in input_schemas().items():
-        text = msgspec.json.format(msgspec.json.encode(schema), indent=2).decode() + "\n"
-        if args.write:
-            Path(args.write).mkdir(parents=True, exist_ok=True)
-            (Path(args.write) / name).write_text(text)
-        else:
-            print(f"// {name}\n{text}", end="")
+    text = msgspec.json.format(msgspec.json.encode(input_schema()), indent=2).decode() + "\n"
+    if args.write:
+        Path(args.write).mkdir(parents=True, exist_ok=True)
+        (Path(args.write) / "input.json").write_text(text)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -201,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--entrypoint", default="gateway/authz/decision", help="default gateway/authz/decision"
     )
     peval.set_defaults(func=_policy_eval)
-    pschema = policy_sub.add_parser("schema", help="print the policy input's JSON schemas")
-    pschema.add_argument("--write", help="write them into this directory (policies/schemas)")
+    pschema = policy_sub.add_parser("schema", help="print the policy input's JSON schema")
+    pschema.add_argument("--write", help="write input.json into this directory (policies/schemas)")
     pschema.set_defaults(func=_policy_schema)
     return parser
 

@@ -36,6 +36,8 @@ from gateway.policy.engine import (
     Rejection,
     now_iso,
 )
+from gateway.policy.input_refs import unknown_input_refs
+from gateway.policy.inputs import input_schema
 from gateway.policy.results import check_answer, probe_inputs
 from gateway.policy.sources import PolicyLoadError, PolicySources, load_policy_sources
 from gateway.policy.watch import PolicyWatcher
@@ -77,6 +79,11 @@ class _Compiled:
 
     def __init__(self, sources: PolicySources, root: Path, entrypoints: tuple[str, ...]) -> None:
         self.revision = sources.revision
+        unknown = unknown_input_refs(
+            {str(root / path): text for path, text in sources.modules.items()}, input_schema()
+        )
+        if unknown:
+            raise PolicyLoadError("\n".join(unknown), revision=self.revision)
         self.interp = quiet_interpreter()
         try:
             self.interp.add_data_json(msgspec.json.encode(sources.data).decode())

@@ -13,12 +13,13 @@ import jsonschema
 import pytest
 
 from gateway.config import REPO_POLICY_DIR
-from gateway.policy.inputs import PROPOSED_TYPES, RESOURCE_TYPES
+from gateway.policy.inputs import PROPOSED_TYPES, RESOURCE_TYPES, schema_for
 from tests.fixtures.gateway import Caller, join
 
-SCHEMAS = {
-    path.stem: json.loads(path.read_text()) for path in (REPO_POLICY_DIR / "schemas").glob("*.json")
-}
+SCHEMA = json.loads((REPO_POLICY_DIR / "schemas" / "input.json").read_text())
+SCHEMAS = {kind.__struct_config__.tag: schema_for(kind, SCHEMA) for kind in RESOURCE_TYPES}
+SCHEMAS["subject"] = schema_for("SubjectInput", SCHEMA)
+SCHEMAS["marketplace_listings"] = schema_for("ListingsInput", SCHEMA)
 ACTIONS = json.loads((REPO_POLICY_DIR / "gateway" / "data.json").read_text())["actions"]
 FIELDS = {kind.__struct_config__.tag: set(kind.__struct_fields__) for kind in RESOURCE_TYPES}
 PROPOSED = {k.__struct_config__.tag: v.__struct_config__.tag for k, v in PROPOSED_TYPES.items()}
@@ -95,5 +96,6 @@ async def test_every_decision_input_validates_against_its_schema(
 
 
 def test_every_resource_type_has_a_schema() -> None:
-    assert {kind.__struct_config__.tag for kind in RESOURCE_TYPES} <= set(SCHEMAS)
+    defined = set(SCHEMA["$defs"])
+    assert {f"{kind.__name__}Input" for kind in RESOURCE_TYPES} <= defined
     assert {entry["resource"] for entry in ACTIONS.values()} <= set(FIELDS)

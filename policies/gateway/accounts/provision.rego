@@ -4,6 +4,8 @@
 #   ADR-0008 "Personal accounts": users of personal-mail domains (data.gateway.
 #   personal_mail_domains) get a personal enterprise, as its sole owner, on their first
 #   authenticated request.
+# schemas:
+#   - input: schema.input
 package gateway.accounts
 
 # METADATA

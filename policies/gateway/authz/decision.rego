@@ -6,6 +6,8 @@
 #   directory, driven by the action table in data.gateway.actions; bans are `deny` rules, and
 #   any module in the policy directory that says `package gateway.authz` may add to `deny`.
 #   A ban always wins over a grant. Input schema, per resource type: policies/schemas/.
+# schemas:
+#   - input: schema.input
 package gateway.authz
 
 # METADATA

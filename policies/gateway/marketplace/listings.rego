@@ -4,6 +4,8 @@
 #   One page of the catalog, each listing with the very decision an install of it would get
 #   (data.gateway.authz.decision, action marketplace.install), in one evaluation per page.
 #   A deny rule added to gateway.authz therefore shows on the listings page too.
+# schemas:
+#   - input: schema.input
 package gateway.marketplace
 
 import data.gateway.authz

@@ -6,6 +6,8 @@
 #   auto-enabled ones when `auto_enabled_only`. `unscoped` (auth disabled, local dev) means
 #   every user's and every enterprise's. gateway.authz reads this same rule to decide what
 #   GET /v1/mcp-servers/{id} may show, so the list and the item cannot disagree.
+# schemas:
+#   - input: schema.input
 package gateway.scope
 
 # METADATA

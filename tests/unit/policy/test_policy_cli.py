@@ -35,6 +35,22 @@ def test_check_names_file_line_and_column(
     assert f"{policies / 'gateway' / 'oops.rego'}:4:" in err
 
 
+def test_check_refuses_a_rule_reading_a_field_the_gateway_never_sends(
+    policies: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A typo'd deny rule is never true: it would silently allow. Strings are not references.
+    (policies / "gateway" / "typo.rego").write_text(
+        "package gateway.authz\n\n"
+        'deny contains "input.proposed.nope is fine in a string" if {\n'
+        '\tinput.proposed.comand == "bash" # input.also.fine in a comment\n}\n'
+    )
+    assert main(["policy", "check", str(policies)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"{policies / 'gateway' / 'typo.rego'}:4: input.proposed.comand")
+    assert "command" in err[0]
+
+
 def test_check_refuses_a_missing_entrypoint(
     policies: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
