@@ -24,6 +24,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return 2
+    from gateway.policy.embedded import compile_policy
+    from gateway.policy.sources import PolicyLoadError
+
+    try:
+        compile_policy(settings.policy_dir)  # the gateway would refuse it at startup anyway
+    except PolicyLoadError as exc:
+        print(f"gateway: policy error:\n{exc}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port or settings.port
     logging.basicConfig(

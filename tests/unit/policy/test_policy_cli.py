@@ -136,3 +136,13 @@ def test_test_with_a_pattern_that_matches_nothing_fails(
 ) -> None:
     assert main(["policy", "test", str(REPO_POLICY_DIR), "--run", "no_such_test"]) == 1
     assert "no test matched" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_broken_policy_before_listening(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], policies: Path
+) -> None:
+    (policies / ".manifest").unlink()
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "a-development-secret-of-32-bytes-or-more")
+    monkeypatch.setenv("GATEWAY_POLICY_DIR", str(policies))
+    assert main(["serve"]) == 2
+    assert "policy error" in capsys.readouterr().err
