@@ -181,7 +181,7 @@ async def run_one(
         await flush.aclose()
     async with AsyncTestClient(create_app(settings)) as client:
         await seed(client, listings, servers, restricted)
-        log = client.app.state.backends.decision_log
+        log = client.app.state.runtime.stores.decision_log
         assert isinstance(log, MemoryDecisionLog)
         caller = Http(client, CALLER)
         url = f"/v1/marketplace/servers?limit={LIMIT}"
@@ -221,12 +221,12 @@ async def per_listing_alternative(catalog: Path, listings: int, rounds: int) -> 
         backends = client.app.state.backends
         authorizer = Authorizer(backends.engine, MemoryDecisionLog(max_records=listings))
         claims = await backends.verifier.verify(Http(client, CALLER).headers["Authorization"][7:])
-        subject = await backends.subjects.resolve(claims)
+        subject = await backends.services.authenticator.resolver.resolve(claims)
         approvals = await backends.marketplace._listings.approvals(subject)
         samples: list[float] = []
         for _ in range(rounds):
             started = time.perf_counter_ns()
-            for listing in backends.marketplace.catalog:
+            for listing in runtime.services.marketplace.catalog:
                 item = install_item(subject, listing, approvals)
                 await authorizer.decide(
                     "marketplace.install", subject, item.resource, item.proposed

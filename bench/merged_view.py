@@ -28,14 +28,14 @@ from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConf
 from gateway.domain.subjects import Membership, Subject
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
-from gateway.services.view_cache import RedisMergedViewCache, view_key
 from gateway.services.views import MergedView
-from gateway.stores import redis_keys as k
 from gateway.stores.redis import (
     RedisEnterpriseMCPServerStore,
     RedisMCPServerStore,
     redis_client_from_url,
 )
+from gateway.stores.redis import keys as k
+from gateway.stores.redis.view_cache import RedisMergedViewCache, view_key
 
 USER = "alice"
 ENTERPRISES = ("ent_bench_a", "ent_bench_b", "ent_bench_c")

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from gateway.domain.validation import field_error
+
 log = logging.getLogger(__name__)
 
 REPO_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
@@ -120,10 +122,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     try:
         settings = msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        # Name the variable, not the Struct field: "- at `$.port`" -> GATEWAY_PORT.
-        message = str(exc)
-        field = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else ""
-        name = f"GATEWAY_{field.split('[')[0].upper()}" if field else "a setting"
-        raise ConfigError(f"{name}: {message.split(' - at ')[0]}") from exc
+        # Name the variable, not the Struct field: `port` -> GATEWAY_PORT.
+        field, message = field_error(exc)
+        name = f"GATEWAY_{field.split('[')[0].split('.')[0].upper()}" if field else "a setting"
+        raise ConfigError(f"{name}: {message}") from exc
     settings.validate()
     return settings

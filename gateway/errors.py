@@ -1,49 +1,52 @@
-"""The gateway's exceptions, mapped to HTTP in one handler (gateway/api/errors.py)."""
+"""The gateway's exceptions: what went wrong, in the domain's terms. They carry no HTTP
+status: gateway/api/errors.py maps them to HTTP, and the MCP proxy to JSON-RPC errors."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 
 class GatewayError(Exception):
-    status_code = 500
-
-    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.extra = extra or {}
 
 
 class InvalidInput(GatewayError):
-    status_code = 400
+    """The caller sent something the gateway refuses; `fields` names each field and why."""
+
+    def __init__(self, detail: str, *, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.fields = dict(fields or {})
+
+    @classmethod
+    def field(cls, name: str, message: str) -> InvalidInput:
+        return cls(f"invalid {name}: {message}", fields={name: message})
 
 
 class Unauthenticated(GatewayError):
-    status_code = 401
+    """No valid bearer token; the reason is safe to tell the caller."""
 
 
 class Denied(GatewayError):
     """Visible but not allowed: the policy's reasons go back to the caller."""
 
-    status_code = 403
-
     def __init__(
         self, detail: str, *, reasons: list[dict[str, str]], decision_id: str | None
     ) -> None:
-        super().__init__(detail, extra={"reasons": reasons, "decision_id": decision_id})
+        super().__init__(detail)
         self.reasons = reasons
         self.decision_id = decision_id
 
 
 class NotFound(GatewayError):
-    status_code = 404
+    """Missing, or not visible to the caller (the two look alike on purpose)."""
 
 
 class Conflict(GatewayError):
-    status_code = 409
+    """The request collides with the stored state (a stale write, a duplicate)."""
 
 
 class BackendUnavailable(GatewayError):
-    """A backend (policy engine, Redis, Vault) failed: answer 503, never guess."""
-
-    status_code = 503
+    """A backend (policy engine, Redis, Vault) failed: answer 503, never guess. `backend`
+    names it for people; never its address."""

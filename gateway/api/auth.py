@@ -1,30 +1,36 @@
-"""Authentication for every `/v1` route: a router-level guard, so no route can forget it."""
+"""Authentication for every route but the few in `UNAUTHENTICATED`: a Litestar
+authentication middleware, so no route can forget it and handlers get a typed
+`request.user` (the policy's Subject)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp
 
-from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Subject
-from gateway.errors import Unauthenticated
+from gateway.services.identity import Authenticator
 
-
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    backends = connection.app.state.backends
-    if backends.verifier is None:  # GATEWAY_AUTH_ENABLED=false: the ADR's local-dev mode
-        connection.state.subject = LOCAL_DEV_SUBJECT
-        return
-    header = connection.headers.get("authorization", "")
-    scheme, _sep, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("missing bearer token")
-    claims = await backends.verifier.verify(token.strip())
-    connection.state.subject = await backends.subjects.resolve(claims)
+# Liveness, readiness and the OpenAPI document are for probes and tooling; everything else
+# needs a bearer token (or local-dev mode).
+UNAUTHENTICATED = ["^/healthz$", "^/readyz$", "^/schema"]
 
 
-async def provide_subject(request: Request[Any, Any, Any]) -> Subject:
-    subject: Subject = request.state.subject
-    return subject
+class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Callable[[], Authenticator],
+        exclude: list[str] | None = None,
+    ) -> None:
+        super().__init__(app, exclude=exclude)
+        self._authenticator = authenticator
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get("authorization")
+        subject = await self._authenticator().authenticate(header)
+        return AuthenticationResult(user=subject, auth=None)

@@ -1,4 +1,4 @@
-"""Maps the gateway's exceptions to Litestar's error body in one place."""
+"""The one place domain exceptions become HTTP answers (the MCP proxy maps them to JSON-RPC)."""
 
 from __future__ import annotations
 
@@ -8,55 +8,68 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from gateway.api.bodies import body_errors
 from gateway.errors import (
     BackendUnavailable,
+    Conflict,
     Denied,
     GatewayError,
     InvalidInput,
+    NotFound,
     Unauthenticated,
 )
 
 log = logging.getLogger(__name__)
 
+STATUS: dict[type[GatewayError], int] = {
+    InvalidInput: 400,
+    Unauthenticated: 401,
+    Denied: 403,
+    NotFound: 404,
+    Conflict: 409,
+    BackendUnavailable: 503,
+}
+WWW_AUTHENTICATE = 'Bearer realm="mcp-gateway"'
+
+
+def status_of(exc: GatewayError) -> int:
+    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+
 
 def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    status = status_of(exc)
+    body: dict[str, Any] = {"status_code": status, "detail": exc.detail}
+    headers: dict[str, str] = {}
     if isinstance(exc, InvalidInput):
         # One shape for every 400: Litestar's list of {"key", "message"}.
-        body["extra"] = [{"key": k, "message": str(v)} for k, v in exc.extra.items()]
+        body["extra"] = [{"key": k, "message": v} for k, v in exc.fields.items()]
     elif isinstance(exc, Denied):
         # The contract: a policy denial adds the policy's reasons and the decision id.
         body["reasons"] = exc.reasons
         body["decision_id"] = exc.decision_id
-    elif exc.extra:
-        body["extra"] = exc.extra
-    headers: dict[str, str] = {}
-    if isinstance(exc, Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer realm="mcp-gateway"'
-    if isinstance(exc, BackendUnavailable):
+    elif isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    elif isinstance(exc, BackendUnavailable):
         log.error("backend unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
         headers["Retry-After"] = "1"
-    return Response(body, status_code=exc.status_code, headers=headers)
+    elif status == 500:
+        log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+    return Response(body, status_code=status, headers=headers)
 
 
 def validation_error_handler(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[Any]:
-    extra = body_errors(request, exc.extra)
-    fields = ", ".join(str(e["key"]) for e in extra if e.get("key"))
-    detail = (
-        f"invalid {fields}: " + "; ".join(e["message"] for e in extra) if fields else exc.detail
-    )
+    """Path and query parameters Litestar refused (bodies are ours: gateway/api/requests.py)."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    fields = ", ".join(str(e["key"]) for e in extra if isinstance(e, dict) and e.get("key"))
+    messages = "; ".join(str(e.get("message")) for e in extra if isinstance(e, dict))
+    detail = f"invalid {fields}: {messages}" if fields else exc.detail
     return Response({"status_code": 400, "detail": detail, "extra": extra}, status_code=400)
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if isinstance(exc, InvalidInput):
-        # One shape for every 400: Litestar's list of {"key", "message"}.
-        body["extra"] = [{"key": k, "message": str(v)} for k, v in exc.extra.items()]
-    elif exc.extra:
+    if exc.extra:
         body["extra"] = exc.extra
     return Response(body, status_code=exc.status_code, headers=exc.headers)
 

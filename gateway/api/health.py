@@ -7,9 +7,10 @@ from typing import Any
 
 import msgspec
 from litestar import Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from gateway.errors import GatewayError
+from gateway.wiring import Runtime
 
 
 @get("/healthz", tags=["ops"], summary="The process is up")
@@ -18,8 +19,8 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", tags=["ops"], summary="Every backend answers")
-async def readyz(state: State) -> Response[dict[str, Any]]:
-    checks = state.backends.readiness_checks()
+async def readyz(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
+    checks = runtime.readiness_checks()
 
     async def run(name: str, check: Any) -> tuple[str, str]:
         try:
@@ -30,9 +31,9 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
 
     results = dict(await asyncio.gather(*(run(n, c) for n, c in checks.items())))
     failing = {name for name, result in results.items() if result != "ok"}
-    ready = not (failing - state.backends.degradable)
+    ready = not (failing - runtime.degradable)
     status = "unavailable" if not ready else ("degraded" if failing else "ready")
-    policy = state.backends.engine.status()
+    policy = runtime.engine.status()
     return Response(
         {
             "status": status,

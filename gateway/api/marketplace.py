@@ -9,16 +9,13 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from gateway.api.pages import Cursor, Limit, Page, paged
+from gateway.api.params import ListingIdParam
 from gateway.domain.servers import MCPServerConfig
 from gateway.domain.subjects import Subject
 from gateway.marketplace.catalog import Category
 from gateway.services.marketplace import MarketplaceListing, MarketplaceService
 from gateway.services.pagination import DEFAULT_LIMIT
 
-ListingIdParam = Annotated[
-    str,
-    Parameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$", max_length=128, description="listing id"),
-]
 Query = Annotated[
     str | None,
     Parameter(max_length=200, description="text searched for in names and descriptions"),

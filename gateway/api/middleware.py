@@ -4,23 +4,21 @@ joins the response to the decision that settled it."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.domain.ids import REQUEST_ID, matches
 from gateway.policy.decider import request_decisions
 from gateway.policy.inputs import RequestInfo, current_request
-
-_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            if _CLIENT_REQUEST_ID.fullmatch(text):
+            if matches(REQUEST_ID, text):
                 return text
     return str(uuid.uuid4())
 

@@ -1,4 +1,5 @@
-"""Path and query parameters, validated before anything reaches a store or Vault path."""
+"""Path and query parameters, validated (with the patterns of gateway.domain.ids) before
+anything reaches a store or a Vault path."""
 
 from __future__ import annotations
 
@@ -6,25 +7,31 @@ from typing import Annotated
 
 from litestar.params import Parameter
 
+from gateway.domain import ids
+
 ServerIdParam = Annotated[
-    str, Parameter(pattern=r"^e?mcp_[0-9a-z]{1,64}$", max_length=70, description="server id")
+    str, Parameter(pattern=ids.SERVER_ID, max_length=69, description="server id")
 ]
 EnterpriseServerIdParam = Annotated[
-    str, Parameter(pattern=r"^emcp_[0-9a-z]{1,64}$", max_length=70, description="server id")
+    str, Parameter(pattern=ids.ENTERPRISE_SERVER_ID, max_length=69, description="server id")
 ]
 EnterpriseIdParam = Annotated[
-    str, Parameter(pattern=r"^ent_[0-9a-z_]{1,64}$", max_length=70, description="enterprise id")
+    str, Parameter(pattern=ids.ENTERPRISE_ID, max_length=68, description="enterprise id")
 ]
 OptionalEnterpriseId = Annotated[
     str | None,
     Parameter(
-        pattern=r"^ent_[0-9a-z_]{1,64}$",
+        pattern=ids.ENTERPRISE_ID,
+        max_length=68,
         description="required when the caller belongs to more than one enterprise",
     ),
 ]
 UserIdParam = Annotated[
-    str, Parameter(pattern=r"^[A-Za-z0-9._@|:+-]{1,256}$", description="user id (JWT sub)")
+    str, Parameter(pattern=ids.USER_ID, max_length=256, description="user id (JWT sub)")
 ]
 EnvVarParam = Annotated[
-    str, Parameter(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$", description="env var name")
+    str, Parameter(pattern=ids.ENV_VAR, max_length=128, description="env var name")
+]
+ListingIdParam = Annotated[
+    str, Parameter(pattern=ids.LISTING_ID, max_length=128, description="listing id")
 ]

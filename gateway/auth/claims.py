@@ -6,18 +6,16 @@ from typing import Annotated
 
 import msgspec
 
-# The subject later becomes part of Vault paths, so `/` (and anything else odd) is refused here,
-# at the edge, rather than trusted downstream. Same rule as gateway.domain.ids.UserId.
-SUB_PATTERN = r"^[A-Za-z0-9._@|:+-]{1,256}$"
+from gateway.domain.ids import UserId
 
-Subject = Annotated[str, msgspec.Meta(pattern=SUB_PATTERN)]
 Email = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
 
 
 class Claims(msgspec.Struct, kw_only=True, frozen=True):
-    """Only the claims the gateway uses; other payload fields are ignored on purpose."""
+    """Only the claims the gateway uses; other payload fields are ignored on purpose. `sub`
+    becomes part of Vault paths and Redis keys, so it is checked here, at the edge."""
 
-    sub: Subject
+    sub: UserId
     email: Email
     name: str | None = None
     roles: tuple[str, ...] = ()

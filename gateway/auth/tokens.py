@@ -9,7 +9,6 @@ only with a JWKS key of the matching type. That rules out HS/RS confusion (an HM
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,6 +30,7 @@ from jwt.types import Options
 from gateway.auth.claims import Claims
 from gateway.auth.jwks import JWKSCache, SigningKey
 from gateway.config import ConfigError, Settings
+from gateway.domain.validation import field_error
 from gateway.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,6 @@ _JWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidKeyError, "invalid signing key"),
     (jwt.DecodeError, "malformed token"),
 )
-_FIELD_IN_PATH = re.compile(r"at `\$\.([A-Za-z0-9_]+)")
-_MISSING_FIELD = re.compile(r"missing required field `([A-Za-z0-9_]+)`")
 
 
 class TokenVerifier:
@@ -259,13 +257,6 @@ def _to_claims(payload: dict[str, Any]) -> Claims:
     try:
         return msgspec.convert(payload, Claims)
     except msgspec.ValidationError as exc:
-        raise Unauthenticated(f"invalid claims: {_field_of(str(exc))}") from None
-
-
-def _field_of(message: str) -> str:
-    """The top-level claim a msgspec validation message is about (never the value)."""
-    for pattern in (_FIELD_IN_PATH, _MISSING_FIELD):
-        match = pattern.search(message)
-        if match:
-            return match.group(1)
-    return "payload"
+        # The claim's name only, never its value.
+        field, _ = field_error(exc)
+        raise Unauthenticated(f"invalid claims: {field.split('[')[0] or 'payload'}") from None

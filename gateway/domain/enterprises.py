@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import msgspec
 
+from gateway.domain.ids import DisplayName
 from gateway.domain.subjects import EnterpriseKind, MemberStatus, Role
 
-EnterpriseName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+EnterpriseName = DisplayName
 
 
 class Enterprise(msgspec.Struct, kw_only=True):

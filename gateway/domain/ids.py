@@ -1,22 +1,72 @@
-"""Ids are a prefix plus a time-ordered random part, so sorting by id sorts by creation."""
+"""Every id and name the gateway accepts, defined once and matched against the whole string.
+
+The claims, path and query parameters, request bodies, the secrets layer (which puts ids into
+Vault paths), the Redis key builders and the cursors all use these. Each pattern ends in
+`$(?!\\n)`: under Python's `re.search` (what msgspec and Litestar run) a bare `$` also
+matches before a trailing newline, so `"bob\\n"` would pass as a second `bob`; the
+lookahead refuses it, and the syntax is valid ECMAScript too, so OpenAPI clients read it.
+
+Ids the gateway mints are a prefix plus a time-ordered random part, so sorting by id sorts
+by creation.
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
-PERSONAL_SERVER_PREFIX = "mcp_"
-ENTERPRISE_SERVER_PREFIX = "emcp_"
-ENTERPRISE_PREFIX = "ent_"
+PERSONAL_SERVER_PREFIX: Final = "mcp_"
+ENTERPRISE_SERVER_PREFIX: Final = "emcp_"
+ENTERPRISE_PREFIX: Final = "ent_"
 
-ID_PATTERN = r"^[a-z]{2,5}_[0-9a-z]{1,64}$"
-ServerId = Annotated[str, msgspec.Meta(pattern=r"^e?mcp_[0-9a-z]{1,64}$", max_length=70)]
-EnterpriseId = Annotated[str, msgspec.Meta(pattern=r"^ent_[0-9a-z_]{1,64}$", max_length=70)]
-# Subjects come from the identity provider: any printable id without `/` (it reaches Vault paths).
-UserId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@|:+-]{1,256}$")]
+
+def whole(body: str) -> str:
+    """A pattern matching exactly `body`: the whole string, no trailing newline."""
+    return f"^(?:{body})$(?!\\n)"
+
+
+# User ids come from the identity provider (the JWT's `sub`): printable, no `/` (they become
+# Vault path segments), and not `.`, `..` (path traversal) or `enterprise` (the segment of
+# the enterprises' own namespace in Vault).
+USER_ID: Final = whole(r"(?!(?:\.|\.\.|enterprise)$)[A-Za-z0-9._@|:+-]{1,256}")
+ENTERPRISE_ID: Final = whole(r"ent_[0-9a-z_]{1,64}")
+PERSONAL_SERVER_ID: Final = whole(r"mcp_[0-9a-z]{1,64}")
+ENTERPRISE_SERVER_ID: Final = whole(r"emcp_[0-9a-z]{1,64}")
+SERVER_ID: Final = whole(r"e?mcp_[0-9a-z]{1,64}")
+ENV_VAR: Final = whole(r"[A-Z_][A-Z0-9_]{0,127}")
+LISTING_ID: Final = whole(r"[a-z0-9][a-z0-9._-]{0,127}")
+# Names people give things (servers, enterprises, listings): no leading or trailing space.
+DISPLAY_NAME: Final = whole(r"\S(?:.*\S)?")
+# What a client may send as X-Request-Id (else the gateway makes one).
+REQUEST_ID: Final = whole(r"[A-Za-z0-9._:-]{1,128}")
+# Anything a cursor may point after: an id or a user id.
+CURSOR_KEY: Final = whole(r"[A-Za-z0-9._@|:+-]{1,256}")
+
+# msgspec types, for Structs and Litestar parameters alike.
+UserId = Annotated[str, msgspec.Meta(pattern=USER_ID, max_length=256)]
+EnterpriseId = Annotated[str, msgspec.Meta(pattern=ENTERPRISE_ID, max_length=68)]
+PersonalServerId = Annotated[str, msgspec.Meta(pattern=PERSONAL_SERVER_ID, max_length=68)]
+EnterpriseServerId = Annotated[str, msgspec.Meta(pattern=ENTERPRISE_SERVER_ID, max_length=69)]
+ServerId = Annotated[str, msgspec.Meta(pattern=SERVER_ID, max_length=69)]
+EnvVarName = Annotated[str, msgspec.Meta(pattern=ENV_VAR, max_length=128)]
+ListingId = Annotated[str, msgspec.Meta(pattern=LISTING_ID, max_length=128)]
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=DISPLAY_NAME)]
+
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def matches(pattern: str, value: object) -> bool:
+    """Whether `value` is a string `pattern` accepts (one of the patterns above)."""
+    if not isinstance(value, str):
+        return False
+    regex = _compiled.get(pattern)
+    if regex is None:
+        regex = _compiled[pattern] = re.compile(pattern)
+    return regex.search(value) is not None
 
 
 def new_id(prefix: str) -> str:

@@ -9,25 +9,31 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from gateway.domain.ids import (
+    ENV_VAR,
+    DisplayName,
+    EnvVarName,
+    ListingId,
+    matches,
+    whole,
+)
+from gateway.errors import InvalidInput
+
 Transport = Literal["stdio", "streamable_http", "sse"]
 Source = Literal["personal", "enterprise"]
 
-ENV_VAR_PATTERN = r"^[A-Z_][A-Z0-9_]{0,127}$"
-EnvVarName = Annotated[str, msgspec.Meta(pattern=ENV_VAR_PATTERN)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+Name = DisplayName
 Description = Annotated[str, msgspec.Meta(max_length=2000)]
 Command = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Arg = Annotated[str, msgspec.Meta(max_length=4096)]
 Args = Annotated[list[Arg], msgspec.Meta(max_length=64)]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 EnvNames = Annotated[list[EnvVarName], msgspec.Meta(max_length=64)]
-ListingId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")]
 # HTTP transports: headers sent upstream; a value may reference a secret env var as ${NAME}.
-HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")]
-HeaderValue = Annotated[str, msgspec.Meta(pattern=r"^[\x20-\x7e]{0,4096}$")]
+HeaderName = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}"))]
+HeaderValue = Annotated[str, msgspec.Meta(pattern=whole(r"[\x20-\x7e]{0,4096}"))]
 Headers = Annotated[dict[HeaderName, HeaderValue], msgspec.Meta(max_length=32)]
 
-_ENV_RE = re.compile(ENV_VAR_PATTERN)
 _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 # The proxy owns these: a server may not set them (framing, routing, the MCP session).
 _RESERVED_HEADERS = frozenset(
@@ -66,27 +72,29 @@ class ServerFields(msgspec.Struct, kw_only=True):
 
 
 def check_launch_fields(s: ServerFields) -> None:
-    """Raise ValueError naming the field when transport and command/url disagree."""
+    """Raise InvalidInput naming the field when the fields disagree with each other."""
     if s.transport == "stdio":
         if not s.command:
-            raise ValueError("`command` is required when `transport` is 'stdio'")
+            raise InvalidInput.field("command", "required when `transport` is 'stdio'")
         if s.url is not None:
-            raise ValueError("`url` must be null when `transport` is 'stdio'")
+            raise InvalidInput.field("url", "must be null when `transport` is 'stdio'")
         if s.headers:
-            raise ValueError("`headers` must be empty when `transport` is 'stdio'")
+            raise InvalidInput.field("headers", "must be empty when `transport` is 'stdio'")
     else:
         if not s.url:
-            raise ValueError(f"`url` is required when `transport` is {s.transport!r}")
+            raise InvalidInput.field("url", f"required when `transport` is {s.transport!r}")
         if s.command is not None or s.args:
-            raise ValueError(f"`command`/`args` must be empty when `transport` is {s.transport!r}")
+            raise InvalidInput.field(
+                "command", f"`command` and `args` must be empty when `transport` is {s.transport!r}"
+            )
         parts = urlsplit(s.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("`url` must be an absolute http(s) URL")
+            raise InvalidInput.field("url", "must be an absolute http(s) URL")
     if len(set(s.env)) != len(s.env):
-        raise ValueError("`env` lists a name twice")
+        raise InvalidInput.field("env", "lists a name twice")
     for name in s.env:
-        if not _ENV_RE.fullmatch(name):  # decoded structs are checked by Meta; this guards copies
-            raise ValueError(f"`env` name {name!r} must match {ENV_VAR_PATTERN}")
+        if not matches(ENV_VAR, name):  # decoded structs are checked by Meta; this guards copies
+            raise InvalidInput.field("env", f"{name!r} is not an env var name")
     _check_headers(s.headers, s.env)
 
 
@@ -95,14 +103,14 @@ def _check_headers(headers: dict[str, str], env: list[str]) -> None:
     for name, value in headers.items():
         lowered = name.lower()
         if lowered in _RESERVED_HEADERS:
-            raise ValueError(f"`headers` may not set {name!r}: the gateway manages it")
+            raise InvalidInput.field("headers", f"may not set {name!r}: the gateway manages it")
         if lowered in seen:
-            raise ValueError(f"`headers` names {name!r} twice")
+            raise InvalidInput.field("headers", f"names {name!r} twice")
         seen.add(lowered)
         for ref in _ENV_REF.findall(value):
             if ref not in env:
-                raise ValueError(
-                    f"`headers` {name!r} references ${{{ref}}}, which is not declared in `env`"
+                raise InvalidInput.field(
+                    "headers", f"{name!r} references ${{{ref}}}, which is not declared in `env`"
                 )
 
 
@@ -186,7 +194,7 @@ READ_ONLY_FIELDS = frozenset(
 
 
 def patched(server: AnyServer, patch: ServerPatch | EnterpriseServerPatch) -> AnyServer:
-    """Apply a PATCH; raises ValueError naming the field when the result is inconsistent."""
+    """Apply a PATCH; raises InvalidInput naming the field when the result is inconsistent."""
     changes = {
         f: getattr(patch, f)
         for f in patch.__struct_fields__

@@ -8,23 +8,23 @@ strict (unknown fields are errors) and every error names the file, the entry and
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, get_args
 
 import msgspec
 
+from gateway.domain.ids import EnvVarName, ListingId, whole
 from gateway.domain.servers import (
     Arg,
     Command,
-    EnvVarName,
-    ListingId,
     Name,
     ServerFields,
     Transport,
     check_launch_fields,
 )
+from gateway.domain.validation import field_error
+from gateway.errors import InvalidInput
 
 BUNDLED_CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
@@ -53,7 +53,8 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 Publisher = Name
 ListingDescription = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 HttpsUrl = Annotated[
-    str, msgspec.Meta(max_length=2048, pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$")
+    str,
+    msgspec.Meta(max_length=2048, pattern=whole(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?")),
 ]
 Categories = Annotated[tuple[Category, ...], msgspec.Meta(min_length=1, max_length=8)]
 ListingArgs = Annotated[tuple[Arg, ...], msgspec.Meta(max_length=64)]
@@ -83,7 +84,7 @@ class Listing(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
         # Same transport/command/url rule as a server, so every listing can become one.
         check_launch_fields(_as_server_fields(self))
         if len(set(self.categories)) != len(self.categories):
-            raise ValueError("`categories` lists a category twice")
+            raise InvalidInput.field("categories", "lists a category twice")
 
 
 def _as_server_fields(listing: Listing) -> ServerFields:
@@ -184,16 +185,12 @@ class _Document(msgspec.Struct, forbid_unknown_fields=True):
     listings: list[Any]
 
 
-_AT_PATH = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
-
-
-def _field_message(err: msgspec.ValidationError) -> str:
-    """Turn msgspec's "<msg> - at `$.env[0]`" into "env[0]: <msg>"."""
-    m = _AT_PATH.match(str(err))
-    if m is None:
-        return str(err)
-    path = m["path"].lstrip(".")
-    return f"{path}: {m['msg']}" if path else m["msg"]
+def _field_message(err: msgspec.ValidationError | InvalidInput) -> str:
+    """ "env[0]: <what is wrong>", naming the field like every validation message does."""
+    if isinstance(err, InvalidInput):
+        return "; ".join(f"{field}: {message}" for field, message in err.fields.items())
+    path, message = field_error(err)
+    return f"{path}: {message}" if path else message
 
 
 def _entry_label(index: int, raw: object) -> str:
@@ -252,7 +249,7 @@ def load_catalog(path: str | Path) -> Catalog:
         label = _entry_label(index, entry)
         try:
             listing = msgspec.convert(entry, Listing)
-        except msgspec.ValidationError as e:
+        except (msgspec.ValidationError, InvalidInput) as e:
             raise CatalogError(f"{where}: {label}: {_field_message(e)}") from e
         if listing.id in first_index:
             raise CatalogError(

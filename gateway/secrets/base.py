@@ -10,24 +10,19 @@ id can traverse or escape its namespace.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from gateway.domain.ids import ENTERPRISE_ID, ENV_VAR, SERVER_ID, USER_ID, matches
 from gateway.errors import InvalidInput
 
 ROOT: Final = "mcp-servers"
+# USER_ID refuses this segment as a user id, so a user can never land in the enterprises'
+# namespace (nor traverse with `.` or `..`).
 ENTERPRISE_SEGMENT: Final = "enterprise"
 VALUE_KEY: Final = "value"
-
-ENV_VAR_RE: Final = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-SERVER_ID_RE: Final = re.compile(r"e?mcp_[0-9a-z]{1,64}")
-ENTERPRISE_ID_RE: Final = re.compile(r"ent_[0-9a-z_]{1,64}")
-USER_ID_RE: Final = re.compile(r"[A-Za-z0-9._@|:+-]{1,256}")
-# `.`/`..` would traverse; `enterprise` would land inside the enterprise namespace.
-_RESERVED_USER_IDS: Final = frozenset({".", "..", ENTERPRISE_SEGMENT})
 
 OwnerKind = Literal["personal", "enterprise"]
 
@@ -55,22 +50,20 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _check(kind: str, pattern: re.Pattern[str], value: object) -> str:
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
+def _check(kind: str, pattern: str, value: object) -> str:
+    if not matches(pattern, value):
         raise InvalidInput(f"invalid {kind}: {_shown(value)}")
+    assert isinstance(value, str)
     return value
 
 
 def validate_env_var(name: object) -> str:
     """Env var names become the last path segment: upper-case identifiers only."""
-    return _check("env var name", ENV_VAR_RE, name)
+    return _check("env var name", ENV_VAR, name)
 
 
 def validate_user_id(user_id: object) -> str:
-    checked = _check("user id", USER_ID_RE, user_id)
-    if checked in _RESERVED_USER_IDS:
-        raise InvalidInput(f"invalid user id: {_shown(checked)} is reserved")
-    return checked
+    return _check("user id", USER_ID, user_id)
 
 
 class SecretOwner(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,10 +96,10 @@ def _validate_owner(owner: SecretOwner) -> None:
     if owner.kind == "personal":
         validate_user_id(owner.owner_id)
     elif owner.kind == "enterprise":
-        _check("enterprise id", ENTERPRISE_ID_RE, owner.owner_id)
+        _check("enterprise id", ENTERPRISE_ID, owner.owner_id)
     else:
         raise InvalidInput(f"invalid secret owner kind: {_shown(owner.kind)}")
-    _check("server id", SERVER_ID_RE, owner.server_id)
+    _check("server id", SERVER_ID, owner.server_id)
 
 
 def server_prefix(owner: SecretOwner) -> str:

@@ -8,22 +8,21 @@ Failures of any kind surface as ``BackendUnavailable`` with a short, value-free 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
 import requests
 
 from gateway.config import ConfigError, Settings
+from gateway.domain.ids import ENV_VAR, matches
 from gateway.errors import BackendUnavailable
 from gateway.secrets.base import (
     ENTERPRISE_SEGMENT,
-    ENV_VAR_RE,
     ROOT,
     VALUE_KEY,
     SecretOwner,
@@ -33,25 +32,17 @@ from gateway.secrets.base import (
     validate_env_var,
     validate_values,
 )
+from gateway.secrets.vault_token import DEFAULT_RENEW_FRACTION, VaultToken
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_RENEW_FRACTION = 2 / 3
 MAX_WORKERS = 8
-_RETRY_MIN = 1.0
-_RETRY_MAX = 30.0
 # Never a secret (enterprise ids start with `ent_`): readiness reads its metadata to prove
 # the KV v2 mount exists and the token may read the tree; a 404 is the healthy answer.
 _PROBE_PATH = f"{ROOT}/{ENTERPRISE_SEGMENT}/.readiness-probe"
-
-
-class _TokenInfo(NamedTuple):
-    ttl: float  # seconds left when looked up; 0 = never expires
-    renewable: bool
-    full_ttl: float  # the TTL the token was issued with: what a renewal should restore
 
 
 class _Closed(Exception):
@@ -93,9 +84,8 @@ def _is_missing(exc: hvac.exceptions.InvalidPath) -> bool:
 class VaultSecretStore:
     """``SecretStore`` on Vault/OpenBao KV v2, authenticating with a token or AppRole.
 
-    Authentication and the token lookup happen on first use (or ``start()``); if the
-    token expires, a background task renews it at ``renew_fraction`` of its TTL, or logs
-    in again with AppRole when it cannot be renewed any further.
+    Authentication happens on first use (or ``start()``); keeping the token alive is
+    ``VaultToken``'s job (gateway/secrets/vault_token.py).
     """
 
     def __init__(
@@ -126,25 +116,27 @@ class VaultSecretStore:
         self._mount = mount.strip("/")
         if not self._mount:
             raise ConfigError("GATEWAY_VAULT_MOUNT is empty")
-        self._approle: tuple[str, SecretValue] | None = (
+        approle = (
             (role_id, SecretValue(secret_id))
             if role_id is not None and secret_id is not None
             else None
         )
-        self._approle_mount = approle_mount
-        self._renew_fraction = renew_fraction
         # AppRole starts without a token: an empty string keeps hvac from reading
         # VAULT_TOKEN or ~/.vault-token behind our back.
         self._client = hvac.Client(
-            url=addr, token=token if self._approle is None else "", timeout=timeout
+            url=addr, token=token if approle is None else "", timeout=timeout
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="vault")
         self._ready = False
         self._ready_lock = asyncio.Lock()
-        self._renew_task: asyncio.Task[None] | None = None
         self._closed = False
-        self.renewals = 0  # successful token renewals (observability, tests)
-        self.logins = 0  # successful AppRole logins
+        self.token = VaultToken(
+            self._client,
+            self._call,
+            approle=approle,
+            approle_mount=approle_mount,
+            renew_fraction=renew_fraction,
+        )
 
     @classmethod
     def from_settings(
@@ -169,8 +161,16 @@ class VaultSecretStore:
             renew_fraction=renew_fraction,
         )
 
+    @property
+    def renewals(self) -> int:
+        return self.token.renewals
+
+    @property
+    def logins(self) -> int:
+        return self.token.logins
+
     def __repr__(self) -> str:
-        auth = "approle" if self._approle else "token"
+        auth = "approle" if self.token.approle else "token"
         return f"VaultSecretStore(addr={self._addr!r}, mount={self._mount!r}, auth={auth!r})"
 
     # -- plumbing ---------------------------------------------------------------------
@@ -208,96 +208,8 @@ class VaultSecretStore:
         async with self._ready_lock:
             if self._ready:
                 return
-            if self._approle is not None:
-                await self._call(self._login)
-            info = await self._call(self._lookup_self)
-            self._schedule_renewal(info)
+            await self.token.start()
             self._ready = True
-
-    # -- token lifecycle ----------------------------------------------------------------
-
-    def _login(self) -> None:
-        assert self._approle is not None
-        role_id, secret_id = self._approle
-        # use_token=True (the default) makes hvac keep the new client token.
-        self._client.auth.approle.login(
-            role_id=role_id, secret_id=secret_id.reveal(), mount_point=self._approle_mount
-        )
-        self.logins += 1
-
-    def _lookup_self(self) -> _TokenInfo:
-        data = self._client.auth.token.lookup_self()["data"]  # holds the token: never log it
-        ttl = float(data.get("ttl") or 0)
-        return _TokenInfo(
-            ttl=ttl,
-            renewable=bool(data.get("renewable")),
-            full_ttl=float(data.get("creation_ttl") or ttl),
-        )
-
-    def _renew_self(self, full_ttl: float) -> _TokenInfo:
-        auth = self._client.auth.token.renew_self()["auth"]
-        return _TokenInfo(
-            ttl=float(auth.get("lease_duration") or 0),
-            renewable=bool(auth.get("renewable")),
-            full_ttl=full_ttl,
-        )
-
-    def _schedule_renewal(self, info: _TokenInfo) -> None:
-        if info.ttl <= 0:
-            return  # never expires (e.g. a root token)
-        if not info.renewable and self._approle is None:
-            log.warning(
-                "vault token is not renewable and expires in %.0fs; the gateway will lose "
-                "vault access then",
-                info.ttl,
-            )
-            return
-        self._renew_task = asyncio.get_running_loop().create_task(
-            self._renew_loop(info), name="vault-token-renewal"
-        )
-
-    async def _refresh(self, info: _TokenInfo) -> _TokenInfo:
-        """Renew the token; with AppRole, log in again when renewal fails or stops extending."""
-        if info.renewable:
-            try:
-                renewed: _TokenInfo | None = await self._call(self._renew_self, info.full_ttl)
-            except BackendUnavailable:
-                if self._approle is None:
-                    raise
-                renewed = None
-            # Less than the issued TTL means the max TTL caps it: a fresh login restarts the
-            # clock (with only a token, renew until the server refuses).
-            if renewed is not None and (renewed.ttl >= info.full_ttl or self._approle is None):
-                self.renewals += 1
-                log.info("vault token renewed; ttl %.0fs", renewed.ttl)
-                return renewed
-        await self._call(self._login)
-        fresh = await self._call(self._lookup_self)
-        log.info("vault token replaced by a new AppRole login; ttl %.0fs", fresh.ttl)
-        return fresh
-
-    async def _renew_loop(self, info: _TokenInfo) -> None:
-        loop = asyncio.get_running_loop()
-        obtained = loop.time()
-        while info.ttl > 0 and (info.renewable or self._approle is not None):
-            due = obtained + info.ttl * self._renew_fraction
-            await asyncio.sleep(max(due - loop.time(), 0.0))
-            try:
-                info = await self._refresh(info)
-                obtained = loop.time()
-            except BackendUnavailable as exc:
-                left = obtained + info.ttl - loop.time()
-                retry_in = min(_RETRY_MAX, max(_RETRY_MIN, left / 3))
-                log.warning(
-                    "vault token refresh failed (%s); %.0fs left, retrying in %.0fs",
-                    exc.detail,
-                    max(left, 0.0),
-                    retry_in,
-                )
-                await asyncio.sleep(retry_in)
-            except Exception:  # a bug must not silently end renewal
-                log.exception("vault token renewal failed unexpectedly; retrying")
-                await asyncio.sleep(_RETRY_MAX)
 
     # -- blocking KV helpers (run on the pool) ------------------------------------------
 
@@ -398,25 +310,21 @@ class VaultSecretStore:
         prefix = server_prefix(owner)
         await self.start()
         keys = await self._call(self._list, prefix)
-        names = [k for k in keys if ENV_VAR_RE.fullmatch(k)]
+        names = [k for k in keys if matches(ENV_VAR, k)]
         live = await self._all([self._call(self._is_live, prefix + n) for n in names])
         return sorted(n for n, ok in zip(names, live, strict=True) if ok)
 
     async def check(self) -> None:
         """Reachable, unsealed, our token valid, and the KV mount readable."""
         await self.start()
-        await self._call(self._lookup_self)
+        await self._call(self.token.lookup_self)
         await self._call(self._probe)
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._renew_task is not None:
-            self._renew_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renew_task
-            self._renew_task = None
+        await self.token.stop()
         # Off the loop: waits (bounded by the request timeout) for in-flight calls.
         await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
         self._client.adapter.close()

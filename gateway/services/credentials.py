@@ -8,7 +8,8 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.domain.servers import AnyServer, EnterpriseMCPServer, EnvVarName, MCPServerConfig
+from gateway.domain.ids import EnvVarName
+from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput, NotFound
 from gateway.services.enterprise_servers import EnterpriseServerService
@@ -61,7 +62,7 @@ class CredentialService:
         if undeclared:
             raise InvalidInput(
                 f"{', '.join(undeclared)} not declared in the server's `env`",
-                extra={f"values.{name}": "not declared in `env`" for name in undeclared},
+                fields={f"values.{name}": "not declared in `env`" for name in undeclared},
             )
         return await self._records.put(server, values)
 

@@ -19,7 +19,7 @@ from gateway.errors import InvalidInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.secret_records import CredentialRecords
-from gateway.services.servers import invalid_patch, now
+from gateway.services.servers import now
 from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
 
 
@@ -34,7 +34,7 @@ def choose_enterprise(subject: Subject, enterprise_id: str | None) -> str:
         if not subject.memberships
         else f"you belong to {len(subject.memberships)} enterprises: name one"
     )
-    raise InvalidInput(f"enterprise_id is required: {why}", extra={"enterprise_id": why})
+    raise InvalidInput(f"enterprise_id is required: {why}", fields={"enterprise_id": why})
 
 
 class EnterpriseServerService:
@@ -119,7 +119,7 @@ class EnterpriseServerService:
         server = await self.load(subject, server_id, action)
         try:
             updated = patched(server, patch)
-        except ValueError as exc:
+        except InvalidInput:
             # Decided first: a 400 must not tell what a 404 hides.
             await self._authorizer.require(
                 action,
@@ -127,7 +127,7 @@ class EnterpriseServerService:
                 inputs.enterprise_server(server),
                 what=f"enterprise MCP server {server_id}",
             )
-            raise invalid_patch(exc) from exc
+            raise
         assert isinstance(updated, EnterpriseMCPServer)
         updated.updated_at = now()
         await self._authorizer.require(

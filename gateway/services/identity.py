@@ -1,14 +1,17 @@
-"""From verified claims to the policy's `subject`: memberships come from the enterprise
-store, and a personal enterprise is provisioned when the policy says the user gets one."""
+"""Who is asking: a bearer token verified into claims, then the policy's `subject` —
+memberships from the enterprise store, and a personal enterprise provisioned when the
+policy (`data.gateway.accounts.provision`, a decided and logged step) says so."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from gateway.auth.claims import Claims
+from gateway.auth.tokens import TokenVerifier
 from gateway.domain.enterprises import Enterprise
 from gateway.domain.ids import ENTERPRISE_PREFIX, new_id
-from gateway.domain.subjects import Membership, Subject
+from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Membership, Subject
+from gateway.errors import Unauthenticated
 from gateway.policy.decider import Authorizer
 from gateway.stores.base import EnterpriseStore
 
@@ -60,3 +63,22 @@ class SubjectResolver:
             roles=claims.roles,
             memberships=await self.memberships(claims.sub),
         )
+
+
+class Authenticator:
+    """`Authorization` header -> Subject, for HTTP and the MCP proxy alike. Without a
+    verifier (GATEWAY_AUTH_ENABLED=false, the ADR's local-dev mode) everyone is the
+    unscoped local-dev subject."""
+
+    def __init__(self, verifier: TokenVerifier | None, resolver: SubjectResolver) -> None:
+        self._verifier = verifier
+        self.resolver = resolver
+
+    async def authenticate(self, authorization: str | None) -> Subject:
+        if self._verifier is None:
+            return LOCAL_DEV_SUBJECT
+        scheme, _sep, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("missing bearer token")
+        claims = await self._verifier.verify(token.strip())
+        return await self.resolver.resolve(claims)

@@ -159,10 +159,7 @@ class MarketplaceService:
             what=f"marketplace listing {listing.id}",
         )
         if listing.id in installed:
-            raise Conflict(
-                f"marketplace listing {listing.id} is already in your MCP servers",
-                extra={"listing_id": "already installed"},
-            )
+            raise Conflict(f"marketplace listing {listing.id} is already in your MCP servers")
         body = msgspec.convert(listing_server_fields(listing), ServerCreate)
         return await self._servers.create(subject, body)
 

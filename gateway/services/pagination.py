@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import operator
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from gateway.domain.ids import CURSOR_KEY, matches
 from gateway.errors import InvalidInput
-
-_ID = re.compile(r"^[A-Za-z0-9._@|:+-]{1,256}$")  # ids and user ids
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -29,9 +27,9 @@ def decode_cursor(cursor: str) -> str:
         padded = cursor + "=" * (-len(cursor) % 4)
         last_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput("invalid cursor", extra={"cursor": "not a cursor we issued"}) from exc
-    if not _ID.match(last_id):
-        raise InvalidInput("invalid cursor", extra={"cursor": "not a cursor we issued"})
+        raise InvalidInput.field("cursor", "not a cursor we issued") from exc
+    if not matches(CURSOR_KEY, last_id):
+        raise InvalidInput.field("cursor", "not a cursor we issued")
     return last_id
 
 

@@ -25,13 +25,6 @@ from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
 
 
-def invalid_patch(exc: ValueError) -> InvalidInput:
-    """A PATCH whose merged result is inconsistent; check_launch_fields names the field first."""
-    message = str(exc)
-    field = message.split("`")[1] if message.count("`") >= 2 else "body"
-    return InvalidInput(message, extra={field: message})
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -120,10 +113,10 @@ class MCPServerService:
         server = await self.load(subject, server_id, action)
         try:
             updated = patched(server, patch)
-        except ValueError as exc:
+        except InvalidInput:
             # Decided first: a 400 must not tell what a 404 hides.
             await self._authorizer.require(action, subject, inputs.view_server(server), what=what)
-            raise invalid_patch(exc) from exc
+            raise
         updated.updated_at = now()
         listing = None
         if isinstance(updated, MCPServerConfig):

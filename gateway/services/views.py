@@ -3,8 +3,6 @@ with `data.gateway.scope.view` deciding which stores feed it."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from gateway.domain.decisions import ViewScope
 from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
@@ -14,17 +12,8 @@ from gateway.stores.base import (
     EnterpriseMCPServerStore,
     MCPServerFilter,
     MCPServerStore,
+    ViewCache,
 )
-
-
-class ViewLoader(Protocol):
-    async def __call__(self) -> list[AnyServer]: ...
-
-
-class ViewCache(Protocol):
-    async def get_or_compute(
-        self, user_id: str, scope: ViewScope, compute: ViewLoader
-    ) -> list[AnyServer]: ...
 
 
 class MergedView:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import msgspec
 
+from gateway.domain.decisions import ViewScope
 from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Role
@@ -151,3 +152,16 @@ class EnterpriseStore(Protocol):
         """Enterprises marked for deletion longer ago than that: a crash cut them short."""
 
     async def check(self) -> None: ...
+
+
+class ViewLoader(Protocol):
+    async def __call__(self) -> list[MCPServerConfig | EnterpriseMCPServer]: ...
+
+
+class ViewCache(Protocol):
+    """Merged views computed once and served again only while nothing they depend on moved
+    (the Redis adapter: gateway/stores/redis/view_cache.py)."""
+
+    async def get_or_compute(
+        self, user_id: str, scope: ViewScope, compute: ViewLoader
+    ) -> list[MCPServerConfig | EnterpriseMCPServer]: ...

@@ -5,9 +5,9 @@ from __future__ import annotations
 import builtins
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 
@@ -18,6 +18,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter, Roster
 
 T = TypeVar("T", bound=msgspec.Struct)
+S = TypeVar("S", MCPServerConfig, EnterpriseMCPServer)
 
 
 def _copy(value: T) -> T:
@@ -32,105 +33,87 @@ def _check_unchanged(
         raise Conflict(f"server {stored.id} changed meanwhile; retry")
 
 
-class MemoryMCPServerStore:
+class _MemoryServerRecords(Generic[S]):
+    """What both server stores share; subclasses say who owns a server."""
+
     def __init__(self) -> None:
-        self._servers: dict[str, MCPServerConfig] = {}
+        self._servers: dict[str, S] = {}
         self._gens: dict[str, int] = defaultdict(int)
 
-    async def create(self, server: MCPServerConfig) -> None:
+    def _owner(self, server: S) -> str:
+        raise NotImplementedError
+
+    async def create(self, server: S) -> None:
         if server.id in self._servers:
             raise Conflict(f"server {server.id} already exists")
         self._servers[server.id] = _copy(server)
-        self._gens[server.user_id] += 1
+        self._gens[self._owner(server)] += 1
 
-    async def get(self, server_id: str) -> MCPServerConfig | None:
+    async def get(self, server_id: str) -> S | None:
         found = self._servers.get(server_id)
         return _copy(found) if found else None
 
-    async def list(self, flt: MCPServerFilter) -> builtins.list[MCPServerConfig]:
-        return [
-            _copy(s) for _, s in sorted(self._servers.items()) if flt.user_id in (None, s.user_id)
-        ]
-
-    async def replace(
-        self, server: MCPServerConfig, *, expected_updated_at: datetime | None = None
-    ) -> None:
+    async def replace(self, server: S, *, expected_updated_at: datetime | None = None) -> None:
         if server.id not in self._servers:
             raise NotFound(f"server {server.id} not found")
         _check_unchanged(self._servers[server.id], expected_updated_at)
         self._servers[server.id] = _copy(server)
-        self._gens[server.user_id] += 1
+        self._gens[self._owner(server)] += 1
 
     async def delete(
         self, server_id: str, *, expected_updated_at: datetime | None = None
-    ) -> MCPServerConfig | None:
+    ) -> S | None:
         if server_id in self._servers:
             _check_unchanged(self._servers[server_id], expected_updated_at)
         found = self._servers.pop(server_id, None)
         if found:
-            self._gens[found.user_id] += 1
+            self._gens[self._owner(found)] += 1
         return found
+
+    def _listed(self, keep: Callable[[S], bool]) -> builtins.list[S]:
+        return [_copy(s) for _, s in sorted(self._servers.items()) if keep(s)]
+
+    async def check(self) -> None:
+        return None
+
+
+class MemoryMCPServerStore(_MemoryServerRecords[MCPServerConfig]):
+    def _owner(self, server: MCPServerConfig) -> str:
+        return server.user_id
+
+    async def list(self, flt: MCPServerFilter) -> builtins.list[MCPServerConfig]:
+        return self._listed(lambda s: flt.user_id in (None, s.user_id))
 
     async def generation(self, user_id: str) -> int:
         return self._gens[user_id]
 
-    async def check(self) -> None:
-        return None
 
-
-class MemoryEnterpriseMCPServerStore:
+class MemoryEnterpriseMCPServerStore(_MemoryServerRecords[EnterpriseMCPServer]):
     def __init__(self, enterprises: MemoryEnterpriseStore | None = None) -> None:
-        self._servers: dict[str, EnterpriseMCPServer] = {}
-        self._gens: dict[str, int] = defaultdict(int)
+        super().__init__()
         # When given, a server cannot be created for an enterprise that is gone or being
         # deleted (as the Redis store guarantees in its create script).
         self._enterprises = enterprises
 
+    def _owner(self, server: EnterpriseMCPServer) -> str:
+        return server.enterprise_id
+
     async def create(self, server: EnterpriseMCPServer) -> None:
         if self._enterprises is not None and not self._enterprises.is_live(server.enterprise_id):
             raise NotFound(f"owner {server.enterprise_id} of server {server.id} not found")
-        if server.id in self._servers:
-            raise Conflict(f"server {server.id} already exists")
-        self._servers[server.id] = _copy(server)
-        self._gens[server.enterprise_id] += 1
-
-    async def get(self, server_id: str) -> EnterpriseMCPServer | None:
-        found = self._servers.get(server_id)
-        return _copy(found) if found else None
+        await super().create(server)
 
     async def list(self, flt: EnterpriseMCPServerFilter) -> builtins.list[EnterpriseMCPServer]:
         wanted = None if flt.enterprise_ids is None else set(flt.enterprise_ids)
-        return [
-            _copy(s)
-            for _, s in sorted(self._servers.items())
-            if (wanted is None or s.enterprise_id in wanted)
-            and (s.auto_enabled or not flt.auto_enabled_only)
-        ]
-
-    async def replace(
-        self, server: EnterpriseMCPServer, *, expected_updated_at: datetime | None = None
-    ) -> None:
-        if server.id not in self._servers:
-            raise NotFound(f"server {server.id} not found")
-        _check_unchanged(self._servers[server.id], expected_updated_at)
-        self._servers[server.id] = _copy(server)
-        self._gens[server.enterprise_id] += 1
-
-    async def delete(
-        self, server_id: str, *, expected_updated_at: datetime | None = None
-    ) -> EnterpriseMCPServer | None:
-        if server_id in self._servers:
-            _check_unchanged(self._servers[server_id], expected_updated_at)
-        found = self._servers.pop(server_id, None)
-        if found:
-            self._gens[found.enterprise_id] += 1
-        return found
+        return self._listed(
+            lambda s: (
+                (wanted is None or s.enterprise_id in wanted)
+                and (s.auto_enabled or not flt.auto_enabled_only)
+            )
+        )
 
     async def generations(self, enterprise_ids: Sequence[str]) -> dict[str, int]:
         return {e: self._gens[e] for e in enterprise_ids}
-
-    async def check(self) -> None:
-        return None
 
 
 class MemoryEnterpriseStore:

@@ -10,11 +10,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from gateway.app import open_backends
 from gateway.auth.claims import Claims
 from gateway.config import Settings
 from gateway.domain.enterprises import EnterpriseCreate
 from gateway.errors import Denied
+from gateway.wiring import open_runtime
 from tests.fixtures.gateway import AppFactory, Caller, caller, join
 
 AUTO = {
@@ -216,18 +216,20 @@ async def test_personal_enterprise_exactly_once_under_a_race(
 async def test_personal_enterprise_race_through_the_resolver(gateway_settings: Settings) -> None:
     """The HTTP test client serves one request at a time, so race the identity step itself:
     20 truly concurrent first requests of one personal-mail user."""
-    backends = await open_backends(gateway_settings)
+    runtime = await open_runtime(gateway_settings)
     try:
         claims = Claims(sub="ines", email="ines@gmail.com", exp=2_000_000_000)
-        resolved = await asyncio.gather(*(backends.subjects.resolve(claims) for _ in range(20)))
+        resolved = await asyncio.gather(
+            *(runtime.services.authenticator.resolver.resolve(claims) for _ in range(20))
+        )
         enterprise_ids = {ent for s in resolved for ent in s.memberships}
         assert len(enterprise_ids) == 1
         assert all(list(s.memberships) == list(enterprise_ids) for s in resolved)
         (ent_id,) = enterprise_ids
-        members, _ = await backends.enterprises.members(ent_id)
+        members, _ = await runtime.stores.enterprises.members(ent_id)
         assert members == {"ines": "owner"}
     finally:
-        await backends.aclose()
+        await runtime.aclose()
 
 
 async def test_a_404_never_tells_existing_from_missing(client_as: Callable[..., Caller]) -> None:
@@ -259,22 +261,24 @@ async def test_a_member_change_is_decided_on_the_current_roles(
 ) -> None:
     """Carol was an owner when she authenticated, then was demoted: her in-flight request
     to grant the owner role must be judged on the member list it would change."""
-    backends = await open_backends(gateway_settings)
+    runtime = await open_runtime(gateway_settings)
     try:
-        service = backends.enterprise_service
-        alice = await backends.subjects.resolve(_claims("alice"))
+        service = runtime.services.enterprises
+        alice = await runtime.services.authenticator.resolver.resolve(_claims("alice"))
         ent_id = (await service.create(alice, EnterpriseCreate(name="Acme"))).id
-        alice = await backends.subjects.resolve(_claims("alice"))
+        alice = await runtime.services.authenticator.resolver.resolve(_claims("alice"))
         await service.put_member(alice, ent_id, "carol", "owner")
-        await service.accept(await backends.subjects.resolve(_claims("carol")), ent_id)
-        carol_then = await backends.subjects.resolve(_claims("carol"))
+        await service.accept(
+            await runtime.services.authenticator.resolver.resolve(_claims("carol")), ent_id
+        )
+        carol_then = await runtime.services.authenticator.resolver.resolve(_claims("carol"))
         await service.put_member(alice, ent_id, "carol", "member")
         with pytest.raises(Denied):
             await service.put_member(carol_then, ent_id, "mallory", "owner")
-        members, _ = await backends.enterprises.members(ent_id)
+        members, _ = await runtime.stores.enterprises.members(ent_id)
         assert members == {"alice": "owner", "carol": "member"}
     finally:
-        await backends.aclose()
+        await runtime.aclose()
 
 
 def _claims(user: str) -> Claims:

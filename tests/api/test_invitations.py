@@ -139,7 +139,7 @@ async def test_the_decisions_are_logged_with_their_actions(
     ent, _ = await _acme(alice)
     await alice.put(f"/v1/enterprises/{ent}/members/bob", json={"role": "member"})
     await bob.post(f"/v1/invitations/{ent}/accept")
-    log = alice.client.app.state.backends.decision_log
+    log = alice.client.app.state.runtime.stores.decision_log
     actions = [r.action for r in log.records() if r.path == "gateway.authz.decision"]
     assert "enterprise.members.invite" in actions and "invitation.accept" in actions
     accept = next(r for r in log.records() if r.action == "invitation.accept")

@@ -79,7 +79,7 @@ async def _restrict(owner: Caller, ent_id: str, on: bool) -> None:
 
 
 def _decision_log(caller: Caller) -> MemoryDecisionLog:
-    log = caller.client.app.state.backends.decision_log
+    log = caller.client.app.state.runtime.stores.decision_log
     assert isinstance(log, MemoryDecisionLog)
     return log
 

@@ -75,7 +75,7 @@ async def test_every_decision_input_validates_against_its_schema(
     client_as: Callable[..., Caller],
 ) -> None:
     await _every_action(client_as)
-    records = client_as("alice").client.app.state.backends.decision_log.records()
+    records = client_as("alice").client.app.state.runtime.stores.decision_log.records()
     asked: set[str] = set()
     for record in records:
         doc: dict[str, Any] = record.input

@@ -157,7 +157,7 @@ async def test_personal_credentials_lifecycle(
         )
 
     assert any("mcp-servers" in line for line in all_logs.lines)  # the capture is not empty
-    decision_log = msgspec.json.encode(app.app.state.backends.decision_log.records()).decode()
+    decision_log = msgspec.json.encode(app.app.state.runtime.stores.decision_log.records()).decode()
     assert "mcp_server.credentials.set" in decision_log  # the log did record those decisions
     for secret in (SECRET_A, SECRET_B):
         assert not any(secret in line for line in all_logs.lines), "a secret reached a log"

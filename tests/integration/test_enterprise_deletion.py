@@ -12,10 +12,10 @@ import redis.asyncio as aredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from gateway.app import open_backends
 from gateway.config import Settings
 from gateway.errors import NotFound
-from gateway.stores import redis_keys as k
+from gateway.stores.redis import keys as k
+from gateway.wiring import open_runtime
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller, join
 from tests.fixtures.openbao import OpenBaoServer
 
@@ -137,18 +137,18 @@ async def test_a_deletion_cut_short_is_hidden_at_once_and_finished_later(
     app = await start_gateway(settings)
     vault = openbao.client()
     ent, servers = await _populated(app)
-    crashing = await open_backends(settings)  # another replica, whose request dies midway
+    crashing = await open_runtime(settings)  # another replica, whose request dies midway
     try:
-        enterprise = await crashing.enterprises.get(ent)
+        enterprise = await crashing.stores.enterprises.get(ent)
         assert enterprise is not None
-        await crashing.enterprises.begin_delete(ent, expected=enterprise)
+        await crashing.stores.enterprises.begin_delete(ent, expected=enterprise)
         # Already invisible to everyone, though its servers and secrets are still stored...
-        assert await crashing.enterprise_servers.get(servers[0]) is not None
+        assert await crashing.stores.enterprise_servers.get(servers[0]) is not None
         # ...and nothing new can be filed under it meanwhile.
         with pytest.raises(NotFound):
-            await crashing.enterprise_servers.create(
+            await crashing.stores.enterprise_servers.create(
                 msgspec.structs.replace(
-                    await crashing.enterprise_servers.get(servers[0]), id="emcp_1late"
+                    await crashing.stores.enterprise_servers.get(servers[0]), id="emcp_1late"
                 )
             )
     finally:
@@ -159,10 +159,10 @@ async def test_a_deletion_cut_short_is_hidden_at_once_and_finished_later(
     assert len(_secret_paths(vault, ent)) == 2
 
     # A replica starting later finishes it (the grace period is for in-flight requests).
-    other = await open_backends(settings)
+    other = await open_runtime(settings)
     try:
-        assert await other.deletions.resume_pending(older_than_seconds=0) == [ent]
-        assert await other.deletions.resume_pending(older_than_seconds=0) == []
+        assert await other.services.deletions.resume_pending(older_than_seconds=0) == [ent]
+        assert await other.services.deletions.resume_pending(older_than_seconds=0) == []
     finally:
         await other.aclose()
     await _assert_gone(app, vault, redis_url, ent, servers)

@@ -20,9 +20,7 @@ from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConf
 from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Membership, Subject
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
-from gateway.services.view_cache import RedisMergedViewCache, view_key
 from gateway.services.views import MergedView
-from gateway.stores import redis_keys as k
 from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
 from gateway.stores.memory import MemoryEnterpriseMCPServerStore, MemoryMCPServerStore
 from gateway.stores.redis import (
@@ -31,6 +29,8 @@ from gateway.stores.redis import (
     RedisMCPServerStore,
     redis_client_from_url,
 )
+from gateway.stores.redis import keys as k
+from gateway.stores.redis.view_cache import RedisMergedViewCache, view_key
 from tests.fixtures.entities import approved, org, personal
 from tests.fixtures.redis_server import free_port
 
@@ -341,7 +341,7 @@ async def test_a_down_redis_degrades_to_computing_the_view(
     await replica.enterprise.create(approved("emcp_2", "ent_1", auto=False))
     who = subject("alice", "ent_1")
 
-    with caplog.at_level(logging.WARNING, logger="gateway.services.view_cache"):
+    with caplog.at_level(logging.WARNING, logger="gateway.stores.redis.view_cache"):
         await assert_fresh(replica, who, ["emcp_1", "mcp_1"])
         await replica.personal.create(personal("mcp_2"))
         await assert_fresh(replica, who, ["emcp_1", "mcp_1", "mcp_2"])

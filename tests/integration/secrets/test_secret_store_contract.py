@@ -390,13 +390,13 @@ async def test_vault_token_is_renewed_before_expiry(openbao: OpenBaoServer) -> N
         await store.check()
     finally:
         await store.aclose()
-    assert store._renew_task is None
+    assert not store.token.renewing
 
 
 @vault
 async def test_root_token_needs_no_renewal(vault_secrets: VaultSecretStore) -> None:
     await vault_secrets.check()
-    assert vault_secrets._renew_task is None
+    assert not vault_secrets.token.renewing
 
 
 @vault

@@ -16,16 +16,16 @@ from redis.exceptions import ClusterCrossSlotError
 from gateway.domain.enterprises import Enterprise
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.errors import BackendUnavailable, Conflict
-from gateway.stores import redis as redis_store
-from gateway.stores import redis_keys as k
 from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter
 from gateway.stores.redis import (
-    HINT_GRACE_MS,
     RedisEnterpriseMCPServerStore,
     RedisEnterpriseStore,
     RedisMCPServerStore,
     redis_client_from_url,
 )
+from gateway.stores.redis import keys as k
+from gateway.stores.redis import scripts as redis_scripts
+from gateway.stores.redis.enterprises import HINT_GRACE_MS
 from tests.fixtures.redis_server import free_port
 
 pytestmark = pytest.mark.redis
@@ -178,7 +178,7 @@ async def test_every_operation_runs_on_redis_cluster(cluster_client: aredis.Redi
 def test_scripts_touch_only_declared_keys() -> None:
     # A one-node cluster owns every slot, so it cannot catch a script reaching an undeclared
     # key; every command's key argument must therefore be a KEYS[i].
-    scripts = [v for v in vars(redis_store).values() if isinstance(v, str) and "redis.call" in v]
+    scripts = [v for v in vars(redis_scripts).values() if isinstance(v, str) and "redis.call" in v]
     calls = [c for script in scripts for c in re.findall(r"redis\.call\(([^)]*)\)", script)]
     assert len(calls) >= 15
     for call in calls:

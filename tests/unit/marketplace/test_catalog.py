@@ -320,7 +320,7 @@ def test_duplicate_ids_name_both_entries(tmp_path: Path) -> None:
 def test_unknown_field_names_entry_and_field(tmp_path: Path) -> None:
     message = _load_error(tmp_path, _doc(_stdio(), _remote(install_script="curl | sh")))
     assert "listing #1 (id 'remote')" in message
-    assert "unknown field `install_script`" in message
+    assert "install_script: unknown field" in message
 
 
 def test_wrong_transport_names_entry_and_field(tmp_path: Path) -> None:
@@ -333,26 +333,26 @@ def test_stdio_without_command(tmp_path: Path) -> None:
     del entry["command"]
     message = _load_error(tmp_path, _doc(_remote(), entry))
     assert "listing #1 (id 'example')" in message
-    assert "`command` is required when `transport` is 'stdio'" in message
+    assert "command: required when `transport` is 'stdio'" in message
 
 
 def test_url_on_stdio(tmp_path: Path) -> None:
     message = _load_error(tmp_path, _doc(_stdio(url="https://mcp.example.com/mcp")))
     assert "listing #0 (id 'example')" in message
-    assert "`url` must be null when `transport` is 'stdio'" in message
+    assert "url: must be null when `transport` is 'stdio'" in message
 
 
 def test_command_on_remote(tmp_path: Path) -> None:
     message = _load_error(tmp_path, _doc(_remote(command="npx")))
     assert "listing #0 (id 'remote')" in message
-    assert "`command`/`args` must be empty" in message
+    assert "command: `command` and `args` must be empty" in message
 
 
 def test_remote_without_url(tmp_path: Path) -> None:
     entry = _remote()
     del entry["url"]
     message = _load_error(tmp_path, _doc(entry))
-    assert "`url` is required when `transport` is 'streamable_http'" in message
+    assert "url: required when `transport` is 'streamable_http'" in message
 
 
 def test_plain_http_url_is_rejected(tmp_path: Path) -> None:
@@ -367,7 +367,7 @@ def test_bad_env_name_names_the_element(tmp_path: Path) -> None:
 
 def test_duplicate_env_name(tmp_path: Path) -> None:
     message = _load_error(tmp_path, _doc(_stdio(env=["A_TOKEN", "A_TOKEN"])))
-    assert "`env` lists a name twice" in message
+    assert "env: lists a name twice" in message
 
 
 @pytest.mark.parametrize(
@@ -380,7 +380,7 @@ def test_duplicate_env_name(tmp_path: Path) -> None:
         ({"homepage": "javascript:alert(1)"}, "homepage: Expected `str` matching regex"),
         ({"categories": []}, "categories: Expected `array` of length >= 1"),
         ({"categories": ["games"]}, "categories[0]: Invalid enum value 'games'"),
-        ({"categories": ["data", "data"]}, "`categories` lists a category twice"),
+        ({"categories": ["data", "data"]}, "categories: lists a category twice"),
         ({"args": ["x"] * 65}, "args: Expected `array` of length <= 64"),
         ({"command": ""}, "command: Expected `str` of length >= 1"),
         ({"env": "TOKEN"}, "env: Expected `array`, got `str`"),
@@ -398,14 +398,14 @@ def test_missing_required_field(tmp_path: Path) -> None:
     entry = _stdio()
     del entry["publisher"]
     message = _load_error(tmp_path, _doc(entry))
-    assert "listing #0 (id 'example'): Object missing required field `publisher`" in message
+    assert "listing #0 (id 'example'): publisher: missing required field" in message
 
 
 def test_entry_without_id_is_named_by_index(tmp_path: Path) -> None:
     entry = _stdio()
     del entry["id"]
     message = _load_error(tmp_path, _doc(_remote(), entry))
-    assert "listing #1: Object missing required field `id`" in message
+    assert "listing #1: id: missing required field" in message
 
 
 def test_entry_that_is_not_an_object(tmp_path: Path) -> None:
@@ -417,10 +417,10 @@ def test_entry_that_is_not_an_object(tmp_path: Path) -> None:
     ("doc", "expected"),
     [
         ([], "Expected `object`, got `array`"),
-        ({"listings": []}, "Object missing required field `version`"),
+        ({"listings": []}, "version: missing required field"),
         ({"version": 2, "listings": []}, "version: Invalid enum value 2"),
         ({"version": 1, "listings": {}}, "listings: Expected `array`, got `object`"),
-        ({"version": 1, "listings": [], "extra": 1}, "unknown field `extra`"),
+        ({"version": 1, "listings": [], "extra": 1}, "extra: unknown field"),
     ],
 )
 def test_top_level_errors(tmp_path: Path, doc: Any, expected: str) -> None:

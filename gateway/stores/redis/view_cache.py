@@ -45,8 +45,8 @@ from redis.exceptions import RedisError
 
 from gateway.domain.decisions import ViewScope
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
-from gateway.services.views import ViewLoader
-from gateway.stores import redis_keys as k
+from gateway.stores.base import ViewLoader
+from gateway.stores.redis import keys as k
 
 __all__ = ["RedisMergedViewCache", "view_key"]
 

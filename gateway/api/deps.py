@@ -1,0 +1,67 @@
+"""Typed providers: one per dependency a handler can name. Handlers ask for a service by
+name and type (`servers: NamedDependency[MCPServerService]`); a name with no provider fails
+at startup, a wrong type in mypy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from gateway.domain.subjects import Subject
+from gateway.services.credentials import CredentialService
+from gateway.services.enterprise_servers import EnterpriseServerService
+from gateway.services.enterprises import EnterpriseService
+from gateway.services.marketplace import MarketplaceService
+from gateway.services.servers import MCPServerService
+from gateway.wiring import Runtime
+
+
+def runtime_of(state: State) -> Runtime:
+    """The process's Runtime, opened by the lifespan (gateway/app.py)."""
+    runtime = state.get("runtime")
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("the gateway's runtime is not open (lifespan not started)")
+    return runtime
+
+
+def provide_runtime(state: State) -> Runtime:
+    return runtime_of(state)
+
+
+def provide_subject(request: Request[Subject, Any, Any]) -> Subject:
+    """The authenticated subject (BearerAuthenticationMiddleware set `request.user`)."""
+    return request.user
+
+
+def provide_servers(state: State) -> MCPServerService:
+    return runtime_of(state).services.servers
+
+
+def provide_enterprise_servers(state: State) -> EnterpriseServerService:
+    return runtime_of(state).services.enterprise_servers
+
+
+def provide_enterprises(state: State) -> EnterpriseService:
+    return runtime_of(state).services.enterprises
+
+
+def provide_credentials(state: State) -> CredentialService:
+    return runtime_of(state).services.credentials
+
+
+def provide_marketplace(state: State) -> MarketplaceService:
+    return runtime_of(state).services.marketplace
+
+
+DEPENDENCIES = {
+    "runtime": Provide(provide_runtime, sync_to_thread=False),
+    "subject": Provide(provide_subject, sync_to_thread=False),
+    "servers": Provide(provide_servers, sync_to_thread=False),
+    "enterprise_servers": Provide(provide_enterprise_servers, sync_to_thread=False),
+    "enterprises": Provide(provide_enterprises, sync_to_thread=False),
+    "credentials": Provide(provide_credentials, sync_to_thread=False),
+    "marketplace": Provide(provide_marketplace, sync_to_thread=False),
+}

@@ -1,0 +1,193 @@
+"""The only place backends are built: from the settings, the stores (memory or Redis), the
+secrets (memory or Vault), the policy engine and the decision log, then the services on
+top of them. Stores and services live in separate holders, so a store and a service never
+share a name, and every field is typed: a wrong name fails in mypy, not at request time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.audit.log import DecisionLog, MemoryDecisionLog
+from gateway.auth.tokens import TokenVerifier
+from gateway.config import Settings
+from gateway.marketplace.catalog import load_catalog
+from gateway.policy.decider import Authorizer
+from gateway.policy.embedded import EmbeddedRegoEngine
+from gateway.policy.engine import PolicyEngine
+from gateway.secrets.base import SecretStore
+from gateway.secrets.memory import MemorySecretStore
+from gateway.services.credentials import CredentialService
+from gateway.services.deletions import EnterpriseDeletions
+from gateway.services.enterprise_servers import EnterpriseServerService
+from gateway.services.enterprises import EnterpriseService
+from gateway.services.identity import Authenticator, SubjectResolver
+from gateway.services.listings import ListingApprovals
+from gateway.services.marketplace import MarketplaceService
+from gateway.services.secret_records import CredentialRecords
+from gateway.services.servers import MCPServerService
+from gateway.services.views import MergedView
+from gateway.stores.base import EnterpriseMCPServerStore, EnterpriseStore, MCPServerStore, ViewCache
+from gateway.stores.memory import (
+    MemoryEnterpriseMCPServerStore,
+    MemoryEnterpriseStore,
+    MemoryMCPServerStore,
+)
+
+log = logging.getLogger(__name__)
+
+Closer = Callable[[], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The ports' adapters: where state lives."""
+
+    personal: MCPServerStore
+    enterprise_servers: EnterpriseMCPServerStore
+    enterprises: EnterpriseStore
+    secrets: SecretStore
+    decision_log: DecisionLog
+    view_cache: ViewCache | None
+
+
+@dataclass(frozen=True)
+class Services:
+    """The use cases, built on the stores; no HTTP in them (the MCP proxy reuses them)."""
+
+    authorizer: Authorizer
+    authenticator: Authenticator
+    view: MergedView
+    servers: MCPServerService
+    enterprise_servers: EnterpriseServerService
+    enterprises: EnterpriseService
+    credentials: CredentialService
+    marketplace: MarketplaceService
+    deletions: EnterpriseDeletions
+
+
+@dataclass
+class Runtime:
+    """Everything one gateway process opened, closed in reverse order by `aclose`."""
+
+    settings: Settings
+    engine: PolicyEngine
+    stores: Stores
+    services: Services
+    closers: list[Closer] = field(default_factory=list)
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        return {
+            "policy_engine": self.engine.check,
+            "stores": self.stores.personal.check,
+            "decision_log": self.stores.decision_log.check,
+            "secrets": self.stores.secrets.check,
+        }
+
+    # Without Vault only the credential endpoints fail (503); the replica still serves the
+    # rest, so a Vault outage must not take every replica out of the load balancer.
+    degradable = frozenset({"secrets"})
+
+    async def aclose(self) -> None:
+        await _close_all(self.closers)
+
+
+async def _close_all(closers: list[Closer]) -> None:
+    for close in reversed(closers):
+        try:
+            await close()
+        except Exception:  # closing must go on for the others
+            log.exception("error while closing a backend")
+
+
+def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> Stores:
+    personal: MCPServerStore
+    enterprise_servers: EnterpriseMCPServerStore
+    enterprises: EnterpriseStore
+    view_cache: ViewCache | None = None
+    if settings.redis_url:
+        from gateway.stores.redis import (
+            RedisEnterpriseMCPServerStore,
+            RedisEnterpriseStore,
+            RedisMCPServerStore,
+            RedisMergedViewCache,
+            redis_client_from_url,
+        )
+
+        client = redis_client_from_url(settings.redis_url)
+        closers.append(client.aclose)
+        personal = RedisMCPServerStore(client)
+        enterprise_servers = RedisEnterpriseMCPServerStore(client)
+        enterprises = RedisEnterpriseStore(client)
+        view_cache = RedisMergedViewCache(client, lambda: engine.revision)
+    else:
+        memory_enterprises = MemoryEnterpriseStore()
+        personal = MemoryMCPServerStore()
+        enterprise_servers = MemoryEnterpriseMCPServerStore(memory_enterprises)
+        enterprises = memory_enterprises
+    secrets: SecretStore
+    if settings.vault_addr:
+        from gateway.secrets.vault import VaultSecretStore
+
+        secrets = VaultSecretStore.from_settings(settings)
+    else:
+        secrets = MemorySecretStore()
+    closers.append(secrets.aclose)
+    return Stores(
+        personal=personal,
+        enterprise_servers=enterprise_servers,
+        enterprises=enterprises,
+        secrets=secrets,
+        decision_log=MemoryDecisionLog(),
+        view_cache=view_cache,
+    )
+
+
+def _services(
+    settings: Settings, engine: PolicyEngine, stores: Stores, closers: list[Closer]
+) -> Services:
+    # First, before anything else is built: a CatalogError (naming file, entry, field) stops
+    # startup.
+    catalog = load_catalog(settings.marketplace_catalog)
+    verifier = TokenVerifier.from_settings(settings) if settings.auth_enabled else None
+    if verifier is not None:
+        closers.append(verifier.aclose)
+    authorizer = Authorizer(engine, stores.decision_log)
+    records = CredentialRecords(stores.secrets, stores.personal, stores.enterprise_servers)
+    view = MergedView(authorizer, stores.personal, stores.enterprise_servers, stores.view_cache)
+    listings = ListingApprovals(catalog, stores.enterprise_servers)
+    servers = MCPServerService(
+        authorizer, stores.personal, stores.enterprise_servers, view, records, listings
+    )
+    enterprise_servers = EnterpriseServerService(authorizer, stores.enterprise_servers, records)
+    deletions = EnterpriseDeletions(stores.enterprises, stores.enterprise_servers, records)
+    return Services(
+        authorizer=authorizer,
+        authenticator=Authenticator(verifier, SubjectResolver(authorizer, stores.enterprises)),
+        view=view,
+        servers=servers,
+        enterprise_servers=enterprise_servers,
+        enterprises=EnterpriseService(authorizer, stores.enterprises, deletions),
+        credentials=CredentialService(records, servers, enterprise_servers),
+        marketplace=MarketplaceService(authorizer, view, listings, servers),
+        deletions=deletions,
+    )
+
+
+async def open_runtime(settings: Settings) -> Runtime:
+    closers: list[Closer] = []
+    engine: PolicyEngine = EmbeddedRegoEngine(
+        settings.policy_dir, poll_seconds=settings.policy_poll_seconds
+    )
+    closers.append(engine.aclose)
+    try:
+        stores = _stores(settings, engine, closers)
+        services = _services(settings, engine, stores, closers)
+    except BaseException:
+        await _close_all(closers)  # what was opened before the failure
+        raise
+    return Runtime(
+        settings=settings, engine=engine, stores=stores, services=services, closers=closers
+    )
