@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 MANIFEST = ".manifest"
-_PACKAGE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
+PACKAGE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
 
 
 class PolicyLoadError(Exception):
@@ -124,7 +124,7 @@ def load_policy_sources(
                 text = raw.decode()
             except UnicodeDecodeError as exc:
                 raise PolicyLoadError(f"{path}: not UTF-8 (byte {exc.start})") from exc
-            package = _PACKAGE.search(text)
+            package = PACKAGE.search(text)
             if package is None:
                 raise PolicyLoadError(f"{path}:1: no package declaration")
             if not _under_roots(package.group(1).replace(".", "/"), roots):

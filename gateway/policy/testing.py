@@ -14,9 +14,8 @@ from regopy import RegoError
 from regopy.rego_shared import rego_get_error
 
 from gateway.policy.embedded import describe_rego_error, quiet_interpreter
-from gateway.policy.sources import PolicyLoadError, load_policy_sources
+from gateway.policy.sources import PACKAGE, PolicyLoadError, load_policy_sources
 
-_PACKAGE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
 _TEST = re.compile(r"^(test_\w+)\s*(?:if\b|:?=|\{)", re.MULTILINE)
 _NEXT_RULE = re.compile(r"^(?![})\]])\S", re.MULTILINE)
 
@@ -52,7 +51,7 @@ def discover(modules: dict[str, str], root: Path = Path()) -> list[_Found]:
     for path, text in sorted(modules.items()):
         if not path.endswith("_test.rego"):
             continue
-        package = _PACKAGE.search(text)
+        package = PACKAGE.search(text)
         if package is None:
             continue
         seen: set[str] = set()

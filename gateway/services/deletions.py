@@ -68,4 +68,9 @@ class EnterpriseDeletions:
                 log.warning("pending enterprise deletions not checked: %s", exc.detail)
             except Exception:  # a bug must not end the loop silently
                 log.exception("checking pending enterprise deletions failed")
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # redis-py turns a cancellation during connect into a connection error; the
+                # shutdown that asked for it must not wait a whole interval.
+                raise asyncio.CancelledError
             await asyncio.sleep(interval_seconds)

@@ -4,6 +4,8 @@ members and invitations; a personal enterprise cannot be deleted; and a deletion
 
 from __future__ import annotations
 
+import asyncio
+
 import hvac
 import msgspec
 import pytest
@@ -14,6 +16,8 @@ from litestar.testing import AsyncTestClient
 
 from gateway.config import Settings
 from gateway.errors import NotFound
+from gateway.services.deletions import EnterpriseDeletions
+from gateway.stores.redis import RedisEnterpriseStore, redis_client_from_url
 from gateway.stores.redis import keys as k
 from gateway.wiring import open_runtime
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller, join
@@ -166,3 +170,21 @@ async def test_a_deletion_cut_short_is_hidden_at_once_and_finished_later(
     finally:
         await other.aclose()
     await _assert_gone(app, vault, redis_url, ent, servers)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.0005, 0.001, 0.002, 0.005])
+async def test_the_finisher_stops_when_cancelled_mid_redis_call(
+    redis_url: str, delay: float
+) -> None:
+    """redis-py turns a cancellation during connect into a connection error; the finisher
+    must still stop, or the gateway's shutdown waits a whole interval."""
+    client = redis_client_from_url(redis_url)
+    try:
+        deletions = EnterpriseDeletions(RedisEnterpriseStore(client), None, None)  # type: ignore[arg-type]
+        task = asyncio.create_task(deletions.run(interval_seconds=60))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+    finally:
+        await client.aclose()
