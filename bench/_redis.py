@@ -10,17 +10,17 @@ from pathlib import Path
 
 import redis
 
-from tests.fixtures.redis_server import _start_redis_server, _stop
+from tests.fixtures.redis_server import start_redis_server, stop_process
 
 
 @contextmanager
 def throwaway_redis() -> Iterator[tuple[str, str]]:
     """Yield (url, server version); the server and its directory go away afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as workdir:
-        proc, port = _start_redis_server(Path(workdir))
+        proc, port = start_redis_server(Path(workdir))
         try:
             with redis.Redis(host="127.0.0.1", port=port) as probe:
                 version = str(probe.info("server")["redis_version"])
             yield f"redis://127.0.0.1:{port}/0", version
         finally:
-            _stop(proc)
+            stop_process(proc)

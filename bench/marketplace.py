@@ -6,7 +6,6 @@ the app in-process (litestar AsyncTestClient; memory stores, or a throwaway redi
 `--redis`), seeds through the HTTP API one caller in 3 enterprises, the first restricting
 installs to its approved list (so most listings come back denied: the largest answer), and
 times sequential requests. The policy time comes from the decision log's `timer_eval_ns`.
-A last table times the design this replaces: one authz decision per listing.
 """
 
 from __future__ import annotations
@@ -36,8 +35,6 @@ from gateway.audit.log import MemoryDecisionLog
 from gateway.auth.dev_tokens import mint_dev_token
 from gateway.config import Settings
 from gateway.marketplace.catalog import CATEGORIES
-from gateway.policy.decider import Authorizer
-from gateway.services.marketplace import install_item
 
 SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
 CALLER, OWNER = "bench", "olivia"
@@ -213,28 +210,6 @@ async def run_one(
         )
 
 
-async def per_listing_alternative(catalog: Path, listings: int, rounds: int) -> float:
-    """Milliseconds for one authz decision per listing (the design the batch replaces)."""
-    settings = Settings(jwt_secret=SECRET, marketplace_catalog=str(catalog))
-    async with AsyncTestClient(create_app(settings)) as client:
-        await seed(client, listings, 50)
-        backends = client.app.state.backends
-        authorizer = Authorizer(backends.engine, MemoryDecisionLog(max_records=listings))
-        claims = await backends.verifier.verify(Http(client, CALLER).headers["Authorization"][7:])
-        subject = await backends.services.authenticator.resolver.resolve(claims)
-        approvals = await backends.marketplace._listings.approvals(subject)
-        samples: list[float] = []
-        for _ in range(rounds):
-            started = time.perf_counter_ns()
-            for listing in runtime.services.marketplace.catalog:
-                item = install_item(subject, listing, approvals)
-                await authorizer.decide(
-                    "marketplace.install", subject, item.resource, item.proposed
-                )
-            samples.append((time.perf_counter_ns() - started) / 1e6)
-        return statistics.fmean(samples)
-
-
 @contextmanager
 def maybe_redis(enabled: bool) -> Iterator[tuple[str, str] | None]:
     if not enabled:
@@ -247,7 +222,7 @@ def maybe_redis(enabled: bool) -> Iterator[tuple[str, str] | None]:
         yield started
 
 
-async def main_async(n: int, redis_url: str | None, alternative_rounds: int) -> None:
+async def main_async(n: int, redis_url: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-marketplace-") as tmp:
         catalogs = {count: write_catalog(Path(tmp), count) for count in LISTING_COUNTS}
         print(HEADER)
@@ -256,22 +231,12 @@ async def main_async(n: int, redis_url: str | None, alternative_rounds: int) -> 
         for listings, servers, restricted in scenarios:
             row = await run_one(catalogs[listings], listings, servers, restricted, n, redis_url)
             print(row.line(), flush=True)
-        if alternative_rounds:
-            print()
-            print("| listings | batch design: decisions | per-listing design: decisions | ms |")
-            print("|---------:|------------------------:|------------------------------:|---:|")
-            for listings in LISTING_COUNTS:
-                ms = await per_listing_alternative(catalogs[listings], listings, alternative_rounds)
-                print(f"| {listings:>8} | {1:>23} | {listings:>29} | {ms:.2f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=300, help="timed requests per row")
     parser.add_argument("--redis", action="store_true", help="Redis stores (throwaway server)")
-    parser.add_argument(
-        "--alternative-rounds", type=int, default=20, help="0 skips the per-listing comparison"
-    )
     args = parser.parse_args()
     # The app's per-request httpx log lines and Litestar's deprecation notices are noise here.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -289,7 +254,7 @@ def main() -> None:
         )
         started = time.monotonic()
         redis_url = redis_info[0] if redis_info else None
-        asyncio.run(main_async(args.requests, redis_url, args.alternative_rounds))
+        asyncio.run(main_async(args.requests, redis_url))
         print(f"(benchmark took {time.monotonic() - started:.1f} s)")
 
 

@@ -1,0 +1,141 @@
+"""The Authorizer records every decision completely and applies the answer; anything but a
+well-formed answer is a deny, an engine failure a 503."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.audit.log import MemoryDecisionLog
+from gateway.config import REPO_POLICY_DIR
+from gateway.domain.subjects import Membership, Subject
+from gateway.errors import BackendUnavailable, Denied, NotFound
+from gateway.policy import inputs
+from gateway.policy.decider import Authorizer
+from gateway.policy.embedded import EmbeddedRegoEngine
+
+ALICE = Subject(id="alice", email="alice@example.com")
+BOB = Subject(
+    id="bob",
+    email="bob@example.com",
+    memberships={"ent_1": Membership(role="member", kind="organization")},
+)
+MINE = inputs.MCPServerResource(id="mcp_1", source="personal", user_id="alice", name="files")
+MANAGED = inputs.MCPServerResource(
+    id="emcp_1", source="enterprise", enterprise_id="ent_1", auto_enabled=True
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> EmbeddedRegoEngine:
+    return EmbeddedRegoEngine(REPO_POLICY_DIR)
+
+
+@pytest.fixture
+def log() -> MemoryDecisionLog:
+    return MemoryDecisionLog()
+
+
+@pytest.fixture
+def authorizer(engine: EmbeddedRegoEngine, log: MemoryDecisionLog) -> Authorizer:
+    return Authorizer(engine, log, new_id=iter(f"d{i}" for i in range(100)).__next__)
+
+
+async def test_a_decision_is_recorded_with_its_indexed_fields(
+    authorizer: Authorizer, log: MemoryDecisionLog
+) -> None:
+    token = inputs.current_request.set(
+        inputs.RequestInfo(method="PATCH", path="/v1/mcp-servers/emcp_1", req_id="r-1")
+    )
+    try:
+        decision = await authorizer.decide("mcp_server.update", BOB, MANAGED, MANAGED)
+    finally:
+        inputs.current_request.reset(token)
+    assert (decision.allow, decision.visible, decision.decision_id) == (False, True, "d0")
+    (record,) = log.records()
+    assert (record.decision_id, record.req_id, record.subject_id) == ("d0", "r-1", "bob")
+    assert (record.action, record.resource_id, record.enterprise_id) == (
+        "mcp_server.update",
+        "emcp_1",
+        "ent_1",
+    )
+    assert record.allowed is False
+    assert record.input["request"]["method"] == "PATCH"
+    assert record.input["proposed"]["id"] == "emcp_1"
+    assert record.result["reasons"][0]["code"] == "enterprise_managed"
+
+
+async def test_require_turns_invisible_into_404_and_refused_into_403(
+    authorizer: Authorizer,
+) -> None:
+    with pytest.raises(NotFound):
+        await authorizer.require("mcp_server.read", BOB, MINE, what="server")
+    with pytest.raises(Denied) as denied:
+        await authorizer.require("mcp_server.delete", BOB, MANAGED, what="server")
+    assert denied.value.reasons[0]["code"] == "enterprise_managed"
+    assert denied.value.decision_id == "d1"
+    assert (await authorizer.require("mcp_server.read", ALICE, MINE, what="server")).allow
+
+
+async def test_env_var_names_reach_the_input_never_values(
+    authorizer: Authorizer, log: MemoryDecisionLog
+) -> None:
+    await authorizer.decide("mcp_server.credentials.set", ALICE, MINE, env_vars=["B", "A"])
+    assert log.records()[0].input["request"]["env_vars"] == ["A", "B"]
+
+
+async def test_a_missing_resource_is_decided_then_404(
+    authorizer: Authorizer, log: MemoryDecisionLog
+) -> None:
+    missing = inputs.missing(inputs.MCPServerResource, "mcp_9")
+    with pytest.raises(NotFound):
+        await authorizer.missing("mcp_server.read", ALICE, missing, what="server")
+    assert log.records()[0].input["resource"]["exists"] is False
+
+
+def _policy(tmp_path: Path, decision: str) -> Path:
+    """The shipped policy with `decision` replaced for mcp_server.create only (the load-time
+    probe asks mcp_server.read, so the policy loads)."""
+    root = tmp_path / "policies"
+    shutil.copytree(REPO_POLICY_DIR, root, ignore=shutil.ignore_patterns("*_test.rego"))
+    path = root / "gateway" / "authz" / "decision.rego"
+    text = path.read_text().replace(
+        'decision := {"allow": _allowed, "visible": visible, "reasons": reasons}',
+        f'decision := {decision} if input.action == "mcp_server.create"\n\n'
+        'decision := {"allow": _allowed, "visible": visible, "reasons": reasons} '
+        'if input.action != "mcp_server.create"',
+    )
+    path.write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"allow": "yes", "visible": true, "reasons": []}',
+        '{"allow": true, "visible": true}',
+        '{"allow": true, "visible": true, "reasons": [{"code": 1}]}',
+    ],
+)
+async def test_a_malformed_answer_is_an_invisible_deny(tmp_path: Path, answer: str) -> None:
+    engine = EmbeddedRegoEngine(_policy(tmp_path, answer))
+    decision = await Authorizer(engine, MemoryDecisionLog()).decide(
+        "mcp_server.create", ALICE, MINE, MINE
+    )
+    assert (decision.allow, decision.visible) == (False, False)
+    assert [r.code for r in decision.reasons] == ["policy_error"]
+
+
+async def test_an_engine_error_is_backend_unavailable(tmp_path: Path) -> None:
+    # Two values for one complete rule: a conflict at evaluation time.
+    root = _policy(tmp_path, '{"allow": true, "visible": true, "reasons": []}')
+    (root / "gateway" / "authz" / "conflict.rego").write_text(
+        "package gateway.authz\n\n"
+        'decision := {"allow": false, "visible": true, "reasons": []} '
+        'if input.action == "mcp_server.create"\n'
+    )
+    engine = EmbeddedRegoEngine(root)
+    with pytest.raises(BackendUnavailable):
+        await Authorizer(engine, MemoryDecisionLog()).decide("mcp_server.create", ALICE, MINE, MINE)
