@@ -24,6 +24,7 @@ import redis
 from bench._redis import throwaway_redis
 from gateway.audit.log import MemoryDecisionLog
 from gateway.config import REPO_POLICY_DIR
+from gateway.domain.enterprises import Enterprise
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Membership, Subject
 from gateway.policy.decider import Authorizer
@@ -31,6 +32,7 @@ from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.services.views import MergedView
 from gateway.stores.redis import (
     RedisEnterpriseMCPServerStore,
+    RedisEnterpriseStore,
     RedisMCPServerStore,
     redis_client_from_url,
 )
@@ -76,6 +78,11 @@ RULE = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(
 
 
 async def seed(personal: RedisMCPServerStore, enterprise: RedisEnterpriseMCPServerStore) -> None:
+    enterprises = RedisEnterpriseStore(enterprise._redis)
+    for ent in ENTERPRISES:  # an enterprise server needs its enterprise
+        await enterprises.create(
+            Enterprise(id=ent, name=ent, kind="organization", created_at=NOW), "owner"
+        )
     for i in range(PERSONAL):
         await personal.create(
             MCPServerConfig(

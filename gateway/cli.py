@@ -11,7 +11,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.config import REPO_POLICY_DIR, ConfigError, load_settings
+from gateway.config import REPO_POLICY_DIR, ConfigError, Settings, load_settings
+
+
+class _Exit(Exception):
+    """A command stops here with an exit code (its message already printed)."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        raise _Exit(2) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -19,11 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"gateway: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = _settings()
     from gateway.policy.embedded import compile_policy
     from gateway.policy.sources import PolicyLoadError
 
@@ -50,11 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from gateway.auth.dev_tokens import mint_dev_token
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"gateway: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = _settings()
     if not settings.jwt_secret:
         print(
             "gateway token: GATEWAY_JWT_SECRET is not set (tokens are signed with it)",
@@ -216,7 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except _Exit as stop:
+        return stop.code
     return result
 
 

@@ -3,35 +3,24 @@ anything reaches a store or a Vault path."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar.params import Parameter
 
 from gateway.domain import ids
 
-ServerIdParam = Annotated[
-    str, Parameter(pattern=ids.SERVER_ID, max_length=69, description="server id")
-]
-EnterpriseServerIdParam = Annotated[
-    str, Parameter(pattern=ids.ENTERPRISE_SERVER_ID, max_length=69, description="server id")
-]
-EnterpriseIdParam = Annotated[
-    str, Parameter(pattern=ids.ENTERPRISE_ID, max_length=68, description="enterprise id")
-]
+
+def _param(pattern: str, max_length: int, description: str) -> Any:
+    return Parameter(pattern=pattern, max_length=max_length, description=description)
+
+
+ServerIdParam = Annotated[str, _param(ids.SERVER_ID, 69, "server id")]
+EnterpriseServerIdParam = Annotated[str, _param(ids.ENTERPRISE_SERVER_ID, 69, "server id")]
+EnterpriseIdParam = Annotated[str, _param(ids.ENTERPRISE_ID, 68, "enterprise id")]
 OptionalEnterpriseId = Annotated[
     str | None,
-    Parameter(
-        pattern=ids.ENTERPRISE_ID,
-        max_length=68,
-        description="required when the caller belongs to more than one enterprise",
-    ),
+    _param(ids.ENTERPRISE_ID, 68, "required when the caller belongs to more than one enterprise"),
 ]
-UserIdParam = Annotated[
-    str, Parameter(pattern=ids.USER_ID, max_length=256, description="user id (JWT sub)")
-]
-EnvVarParam = Annotated[
-    str, Parameter(pattern=ids.ENV_VAR, max_length=128, description="env var name")
-]
-ListingIdParam = Annotated[
-    str, Parameter(pattern=ids.LISTING_ID, max_length=128, description="listing id")
-]
+UserIdParam = Annotated[str, _param(ids.USER_ID, 256, "user id (JWT sub)")]
+EnvVarParam = Annotated[str, _param(ids.ENV_VAR, 128, "env var name")]
+ListingIdParam = Annotated[str, _param(ids.LISTING_ID, 128, "listing id")]

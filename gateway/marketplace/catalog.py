@@ -87,32 +87,28 @@ class Listing(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
             raise InvalidInput.field("categories", "lists a category twice")
 
 
-def _as_server_fields(listing: Listing) -> ServerFields:
-    return ServerFields(
-        name=listing.name,
-        description=listing.description,
-        transport=listing.transport,
-        command=listing.command,
-        args=list(listing.args),
-        url=listing.url,
-        env=list(listing.env),
-        marketplace_listing_id=listing.id,
-    )
+# What a server made from a listing takes from it.
+LAUNCH_FIELDS = ("transport", "command", "args", "url", "env")
 
 
 def listing_server_fields(listing: Listing) -> dict[str, Any]:
     """The fields of a server created from `listing`; fresh lists, so callers may edit them."""
-    f = _as_server_fields(listing)
-    return {
-        "name": f.name,
-        "description": f.description,
-        "transport": f.transport,
-        "command": f.command,
-        "args": f.args,
-        "url": f.url,
-        "env": f.env,
-        "marketplace_listing_id": f.marketplace_listing_id,
-    }
+    fields: dict[str, Any] = {"name": listing.name, "description": listing.description}
+    for name in LAUNCH_FIELDS:
+        value = getattr(listing, name)
+        fields[name] = list(value) if isinstance(value, tuple) else value
+    fields["marketplace_listing_id"] = listing.id
+    return fields
+
+
+def launch_fields(listing: Listing) -> dict[str, Any]:
+    """How a server made from `listing` is launched (what restricted installs compare)."""
+    fields = listing_server_fields(listing)
+    return {name: fields[name] for name in LAUNCH_FIELDS}
+
+
+def _as_server_fields(listing: Listing) -> ServerFields:
+    return ServerFields(**listing_server_fields(listing))
 
 
 class Catalog:

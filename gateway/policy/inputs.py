@@ -80,27 +80,28 @@ class _ServerFields(_Resource, kw_only=True, frozen=True):
     updated_at: datetime | None = None
 
 
-class MCPServerResource(_ServerFields, kw_only=True, frozen=True, tag="mcp_server"):
+class _ManagedServerFields(_ServerFields, kw_only=True, frozen=True):
+    """An enterprise server's own fields (null on a personal server)."""
+
+    enterprise_id: str | None = None
+    auto_enabled: bool | None = None
+    created_by: str | None = None
+
+
+class MCPServerResource(_ManagedServerFields, kw_only=True, frozen=True, tag="mcp_server"):
     """A server reached through `/v1/mcp-servers`: personal, or an enterprise server of the
     merged view. `listing` is filled on a proposed personal server that names a listing."""
 
     source: Literal["personal", "enterprise"] | None = None
     user_id: str | None = None
-    enterprise_id: str | None = None
-    auto_enabled: bool | None = None
-    created_by: str | None = None
     listing: ListingFacts | None = None
 
 
 class EnterpriseServerResource(
-    _ServerFields, kw_only=True, frozen=True, tag="enterprise_mcp_server"
+    _ManagedServerFields, kw_only=True, frozen=True, tag="enterprise_mcp_server"
 ):
     """A server of an enterprise's approved list (`/v1/enterprise/mcp-servers`); `id` is null
     for the list itself."""
-
-    enterprise_id: str | None = None
-    auto_enabled: bool | None = None
-    created_by: str | None = None
 
 
 class EnterpriseResource(_Resource, kw_only=True, frozen=True, tag="enterprise"):
@@ -221,11 +222,9 @@ class ListingsInput(msgspec.Struct, kw_only=True, frozen=True):
 
 # --- builders: entities -> resources ------------------------------------------------------
 
-_SERVER_FIELDS = frozenset(_ServerFields.__struct_fields__) - {"exists"}
-
 
 def _server_values(server: AnyServer) -> dict[str, Any]:
-    return {f: getattr(server, f) for f in _SERVER_FIELDS}
+    return _same_named(server, _ServerFields)
 
 
 def view_server(server: AnyServer, listing: ListingFacts | None = None) -> MCPServerResource:
@@ -252,26 +251,18 @@ def enterprise_server(server: EnterpriseMCPServer) -> EnterpriseServerResource:
     )
 
 
+def _same_named(source: msgspec.Struct, kind: type[msgspec.Struct]) -> dict[str, Any]:
+    """The values of `source`'s fields that `kind` has too (their names are the contract)."""
+    return {f: getattr(source, f) for f in source.__struct_fields__ if f in kind.__struct_fields__}
+
+
 def enterprise(ent: Enterprise) -> EnterpriseResource:
-    return EnterpriseResource(
-        id=ent.id,
-        enterprise_id=ent.id,
-        name=ent.name,
-        kind=ent.kind,
-        restrict_installs_to_approved=ent.restrict_installs_to_approved,
-        created_at=ent.created_at,
-    )
+    return EnterpriseResource(**_same_named(ent, EnterpriseResource), enterprise_id=ent.id)
 
 
 def invitation(inv: Invitation, ent: Enterprise) -> InvitationResource:
     return InvitationResource(
-        enterprise_id=ent.id,
-        enterprise_name=ent.name,
-        enterprise_kind=ent.kind,
-        user_id=inv.user_id,
-        role=inv.role,
-        invited_by=inv.invited_by,
-        created_at=inv.created_at,
+        **_same_named(inv, InvitationResource), enterprise_name=ent.name, enterprise_kind=ent.kind
     )
 
 
@@ -281,22 +272,13 @@ def missing(kind: type[Resource], resource_id: str, **fields: Any) -> Resource:
 
 
 def listing_facts(
-    listing_id: str, listing: Any | None, approvals: Mapping[str, Sequence[str]]
+    listing_id: str, launch: Mapping[str, Any] | None, approvals: Mapping[str, Sequence[str]]
 ) -> ListingFacts:
-    """`listing` is the catalog entry (None when the catalog has no such id)."""
+    """`launch` is the listing's launch fields (None when the catalog has no such id)."""
     approved_by = list(approvals.get(listing_id, ()))
-    if listing is None:
+    if launch is None:
         return ListingFacts(id=listing_id, exists=False, approved_by=approved_by)
-    return ListingFacts(
-        id=listing_id,
-        exists=True,
-        approved_by=approved_by,
-        transport=listing.transport,
-        command=listing.command,
-        args=list(listing.args),
-        url=listing.url,
-        env=list(listing.env),
-    )
+    return ListingFacts(id=listing_id, exists=True, approved_by=approved_by, **launch)
 
 
 # --- schemas ---------------------------------------------------------------------------------

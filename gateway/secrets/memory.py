@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from gateway.secrets.base import (
     SecretOwner,
     SecretValue,
-    secret_path,
-    server_prefix,
     validate_env_var,
     validate_values,
 )
@@ -29,15 +27,15 @@ class MemorySecretStore:
 
     async def put_many(self, owner: SecretOwner, values: Mapping[str, str]) -> None:
         validate_values(values)
-        paths = {secret_path(owner, name): value for name, value in values.items()}
+        paths = {owner.secret_path(name): value for name, value in values.items()}
         for path, value in paths.items():
             self._data[path] = SecretValue(value)
 
     async def delete(self, owner: SecretOwner, env_var: str) -> None:
-        self._data.pop(secret_path(owner, env_var), None)
+        self._data.pop(owner.secret_path(env_var), None)
 
     async def delete_all(self, owner: SecretOwner) -> None:
-        prefix = server_prefix(owner)
+        prefix = owner.server_prefix()
         for path in [p for p in self._data if p.startswith(prefix)]:
             del self._data[path]
 
@@ -46,13 +44,13 @@ class MemorySecretStore:
             validate_env_var(name)
         found: dict[str, str] = {}
         for name in env_vars:
-            held = self._data.get(secret_path(owner, name))
+            held = self._data.get(owner.secret_path(name))
             if held is not None:
                 found[name] = held.reveal()
         return found
 
     async def list_names(self, owner: SecretOwner) -> list[str]:
-        prefix = server_prefix(owner)
+        prefix = owner.server_prefix()
         return sorted(
             rest
             for path in self._data

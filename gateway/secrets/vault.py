@@ -27,8 +27,6 @@ from gateway.secrets.base import (
     VALUE_KEY,
     SecretOwner,
     SecretValue,
-    secret_path,
-    server_prefix,
     validate_env_var,
     validate_values,
 )
@@ -274,17 +272,17 @@ class VaultSecretStore:
 
     async def put_many(self, owner: SecretOwner, values: Mapping[str, str]) -> None:
         validate_values(values)  # all names first: nothing is written if one is bad
-        writes = {secret_path(owner, name): SecretValue(v) for name, v in values.items()}
+        writes = {owner.secret_path(name): SecretValue(v) for name, v in values.items()}
         await self.start()
         await self._all([self._call(self._write, p, v) for p, v in writes.items()])
 
     async def delete(self, owner: SecretOwner, env_var: str) -> None:
-        path = secret_path(owner, env_var)
+        path = owner.secret_path(env_var)
         await self.start()
         await self._call(self._destroy, path)
 
     async def delete_all(self, owner: SecretOwner) -> None:
-        prefix = server_prefix(owner)
+        prefix = owner.server_prefix()
         await self.start()
         paths = await self._collect(prefix)
         await self._all([self._call(self._destroy, p) for p in paths])
@@ -301,13 +299,13 @@ class VaultSecretStore:
 
     async def get_many(self, owner: SecretOwner, env_vars: Sequence[str]) -> dict[str, str]:
         names = list(dict.fromkeys(validate_env_var(n) for n in env_vars))
-        paths = [secret_path(owner, n) for n in names]
+        paths = [owner.secret_path(n) for n in names]
         await self.start()
         held = await self._all([self._call(self._read, p) for p in paths])
         return {n: v.reveal() for n, v in zip(names, held, strict=True) if v is not None}
 
     async def list_names(self, owner: SecretOwner) -> list[str]:
-        prefix = server_prefix(owner)
+        prefix = owner.server_prefix()
         await self.start()
         keys = await self._call(self._list, prefix)
         names = [k for k in keys if matches(ENV_VAR, k)]

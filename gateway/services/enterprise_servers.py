@@ -3,23 +3,19 @@ owners and admins — as the policy says."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import msgspec
 
 from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, new_id
 from gateway.domain.servers import (
     EnterpriseMCPServer,
     EnterpriseServerCreate,
-    EnterpriseServerPatch,
-    patched,
 )
 from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.secret_records import CredentialRecords
-from gateway.services.servers import now
+from gateway.services.server_access import ServerAccess, now
 from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
 
 
@@ -37,16 +33,22 @@ def choose_enterprise(subject: Subject, enterprise_id: str | None) -> str:
     raise InvalidInput(f"enterprise_id is required: {why}", fields={"enterprise_id": why})
 
 
-class EnterpriseServerService:
+class EnterpriseServerService(ServerAccess[EnterpriseMCPServer]):
+    actions = "enterprise_server"
+    noun = "enterprise MCP server"
+    missing_kind = inputs.EnterpriseServerResource
+
     def __init__(
         self,
         authorizer: Authorizer,
         servers: EnterpriseMCPServerStore,
         records: CredentialRecords,
     ) -> None:
-        self._records = records
-        self._authorizer = authorizer
+        super().__init__(authorizer, records)
         self._servers = servers
+
+    async def find(self, server_id: str) -> EnterpriseMCPServer | None:
+        return await self._servers.get(server_id)
 
     async def list(self, subject: Subject, enterprise_id: str) -> list[EnterpriseMCPServer]:
         await self._authorizer.require(
@@ -80,67 +82,7 @@ class EnterpriseServerService:
         await self._servers.create(server)
         return server
 
-    async def load(self, subject: Subject, server_id: str, action: str) -> EnterpriseMCPServer:
-        server = await self._servers.get(server_id)
-        if server is None:
-            await self._authorizer.missing(
-                action,
-                subject,
-                inputs.missing(inputs.EnterpriseServerResource, server_id),
-                what=f"enterprise MCP server {server_id}",
-            )
-        return server
-
-    async def authorized(
-        self,
-        subject: Subject,
-        server_id: str,
-        action: str,
-        *,
-        env_vars: Sequence[str] | None = None,
-    ) -> EnterpriseMCPServer:
-        server = await self.load(subject, server_id, action)
-        await self._authorizer.require(
-            action,
-            subject,
-            inputs.enterprise_server(server),
-            what=f"enterprise MCP server {server_id}",
-            env_vars=env_vars,
-        )
-        return server
-
-    async def get(self, subject: Subject, server_id: str) -> EnterpriseMCPServer:
-        return await self.authorized(subject, server_id, "enterprise_server.read")
-
-    async def update(
-        self, subject: Subject, server_id: str, patch: EnterpriseServerPatch
-    ) -> EnterpriseMCPServer:
-        action = "enterprise_server.update"
-        server = await self.load(subject, server_id, action)
-        try:
-            updated = patched(server, patch)
-        except InvalidInput:
-            # Decided first: a 400 must not tell what a 404 hides.
-            await self._authorizer.require(
-                action,
-                subject,
-                inputs.enterprise_server(server),
-                what=f"enterprise MCP server {server_id}",
-            )
-            raise
-        assert isinstance(updated, EnterpriseMCPServer)
-        updated.updated_at = now()
-        await self._authorizer.require(
-            action,
-            subject,
-            inputs.enterprise_server(server),
-            inputs.enterprise_server(updated),
-            what=f"enterprise MCP server {server_id}",
-        )
-        await self._records.save_patch(server, updated)
-        return updated
-
-    async def delete(self, subject: Subject, server_id: str) -> EnterpriseMCPServer:
-        server = await self.authorized(subject, server_id, "enterprise_server.delete")
-        await self._records.delete_server(server)
-        return server
+    def resource(
+        self, server: EnterpriseMCPServer, listing: inputs.ListingFacts | None = None
+    ) -> inputs.Resource:
+        return inputs.enterprise_server(server)

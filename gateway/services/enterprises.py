@@ -199,9 +199,7 @@ class EnterpriseService:
                 invited_by=subject.id,
                 created_at=datetime.now(UTC),
             )
-            await self._enterprises.set_invitation(
-                enterprise_id, user_id, invitation, expected_version=roster.version
-            )
+            await self._enterprises.invite(invitation, expected_version=roster.version)
         return Member(user_id=user_id, role=role, status=status)
 
     async def remove_member(self, subject: Subject, enterprise_id: str, user_id: str) -> None:
@@ -220,9 +218,7 @@ class EnterpriseService:
         if current.status is None:
             raise NotFound(f"{user_id} is neither a member of nor invited to {enterprise_id}")
         if invited:
-            await self._enterprises.set_invitation(
-                enterprise_id, user_id, None, expected_version=roster.version
-            )
+            await self._enterprises.revoke(enterprise_id, user_id, expected_version=roster.version)
         else:
             await self._enterprises.set_member(
                 enterprise_id, user_id, None, expected_version=roster.version

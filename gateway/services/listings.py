@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from gateway.domain.subjects import Subject
-from gateway.marketplace.catalog import Catalog
+from gateway.marketplace.catalog import Catalog, launch_fields
 from gateway.policy.inputs import ListingFacts, listing_facts
 from gateway.stores.base import EnterpriseMCPServerFilter, EnterpriseMCPServerStore
 
@@ -34,6 +34,6 @@ class ListingApprovals:
     async def facts(self, subject: Subject, listing_id: str | None) -> ListingFacts | None:
         if listing_id is None:
             return None
-        return listing_facts(
-            listing_id, self.catalog.get(listing_id), await self.approvals(subject)
-        )
+        listing = self.catalog.get(listing_id)
+        launch = None if listing is None else launch_fields(listing)
+        return listing_facts(listing_id, launch, await self.approvals(subject))

@@ -18,7 +18,7 @@ from gateway.domain.decisions import Reason
 from gateway.domain.servers import MCPServerConfig, ServerCreate
 from gateway.domain.subjects import Subject
 from gateway.errors import Conflict
-from gateway.marketplace.catalog import Catalog, Listing, listing_server_fields
+from gateway.marketplace.catalog import Catalog, Listing, launch_fields, listing_server_fields
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.listings import ListingApprovals
@@ -44,23 +44,23 @@ def install_item(
     """The `resource` (the listing) and `proposed` (the personal server an install creates,
     before it has an id) of a `marketplace.install` decision: the same for the listings page
     and for the install, so the two cannot disagree."""
-    facts = inputs.listing_facts(listing.id, listing, approvals)
-    fields = listing_server_fields(listing)
+    launch = launch_fields(listing)
+    facts = inputs.listing_facts(listing.id, launch, approvals)
     return inputs.ListingItem(
         resource=inputs.MarketplaceListingResource(
             id=listing.id,
             name=listing.name,
             publisher=listing.publisher,
             categories=list(listing.categories),
-            transport=listing.transport,
-            command=listing.command,
-            args=list(listing.args),
-            url=listing.url,
-            env=list(listing.env),
             approved_by=facts.approved_by,
+            **launch,
         ),
         proposed=inputs.MCPServerResource(
-            **fields, enabled=True, source="personal", user_id=subject.id, listing=facts
+            **listing_server_fields(listing),
+            enabled=True,
+            source="personal",
+            user_id=subject.id,
+            listing=facts,
         ),
     )
 

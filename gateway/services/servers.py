@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
-
 import msgspec
 
 from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, PERSONAL_SERVER_PREFIX, new_id
-from gateway.domain.servers import (
-    AnyServer,
-    MCPServerConfig,
-    ServerCreate,
-    ServerPatch,
-    patched,
-)
+from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate
 from gateway.domain.subjects import Subject
-from gateway.errors import InvalidInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.listings import ListingApprovals
 from gateway.services.secret_records import CredentialRecords
+from gateway.services.server_access import ServerAccess, now
 from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+class MCPServerService(ServerAccess[AnyServer]):
+    actions = "mcp_server"
+    noun = "MCP server"
+    missing_kind = inputs.MCPServerResource
 
-
-class MCPServerService:
     def __init__(
         self,
         authorizer: Authorizer,
@@ -39,8 +30,7 @@ class MCPServerService:
         records: CredentialRecords,
         listings: ListingApprovals,
     ) -> None:
-        self._records = records
-        self._authorizer = authorizer
+        super().__init__(authorizer, records)
         self._personal = personal
         self._enterprise = enterprise
         self._view = view
@@ -75,62 +65,12 @@ class MCPServerService:
             return await self._personal.get(server_id)
         return None
 
-    async def load(self, subject: Subject, server_id: str, action: str) -> AnyServer:
-        """The server, or a decided and logged 404."""
-        server = await self.find(server_id)
-        if server is None:
-            await self._authorizer.missing(
-                action,
-                subject,
-                inputs.missing(inputs.MCPServerResource, server_id),
-                what=f"MCP server {server_id}",
-            )
-        return server
+    def resource(
+        self, server: AnyServer, listing: inputs.ListingFacts | None = None
+    ) -> inputs.Resource:
+        return inputs.view_server(server, listing)
 
-    async def authorized(
-        self,
-        subject: Subject,
-        server_id: str,
-        action: str,
-        *,
-        env_vars: Sequence[str] | None = None,
-    ) -> AnyServer:
-        server = await self.load(subject, server_id, action)
-        await self._authorizer.require(
-            action,
-            subject,
-            inputs.view_server(server),
-            what=f"MCP server {server_id}",
-            env_vars=env_vars,
-        )
-        return server
-
-    async def get(self, subject: Subject, server_id: str) -> AnyServer:
-        return await self.authorized(subject, server_id, "mcp_server.read")
-
-    async def update(self, subject: Subject, server_id: str, patch: ServerPatch) -> AnyServer:
-        action, what = "mcp_server.update", f"MCP server {server_id}"
-        server = await self.load(subject, server_id, action)
-        try:
-            updated = patched(server, patch)
-        except InvalidInput:
-            # Decided first: a 400 must not tell what a 404 hides.
-            await self._authorizer.require(action, subject, inputs.view_server(server), what=what)
-            raise
-        updated.updated_at = now()
-        listing = None
-        if isinstance(updated, MCPServerConfig):
-            listing = await self._listings.facts(subject, updated.marketplace_listing_id)
-        await self._authorizer.require(
-            action,
-            subject,
-            inputs.view_server(server),
-            inputs.view_server(updated, listing),
-            what=what,
-        )
-        await self._records.save_patch(server, updated)
-        return updated
-
-    async def delete(self, subject: Subject, server_id: str) -> None:
-        server = await self.authorized(subject, server_id, "mcp_server.delete")
-        await self._records.delete_server(server)
+    async def listing_of(self, subject: Subject, server: AnyServer) -> inputs.ListingFacts | None:
+        if isinstance(server, MCPServerConfig):
+            return await self._listings.facts(subject, server.marketplace_listing_id)
+        return None

@@ -119,16 +119,12 @@ class EnterpriseStore(Protocol):
     async def roster(self, enterprise_id: str) -> Roster:
         """Members, invitations and their version, read as one snapshot."""
 
-    async def set_invitation(
-        self,
-        enterprise_id: str,
-        user_id: str,
-        invitation: Invitation | None,
-        *,
-        expected_version: int,
-    ) -> None:
-        """Create or replace (an Invitation) or revoke (None) a user's invitation. Raise
-        Conflict when the roster changed since `expected_version`."""
+    async def invite(self, invitation: Invitation, *, expected_version: int) -> None:
+        """Create or replace the invitee's invitation; Conflict when the roster changed since
+        `expected_version`."""
+
+    async def revoke(self, enterprise_id: str, user_id: str, *, expected_version: int) -> None:
+        """Drop the user's invitation (owners and admins revoke; Conflict as above)."""
 
     async def accept(self, enterprise_id: str, user_id: str) -> Role:
         """Atomically turn the user's invitation into an active membership with the invited

@@ -194,19 +194,14 @@ class MemoryEnterpriseStore:
             self._members[enterprise_id][user_id] = role
         self._versions[enterprise_id] += 1
 
-    async def set_invitation(
-        self,
-        enterprise_id: str,
-        user_id: str,
-        invitation: Invitation | None,
-        *,
-        expected_version: int,
-    ) -> None:
+    async def invite(self, invitation: Invitation, *, expected_version: int) -> None:
+        self._check_version(invitation.enterprise_id, expected_version)
+        self._invitations[invitation.enterprise_id][invitation.user_id] = invitation
+        self._versions[invitation.enterprise_id] += 1
+
+    async def revoke(self, enterprise_id: str, user_id: str, *, expected_version: int) -> None:
         self._check_version(enterprise_id, expected_version)
-        if invitation is None:
-            self._invitations[enterprise_id].pop(user_id, None)
-        else:
-            self._invitations[enterprise_id][user_id] = invitation
+        self._invitations[enterprise_id].pop(user_id, None)
         self._versions[enterprise_id] += 1
 
     async def accept(self, enterprise_id: str, user_id: str) -> Role:

@@ -252,21 +252,16 @@ class RedisEnterpriseStore:
         )
 
     @translate_errors
-    async def set_invitation(
-        self,
-        enterprise_id: str,
-        user_id: str,
-        invitation: Invitation | None,
-        *,
-        expected_version: int,
-    ) -> None:
+    async def invite(self, invitation: Invitation, *, expected_version: int) -> None:
+        ent, user = invitation.enterprise_id, invitation.user_id
+        await self._redis.hset(k.user_invitations(user), ent, _hint_token())
+        await self._set_entry(
+            ent, k.enterprise_invitations(ent), user, ENCODER.encode(invitation), expected_version
+        )
+
+    @translate_errors
+    async def revoke(self, enterprise_id: str, user_id: str, *, expected_version: int) -> None:
         invitations = k.enterprise_invitations(enterprise_id)
-        if invitation is not None:
-            await self._redis.hset(k.user_invitations(user_id), enterprise_id, _hint_token())
-            await self._set_entry(
-                enterprise_id, invitations, user_id, ENCODER.encode(invitation), expected_version
-            )
-            return
         await self._write_then_unhint(
             k.user_invitations(user_id),
             enterprise_id,

@@ -1,0 +1,96 @@
+"""What the two server services share: load a server by id (a missing one is still decided,
+then 404), decide an action on it, and patch or delete it through `CredentialRecords` — the
+personal/merged-view service and the enterprise approved-list service differ only in their
+store, their resource type and their action names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from gateway.domain.servers import AnyServer, ServerPatch, patched
+from gateway.domain.subjects import Subject
+from gateway.errors import InvalidInput
+from gateway.policy import inputs
+from gateway.policy.decider import Authorizer
+from gateway.services.secret_records import CredentialRecords
+
+S = TypeVar("S", bound=AnyServer)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ServerAccess(Generic[S]):
+    actions: str  # the action prefix: "mcp_server" or "enterprise_server"
+    noun: str  # how a 404 names it: "MCP server"
+    missing_kind: type[inputs.Resource]
+
+    def __init__(self, authorizer: Authorizer, records: CredentialRecords) -> None:
+        self._authorizer = authorizer
+        self._records = records
+
+    async def find(self, server_id: str) -> S | None:
+        raise NotImplementedError
+
+    def resource(self, server: S, listing: inputs.ListingFacts | None = None) -> inputs.Resource:
+        raise NotImplementedError
+
+    async def listing_of(self, subject: Subject, server: S) -> inputs.ListingFacts | None:
+        """The listing facts a proposed server carries (for restricted installs)."""
+        return None
+
+    def what(self, server_id: str) -> str:
+        return f"{self.noun} {server_id}"
+
+    async def load(self, subject: Subject, server_id: str, action: str) -> S:
+        """The server, or a decided and logged 404."""
+        server = await self.find(server_id)
+        if server is None:
+            await self._authorizer.missing(
+                action,
+                subject,
+                inputs.missing(self.missing_kind, server_id),
+                what=self.what(server_id),
+            )
+        return server
+
+    async def authorized(
+        self,
+        subject: Subject,
+        server_id: str,
+        action: str,
+        *,
+        env_vars: Sequence[str] | None = None,
+    ) -> S:
+        server = await self.load(subject, server_id, action)
+        await self._authorizer.require(
+            action, subject, self.resource(server), what=self.what(server_id), env_vars=env_vars
+        )
+        return server
+
+    async def get(self, subject: Subject, server_id: str) -> S:
+        return await self.authorized(subject, server_id, f"{self.actions}.read")
+
+    async def update(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
+        """Decided on the server as it is and as the patch would leave it."""
+        action, what = f"{self.actions}.update", self.what(server_id)
+        server = await self.load(subject, server_id, action)
+        try:
+            updated: S = patched(server, patch)  # type: ignore[assignment]
+        except InvalidInput:
+            # Decided first: a 400 must not tell what a 404 hides.
+            await self._authorizer.require(action, subject, self.resource(server), what=what)
+            raise
+        updated.updated_at = now()
+        proposed = self.resource(updated, await self.listing_of(subject, updated))
+        await self._authorizer.require(action, subject, self.resource(server), proposed, what=what)
+        await self._records.save_patch(server, updated)
+        return updated
+
+    async def delete(self, subject: Subject, server_id: str) -> S:
+        server = await self.authorized(subject, server_id, f"{self.actions}.delete")
+        await self._records.delete_server(server)
+        return server
