@@ -41,38 +41,37 @@ class DecisionContext(msgspec.Struct, kw_only=True, frozen=True):
 current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
 
 
-class ListingFacts(msgspec.Struct, kw_only=True, frozen=True):
-    """The marketplace listing a proposed personal server names: its launch fields and which
-    of the caller's enterprises approved it (`exists: false` when the catalog has no such
-    listing)."""
+class _Launch(msgspec.Struct, kw_only=True, frozen=True):
+    """How a server is launched: what a server and a listing's facts both carry."""
 
-    id: str
-    exists: bool
-    approved_by: list[str]
+    exists: bool = True
     transport: str | None = None
     command: str | None = None
     args: list[str] = msgspec.field(default_factory=list)
     url: str | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     env: list[str] = msgspec.field(default_factory=list)
+
+
+class ListingFacts(_Launch, kw_only=True, frozen=True):
+    """The marketplace listing a proposed personal server names: its launch fields and which
+    of the caller's enterprises approved it (`exists: false` when the catalog has no such
+    listing)."""
+
+    id: str
+    approved_by: list[str]
 
 
 class _Resource(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
     exists: bool = True
 
 
-class _ServerFields(_Resource, kw_only=True, frozen=True):
+class _ServerFields(_Launch, kw_only=True, frozen=True, tag_field="type"):
     """Every non-secret field a server has (`credentials_set` holds names, not values)."""
 
     id: str | None = None
     name: str | None = None
     description: str | None = None
-    transport: str | None = None
-    command: str | None = None
-    args: list[str] = msgspec.field(default_factory=list)
-    url: str | None = None
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
-    env: list[str] = msgspec.field(default_factory=list)
     enabled: bool | None = None
     marketplace_listing_id: str | None = None
     credentials_set: list[str] = msgspec.field(default_factory=list)
