@@ -21,8 +21,7 @@ def policies(tmp_path: Path) -> Path:
     """The shipped policies with the example copied in, as docs/policies.md says."""
     target = tmp_path / "policies"
     shutil.copytree(REPO_POLICY_DIR, target)
-    shutil.copytree(EXAMPLE / "authz", target / "gateway" / "authz", dirs_exist_ok=True)
-    shutil.copytree(EXAMPLE / "allowed_hosts", target / "gateway" / "allowed_hosts")
+    shutil.copytree(EXAMPLE / "gateway", target / "gateway", dirs_exist_ok=True)
     return target
 
 

@@ -17,7 +17,7 @@ import data.gateway.authz
 #   "proposed": <the personal server an install would create>}]}.
 #   Output: {"decisions": {<listing id>: {"allow", "visible", "reasons"}}}.
 # entrypoint: true
-listings := {"decisions": {item.resource.id: d |
+listings := {"decisions": {item.resource.id: d | # the one `with` outside a test (see .regal)
 	some item in input.listings
 	d := authz.decision with input.action as "marketplace.install"
 		with input.resource as item.resource

@@ -1,6 +1,5 @@
 # HTTP servers only on allow-listed hosts: rules of package gateway.authz (the worked example
-# of docs/policies.md). Copy this file to policies/gateway/authz/ and
-# ../allowed_hosts/data.json to policies/gateway/allowed_hosts/.
+# of docs/policies.md). Copy docs/examples/allowed-hosts/gateway/ over policies/gateway/.
 #
 # Judged on `input.proposed`, the server as it would be stored: so a create, a PATCH that
 # moves a server to another URL and a marketplace install are all refused alike, and the
