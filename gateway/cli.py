@@ -39,7 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.policy.sources import PolicyLoadError
 
     try:
-        compile_policy(settings.policy_dir)  # the gateway would refuse it at startup anyway
+        if not settings.opa_url:  # the embedded engine would refuse it at startup anyway
+            compile_policy(settings.policy_dir)
     except PolicyLoadError as exc:
         print(f"gateway: policy error:\n{exc}", file=sys.stderr)
         return 2
@@ -50,7 +51,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     app = create_app(settings)
     mode = "redis" if settings.redis_url else "memory"
-    print(f"MCP Policy Gateway on http://{host}:{port} (stores: {mode}, policy engine: embedded)")
+    engine = f"OPA at {settings.opa_url}" if settings.opa_url else "embedded"
+    print(f"MCP Policy Gateway on http://{host}:{port} (stores: {mode}, policy engine: {engine})")
     if settings.auth_enabled and settings.jwt_secret:
         print("Get a development token:  gateway token --sub alice --email alice@example.com")
         print("(with the same GATEWAY_JWT_SECRET in the environment)")
@@ -164,6 +166,19 @@ def _policy_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_push(args: argparse.Namespace) -> int:
+    from gateway.policy.push import PushError, push_sync
+    from gateway.policy.sources import PolicyLoadError
+
+    try:
+        served = push_sync(_policy_dir(args), args.opa_url)
+    except (PolicyLoadError, PushError) as exc:
+        print(f"gateway policy push: {exc}", file=sys.stderr)
+        return 1
+    print(f"pushed {len(served)} modules and the data to {args.opa_url}")
+    return 0
+
+
 def _policy_schema(args: argparse.Namespace) -> int:
     import msgspec
 
@@ -215,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--entrypoint", default="gateway/authz/decision", help="default gateway/authz/decision"
     )
     peval.set_defaults(func=_policy_eval)
+    ppush = policy_sub.add_parser(
+        "push", help="upload the directory to an OPA server (Policy and Data APIs)"
+    )
+    ppush.add_argument("dir", nargs="?", help=dir_help)
+    ppush.add_argument("--opa-url", required=True, help="e.g. http://opa:8181")
+    ppush.set_defaults(func=_policy_push)
     pschema = policy_sub.add_parser("schema", help="print the policy input's JSON schema")
     pschema.add_argument("--write", help="write input.json into this directory (policies/schemas)")
     pschema.set_defaults(func=_policy_schema)

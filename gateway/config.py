@@ -8,6 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -67,13 +68,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             a.lower() == "none" for a in self.jwt_algorithms
         ):
             raise ConfigError("GATEWAY_JWT_ALGORITHMS: 'none' is never accepted")
-        if not Path(self.policy_dir).is_dir():
+        if not self.opa_url and not Path(self.policy_dir).is_dir():
             raise ConfigError(f"GATEWAY_POLICY_DIR: {self.policy_dir!r} is not a directory")
-        if self.opa_url:
-            # Refuse rather than silently evaluate somewhere else than the operator asked.
+        if self.opa_url and not _is_http_url(self.opa_url):
             raise ConfigError(
-                "GATEWAY_OPA_URL: the OPA server engine is not available in this version; "
-                "unset it to use the embedded engine (same policies/)"
+                f"GATEWAY_OPA_URL: {self.opa_url!r} is not an http(s)://host:port URL"
+            )
+        if not 0 < self.opa_timeout_seconds <= 30:
+            raise ConfigError(
+                "GATEWAY_OPA_TIMEOUT_SECONDS: above 0 and at most 30, "
+                f"not {self.opa_timeout_seconds}"
             )
         if not 0 <= self.policy_poll_seconds <= 5:
             raise ConfigError(
@@ -82,6 +86,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
 
 
 _SECRET_FIELDS = {"jwt_secret", "vault_token", "vault_secret_id"}

@@ -17,6 +17,7 @@ from gateway.marketplace.catalog import load_catalog
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
+from gateway.policy.opa import OPAEngine
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
 from gateway.services.credentials import CredentialService
@@ -176,11 +177,21 @@ def _services(
     )
 
 
+async def _engine(settings: Settings) -> PolicyEngine:
+    if settings.opa_url:
+        opa = OPAEngine(
+            settings.opa_url,
+            timeout_seconds=settings.opa_timeout_seconds,
+            poll_seconds=settings.policy_poll_seconds,
+        )
+        await opa.open()
+        return opa
+    return EmbeddedRegoEngine(settings.policy_dir, poll_seconds=settings.policy_poll_seconds)
+
+
 async def open_runtime(settings: Settings) -> Runtime:
     closers: list[Closer] = []
-    engine: PolicyEngine = EmbeddedRegoEngine(
-        settings.policy_dir, poll_seconds=settings.policy_poll_seconds
-    )
+    engine = await _engine(settings)
     closers.append(engine.aclose)
     try:
         stores = _stores(settings, engine, closers)

@@ -1,6 +1,22 @@
-"""Shared fixtures. Real parts only: a throwaway redis-server and OpenBao dev server, started
-on free ports by the plugins below (never the shared Redis on 6379)."""
+"""Shared fixtures. Real parts only: a throwaway redis-server, OpenBao dev server and OPA,
+started on free ports by the plugins below (never the shared Redis on 6379)."""
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.redis_server", "tests.fixtures.openbao", "tests.fixtures.gateway"]
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.redis_server",
+    "tests.fixtures.openbao",
+    "tests.fixtures.opa_server",
+    "tests.fixtures.gateway",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        choices=["embedded", "opa"],
+        default="embedded",
+        help="the policy engine the gateway fixtures use (opa: a real `opa run --server`)",
+    )

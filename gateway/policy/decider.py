@@ -91,9 +91,9 @@ class Authorizer:
     ) -> tuple[str, Any]:
         raw_input = _encode(input_doc)
         started = time.perf_counter_ns()
-        result = await self.engine.evaluate(path, raw_input)
+        result, engine_decision_id = await self.engine.evaluate(path, raw_input)
         elapsed = time.perf_counter_ns() - started
-        decision_id = self._new_id()
+        decision_id = engine_decision_id or self._new_id()
         taken = request_decisions.get()
         if taken is not None:
             taken.append(decision_id)

@@ -32,6 +32,7 @@ from gateway.policy.engine import (
     ENTRYPOINTS,
     MARKETPLACE_LISTINGS,
     UNDEFINED,
+    Evaluation,
     PolicyStatus,
     Rejection,
     now_iso,
@@ -234,8 +235,8 @@ class EmbeddedRegoEngine:
             raise BackendUnavailable(f"policy entrypoint {entrypoint!r} is not compiled")
         return self._active.evaluate(entrypoint, input_json)
 
-    async def evaluate(self, entrypoint: str, input_json: bytes) -> Any:
-        return self.evaluate_sync(entrypoint, input_json)
+    async def evaluate(self, entrypoint: str, input_json: bytes) -> Evaluation:
+        return Evaluation(self.evaluate_sync(entrypoint, input_json))
 
     async def check(self) -> None:
         return None

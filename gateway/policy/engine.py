@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
 
@@ -22,6 +22,14 @@ class Undefined:
 
 
 UNDEFINED: Final = Undefined()
+
+
+class Evaluation(NamedTuple):
+    """An entrypoint's value (or UNDEFINED), and the engine's own id for the decision when it
+    has one (OPA's `decision_id`, so its decision log and the gateway's join)."""
+
+    result: Any
+    decision_id: str | None = None
 
 
 def now_iso() -> str:
@@ -63,7 +71,7 @@ class PolicyEngine(Protocol):
     async def reload(self) -> bool:
         """Load the policy again; True when a new revision now serves."""
 
-    async def evaluate(self, entrypoint: str, input_json: bytes) -> Any: ...
+    async def evaluate(self, entrypoint: str, input_json: bytes) -> Evaluation: ...
 
     async def check(self) -> None: ...
 

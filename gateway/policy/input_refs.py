@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from gateway.policy.sources import PACKAGE
+
 # Strings and comments first, so a message that mentions `input.x` is not a reference.
 _STRIP = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`|#[^\n]*')
 _REF = re.compile(r"\binput((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
@@ -64,10 +66,14 @@ def _refs(text: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def unknown_input_refs(modules: Mapping[str, str], schema: Mapping[str, Any]) -> list[str]:
-    """`file:line: input.a.b is not sent by the gateway (…)` for each unknown reference."""
+    """`file:line: input.a.b is not sent by the gateway (…)` for each unknown reference in the
+    `gateway.*` packages (OPA's own `system.*` packages get OPA's input, not the gateway's)."""
     tree = known_fields(schema)
     problems = []
     for path, text in sorted(modules.items()):
+        package = PACKAGE.search(text)
+        if package is None or not (package[1] + ".").startswith("gateway."):
+            continue
         for line, parts in _refs(text):
             node = tree
             for i, part in enumerate(parts):

@@ -55,3 +55,10 @@ async def test_ops_endpoints_need_no_token(gateway: AsyncTestClient[Litestar]) -
     assert (await gateway.get("/healthz")).status_code == 200
     assert (await gateway.get("/readyz")).status_code == 200
     assert (await gateway.get("/schema/openapi.json")).status_code == 200
+
+
+async def test_the_suite_runs_on_the_engine_it_was_asked_for(
+    gateway: AsyncTestClient[Litestar], request: pytest.FixtureRequest
+) -> None:
+    # ./scripts/test runs tests/api twice: on the embedded engine and on a real OPA.
+    assert gateway.app.state.runtime.engine.name == request.config.getoption("--engine")

@@ -113,9 +113,20 @@ def test_policy_test_command(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert main(["policy", "test", str(tmp_path)]) == 1
 
 
-def test_an_opa_url_is_refused_until_the_opa_engine_exists() -> None:
-    with pytest.raises(ConfigError, match="GATEWAY_OPA_URL"):
-        load_settings({"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_OPA_URL": "http://opa:8181"})
+def test_an_opa_url_selects_the_opa_engine_and_must_be_one() -> None:
+    settings = load_settings({"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_OPA_URL": "http://opa:8181"})
+    assert settings.opa_url == "http://opa:8181"
+    for bad in ("opa:8181", "ftp://opa", "http://opa:8181/v1/data"):
+        with pytest.raises(ConfigError, match="GATEWAY_OPA_URL"):
+            load_settings({"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_OPA_URL": bad})
+    with pytest.raises(ConfigError, match="GATEWAY_OPA_TIMEOUT_SECONDS"):
+        load_settings(
+            {
+                "GATEWAY_JWT_SECRET": SECRET,
+                "GATEWAY_OPA_URL": "http://opa:8181",
+                "GATEWAY_OPA_TIMEOUT_SECONDS": "0",
+            }
+        )
 
 
 def test_policy_test_command_defaults_to_gateway_policy_dir(

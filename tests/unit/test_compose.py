@@ -1,0 +1,499 @@
+"""compose.yaml runs the whole product: the gateway, OPA, Redis and OpenBao. No container engine
+runs on the development machines, so these tests check the file's structure and wiring instead
+of running it: pinned images, healthchecks, restart policies, the gateway's settings naming real
+`Settings` fields and pointing at the ports the other services listen on, and the Dockerfile's
+build context. Where the pinned opa binary is built (`scripts/opa`, into .opa/bin), OPA's own
+command line from compose.yaml is run outside a container, with its healthcheck."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from gateway.config import ConfigError, Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "compose.yaml"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+OPA_VERSION = "1.22.3"
+BACKENDS = ("opa", "redis", "openbao")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    found = compose["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+@pytest.fixture(scope="module")
+def gateway_env(services: dict[str, Any]) -> dict[str, str]:
+    env = services["gateway"]["environment"]
+    assert isinstance(env, dict), "the gateway's environment is a mapping (NAME: value)"
+    return {name: str(value) for name, value in env.items()}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}` forms."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"] or "", match["arg"] or ""
+        present = name in env and (env[name] != "" or not op.startswith(":"))
+        if present:
+            return env[name]
+        if op.endswith("?"):
+            raise KeyError(f"{name}: {arg}")
+        return arg if op.endswith("-") else ""
+
+    return _VARIABLE.sub(one, value)
+
+
+def flag(args: list[str], name: str) -> str | None:
+    """The value of `name=value` in an argument list (the last one wins, as in Go's flags)."""
+    values = [a.split("=", 1)[1] for a in args if a.startswith(name + "=")]
+    return values[-1] if values else None
+
+
+def port_of(address: str) -> int:
+    """`0.0.0.0:8181` or `http://opa:8181` -> 8181."""
+    if "://" in address:
+        parsed = urlsplit(address)
+        assert parsed.port is not None, f"{address!r} names no port"
+        return parsed.port
+    return int(address.rsplit(":", 1)[1])
+
+
+def mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, read_only) for every volume, short or long syntax."""
+    out = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            parts = volume.split(":")
+            source, target = parts[0], parts[1]
+            options = parts[2].split(",") if len(parts) > 2 else []
+            out.append((source, target, "ro" in options))
+        else:
+            out.append((volume["source"], volume["target"], bool(volume.get("read_only"))))
+    return out
+
+
+def healthcheck_args(service: dict[str, Any]) -> list[str]:
+    test = service["healthcheck"]["test"]
+    if isinstance(test, str):
+        return ["CMD-SHELL", test]
+    return [str(part) for part in test]
+
+
+# --- services, images, health and restarts ---------------------------------------------------
+
+
+def test_the_four_services_exist(services: dict[str, Any]) -> None:
+    assert set(services) == {"gateway", *BACKENDS}
+
+
+def test_the_gateway_is_built_from_the_repo_dockerfile(services: dict[str, Any]) -> None:
+    build = services["gateway"]["build"]
+    context = build if isinstance(build, str) else build.get("context", ".")
+    dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+    assert (REPO / context).resolve() == REPO
+    assert (REPO / context / dockerfile).resolve() == DOCKERFILE
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_image_is_pinned(services: dict[str, Any], name: str) -> None:
+    image = services[name]["image"]
+    repository, _, tag = image.rpartition(":")
+    assert repository and "/" not in tag, f"{name}: {image!r} has no tag"
+    assert tag != "latest" and not tag.startswith("latest-")
+    # At least major.minor: `redis:7` or `openbao:2` would float across minor releases.
+    assert re.match(r"^\d+\.\d+", tag), f"{name}: {image!r} is not pinned to a minor version"
+
+
+def test_the_images_are_the_official_ones_at_the_tested_versions(services: dict[str, Any]) -> None:
+    assert services["opa"]["image"] == f"openpolicyagent/opa:{OPA_VERSION}"
+    redis_repo, _, redis_tag = services["redis"]["image"].rpartition(":")
+    assert redis_repo == "redis" and redis_tag.startswith("7.")
+    bao_repo, _, bao_tag = services["openbao"]["image"].rpartition(":")
+    assert bao_repo == "openbao/openbao" and bao_tag.startswith("2.")
+
+
+def test_opa_is_the_version_ci_builds() -> None:
+    script = REPO / "scripts" / "opa"
+    if not script.is_file():
+        pytest.skip("scripts/opa (which pins the OPA that CI builds) is not in this tree")
+    pinned = re.search(r"^OPA_VERSION=v?(\S+)$", script.read_text(), re.MULTILINE)
+    assert pinned is not None, "scripts/opa no longer sets OPA_VERSION"
+    assert pinned[1] == OPA_VERSION
+
+
+@pytest.mark.parametrize("name", ["gateway", *BACKENDS])
+def test_every_service_has_a_healthcheck_and_restarts(services: dict[str, Any], name: str) -> None:
+    service = services[name]
+    assert service.get("restart") == "unless-stopped"
+    check = service.get("healthcheck")
+    assert check and not check.get("disable"), f"{name} has no healthcheck"
+    args = healthcheck_args(service)
+    assert args[0] in ("CMD", "CMD-SHELL") and len(args) > 1
+
+
+def test_the_gateway_waits_for_healthy_backends(services: dict[str, Any]) -> None:
+    depends_on = services["gateway"]["depends_on"]
+    assert isinstance(depends_on, dict), "depends_on must carry conditions, not a bare list"
+    assert {name: d.get("condition") for name, d in depends_on.items()} == dict.fromkeys(
+        BACKENDS, "service_healthy"
+    )
+
+
+def test_only_the_gateway_is_published(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
+    published = services["gateway"]["ports"]
+    assert [str(p).rsplit(":", 1)[-1] for p in published] == [gateway_env["GATEWAY_PORT"]]
+    for name in BACKENDS:
+        assert "ports" not in services[name], f"{name} is published; it need not be"
+
+
+# --- the gateway's settings ------------------------------------------------------------------
+
+
+def test_every_gateway_variable_is_a_setting(gateway_env: dict[str, str]) -> None:
+    fields = set(Settings.__struct_fields__)
+    for name in gateway_env:
+        assert name.startswith("GATEWAY_"), f"{name}: the gateway reads GATEWAY_* variables"
+        assert name.removeprefix("GATEWAY_").lower() in fields, f"{name} is no Settings field"
+    wired = {"HOST", "JWT_SECRET", "REDIS_URL", "VAULT_ADDR", "VAULT_TOKEN", "OPA_URL"}
+    assert {f"GATEWAY_{n}" for n in wired | {"POLICY_DIR"}} <= set(gateway_env)
+    assert gateway_env["GATEWAY_HOST"] == "0.0.0.0"
+
+
+def test_the_jwt_secret_is_required_and_has_no_default(gateway_env: dict[str, str]) -> None:
+    assert re.fullmatch(r"\$\{GATEWAY_JWT_SECRET:\?[^}]+\}", gateway_env["GATEWAY_JWT_SECRET"])
+    with pytest.raises(KeyError, match="GATEWAY_JWT_SECRET"):
+        interpolate(gateway_env["GATEWAY_JWT_SECRET"], {})
+
+
+def test_the_compose_settings_load(gateway_env: dict[str, str]) -> None:
+    env = {
+        name: interpolate(value, {"GATEWAY_JWT_SECRET": "a-secret-of-32-bytes-or-more-0000"})
+        for name, value in gateway_env.items()
+    }
+    # /policies exists inside the container only; the mount itself is checked below.
+    env["GATEWAY_POLICY_DIR"] = str(REPO / "policies")
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        if "GATEWAY_OPA_URL" in str(exc) and "not available" in str(exc):
+            pytest.xfail(f"the OPA engine has not landed yet: {exc}")
+        raise
+    assert settings.host == "0.0.0.0" and settings.port == int(env["GATEWAY_PORT"])
+    assert settings.redis_url == env["GATEWAY_REDIS_URL"]
+    assert settings.vault_addr == env["GATEWAY_VAULT_ADDR"]
+    assert settings.opa_url == env["GATEWAY_OPA_URL"]
+
+
+def test_the_gateway_reaches_opa_where_it_listens(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
+    url = urlsplit(gateway_env["GATEWAY_OPA_URL"])
+    addr = flag(services["opa"]["command"], "--addr")
+    assert addr is not None and addr.startswith("0.0.0.0:"), "OPA must listen on all interfaces"
+    assert (url.scheme, url.hostname, url.port) == ("http", "opa", port_of(addr))
+
+
+def test_the_gateway_reaches_redis_where_it_listens(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
+    url = urlsplit(gateway_env["GATEWAY_REDIS_URL"])
+    command = [str(a) for a in services["redis"]["command"]]
+    listens = int(command[command.index("--port") + 1]) if "--port" in command else 6379
+    assert (url.scheme, url.hostname, url.port) == ("redis", "redis", listens)
+
+
+def test_the_gateway_reaches_openbao_where_it_listens(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
+    command = services["openbao"]["command"]
+    assert command[:2] == ["server", "-dev"]
+    addr = flag(command, "-dev-listen-address")
+    assert addr is not None and addr.startswith("0.0.0.0:")
+    url = urlsplit(gateway_env["GATEWAY_VAULT_ADDR"])
+    assert (url.scheme, url.hostname, url.port) == ("http", "openbao", port_of(addr))
+
+
+def test_the_gateway_holds_openbaos_root_token(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
+    root = flag(services["openbao"]["command"], "-dev-root-token-id")
+    assert root is not None
+    for env in ({}, {"VAULT_TOKEN": "chosen"}):
+        assert interpolate(gateway_env["GATEWAY_VAULT_TOKEN"], env) == interpolate(root, env)
+
+
+# --- healthchecks ask the ports the services listen on ---------------------------------------
+
+
+def test_the_gateway_healthcheck_asks_readyz(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
+    args = healthcheck_args(services["gateway"])
+    assert args[:3] == ["CMD", "python", "-c"], "python:3.12-slim has no curl or wget"
+    url = re.search(r"http://[^'\"]+", args[3])
+    assert url is not None
+    parsed = urlsplit(url[0])
+    assert parsed.path == "/readyz" and parsed.port == int(gateway_env["GATEWAY_PORT"])
+
+
+def test_the_opa_healthcheck_asks_the_server(services: dict[str, Any]) -> None:
+    args = healthcheck_args(services["opa"])
+    # A real query of the server, not `opa eval true` (which only proves the binary runs).
+    assert args[:4] == ["CMD", "/opa", "eval", "--fail"]
+    url = re.search(r'"url":\s*"([^"]+)"', args[4])
+    assert url is not None and urlsplit(url[1]).path == "/health"
+    assert urlsplit(url[1]).port == port_of(flag(services["opa"]["command"], "--addr") or "")
+
+
+def test_the_openbao_healthcheck_asks_the_dev_server(services: dict[str, Any]) -> None:
+    args = healthcheck_args(services["openbao"])
+    assert args[:3] == ["CMD", "bao", "status"]
+    address = flag(args, "-address") or services["openbao"].get("environment", {})["BAO_ADDR"]
+    listens = flag(services["openbao"]["command"], "-dev-listen-address") or ""
+    assert port_of(address) == port_of(listens)
+
+
+def test_the_redis_healthcheck_pings(services: dict[str, Any]) -> None:
+    assert "redis-cli ping" in " ".join(healthcheck_args(services["redis"]))
+
+
+# --- Redis, OPA and the policies --------------------------------------------------------------
+
+
+def test_redis_never_evicts_and_keeps_its_data(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    command = [str(a) for a in services["redis"]["command"]]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert command[command.index("--appendonly") + 1] == "yes"
+    data = [(s, t) for s, t, _ in mounts(services["redis"]) if t == "/data"]
+    assert len(data) == 1, "Redis keeps /data on a volume"
+    assert data[0][0] in (compose.get("volumes") or {}), "a named volume, declared at top level"
+
+
+def test_opa_serves_the_policies_read_only_in_watch_mode(services: dict[str, Any]) -> None:
+    opa = services["opa"]
+    command = [str(a) for a in opa["command"]]
+    assert command[0] == "run" and "--server" in command
+    served = command[-1]
+    assert ("./policies", served, True) in mounts(opa), "./policies mounted read-only"
+    assert "--watch" in command or "-w" in command
+    # Bundle mode: the .manifest's roots are enforced and only .rego and data.json files load,
+    # as in the embedded engine (without it, schemas/input.json would become data.schemas).
+    assert "--bundle" in command or "-b" in command
+    assert flag(command, "--set") == "decision_logs.console=true"
+
+
+def test_opa_ignores_rego_tests_and_keeps_the_manifest(services: dict[str, Any]) -> None:
+    command = [str(a) for a in services["opa"]["command"]]
+    ignored = [p for a in command if a.startswith("--ignore=") for p in a[9:].split(",")]
+    assert "*_test.rego" in ignored
+    # The patterns match file names; one that hides `.manifest` would drop the bundle's roots.
+    assert not any(fnmatch.fnmatch(".manifest", p) for p in ignored)
+    assert (REPO / "policies" / ".manifest").is_file()
+    assert any(fnmatch.fnmatch(p.name, "*_test.rego") for p in (REPO / "policies").rglob("*"))
+
+
+def test_the_gateway_reads_the_policies_opa_serves(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
+    policy_dir = gateway_env["GATEWAY_POLICY_DIR"]
+    assert ("./policies", policy_dir, True) in mounts(services["gateway"])
+
+
+# --- the Dockerfile and its build context -----------------------------------------------------
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(instruction, arguments), continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def _ignored(path: str) -> bool:
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    parts = Path(path).parts
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(
+        fnmatch.fnmatch(prefix, pattern.rstrip("/").removeprefix("**/"))
+        or fnmatch.fnmatch(Path(prefix).name, pattern.rstrip("/").removeprefix("**/"))
+        for pattern in patterns
+        for prefix in prefixes
+    )
+
+
+def test_every_copy_source_is_in_the_build_context() -> None:
+    sources = []
+    for instruction, args in _dockerfile():
+        if instruction == "COPY":
+            words = [w for w in args.split() if not w.startswith("--")]
+            sources += words[:-1]
+    assert sources, "the Dockerfile copies nothing"
+    for source in sources:
+        assert (REPO / source).exists(), f"COPY {source}: not in the repo"
+        assert not _ignored(source), f"COPY {source}: excluded by .dockerignore"
+
+
+def test_dockerignore_keeps_local_state_out() -> None:
+    for path in (".venv", ".git", ".opa", "tests", ".mypy_cache", "gateway/__pycache__"):
+        assert _ignored(path), f"{path} would be sent to the image build"
+
+
+def test_the_image_runs_the_gateway_unprivileged(gateway_env: dict[str, str]) -> None:
+    instructions = _dockerfile()
+    assert instructions[0] == ("FROM", "python:3.12-slim")
+    users = [args for instruction, args in instructions if instruction == "USER"]
+    assert users and users[-1] not in ("root", "0"), "the gateway must not run as root"
+    env = " ".join(args for instruction, args in instructions if instruction == "ENV")
+    assert "GATEWAY_HOST=0.0.0.0" in env and "GATEWAY_POLICY_DIR=/app/policies" in env
+    assert ("EXPOSE", gateway_env["GATEWAY_PORT"]) in instructions
+    assert instructions[-1] == ("CMD", '["gateway", "serve"]')
+    assert any(i == "RUN" and "pip install --no-cache-dir ." in a for i, a in instructions)
+
+
+# --- OPA's command line, run (outside a container) with the pinned binary ---------------------
+
+
+def _pinned_opa() -> str:
+    for candidate in (str(REPO / ".opa" / "bin" / "opa"), shutil.which("opa")):
+        if candidate and Path(candidate).is_file():
+            version = subprocess.run(
+                [candidate, "version"], capture_output=True, text=True, check=False
+            ).stdout
+            if f"Version: {OPA_VERSION}" in version:
+                return candidate
+    pytest.skip(f"no opa {OPA_VERSION} binary (scripts/opa builds one into .opa/bin)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def opa_server(services: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
+    """OPA started with compose.yaml's command, on a copy of policies/ and a free port."""
+    opa = _pinned_opa()
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    port = _free_port()
+    command = [str(a) for a in services["opa"]["command"]]
+    served = command[-1]
+    args = [
+        f"--addr=127.0.0.1:{port}"
+        if a.startswith("--addr=")
+        else str(policies)
+        if a == served
+        else a
+        for a in command
+    ]
+    process = subprocess.Popen(
+        [opa, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _get(f"http://127.0.0.1:{port}/health")
+                break
+            except (urllib.error.URLError, OSError):
+                assert process.poll() is None, "OPA exited: compose.yaml's command is refused"
+                assert time.monotonic() < deadline, "OPA did not come up"
+                time.sleep(0.1)
+        yield opa, port, policies
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _healthcheck(services: dict[str, Any], opa: str, port: int, path: str = "/health") -> int:
+    """Run OPA's healthcheck with the local binary against 127.0.0.1:`port` (and `path`)."""
+    listens = port_of(flag(services["opa"]["command"], "--addr") or "")
+    args = healthcheck_args(services["opa"])[2:]  # after CMD and /opa
+    args = [opa, *(a.replace(f":{listens}/health", f":{port}{path}") for a in args)]
+    return subprocess.run(args, capture_output=True, check=False, timeout=30).returncode
+
+
+@pytest.mark.opa
+def test_opa_command_serves_the_bundle_and_reloads(
+    services: dict[str, Any], opa_server: tuple[str, int, Path]
+) -> None:
+    opa, port, policies = opa_server
+    base = f"http://127.0.0.1:{port}"
+    assert _healthcheck(services, opa, port) == 0, "the healthcheck fails on a healthy OPA"
+    # A non-200 answer must fail it too (in `opa eval`, a lone `x == 200` is a false value,
+    # and --fail passes on it).
+    assert _healthcheck(services, opa, port, "/no-such-endpoint") != 0
+    served = [p["id"] for p in _get(f"{base}/v1/policies")["result"]]
+    assert served and not [p for p in served if p.endswith("_test.rego")]
+    # The bundle's manifest (and so its roots) is in effect; schemas/input.json is not data.
+    bundles = _get(f"{base}/v1/data/system/bundles")["result"]
+    roots = [b["manifest"]["roots"] for b in bundles.values()]
+    assert roots == [json.loads((REPO / "policies" / ".manifest").read_text())["roots"]]
+    assert "result" not in _get(f"{base}/v1/data/schemas")
+
+    probe = policies / "gateway" / "compose_probe.rego"
+    probe.write_text("package gateway.compose_probe\n\nwatched := true\n")
+    deadline = time.monotonic() + 10
+    while _get(f"{base}/v1/data/gateway/compose_probe/watched").get("result") is not True:
+        assert time.monotonic() < deadline, "--watch did not load a new policy file"
+        time.sleep(0.1)
+
+
+@pytest.mark.opa
+def test_opa_healthcheck_fails_without_a_server(services: dict[str, Any]) -> None:
+    assert _healthcheck(services, _pinned_opa(), _free_port()) != 0
