@@ -22,7 +22,9 @@ import msgspec
 import redis
 
 from bench._redis import throwaway_redis
-from gateway.audit.log import MemoryDecisionLog
+from gateway.audit.masking import Masker
+from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.writer import AuditWriter
 from gateway.config import REPO_POLICY_DIR
 from gateway.domain.enterprises import Enterprise
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
@@ -141,7 +143,9 @@ async def run(url: str, hits: int, misses: int) -> tuple[list[Row], dict[str, in
     client = redis_client_from_url(url)
     try:
         engine = EmbeddedRegoEngine(REPO_POLICY_DIR)
-        authorizer = Authorizer(engine, MemoryDecisionLog(max_records=1000))
+        writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
+        writer.start()
+        authorizer = Authorizer(engine, writer)
         personal = RedisMCPServerStore(client)
         enterprise = RedisEnterpriseMCPServerStore(client)
         await seed(personal, enterprise)

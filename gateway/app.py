@@ -17,7 +17,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
+from litestar.types import Scope
 
+from gateway.api.audit import AuditController
 from gateway.api.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.enterprise_servers import EnterpriseServerController
@@ -34,10 +36,11 @@ from gateway.api.marketplace import MarketplaceController
 from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.middleware import request_context_middleware
 from gateway.api.requests import GatewayRequest
+from gateway.audit.writer import AuditWriter
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.services.identity import Authenticator
-from gateway.wiring import open_runtime
+from gateway.wiring import Runtime, open_runtime
 
 log = logging.getLogger("gateway")
 
@@ -63,6 +66,10 @@ class GatewayPlugin(InitPluginProtocol):
 
     def _authenticator(self) -> Authenticator:
         return runtime_of(self.state).services.authenticator
+
+    def _writer(self, scope: Scope) -> AuditWriter | None:
+        runtime = self.state.get("runtime")
+        return runtime.services.audit_writer if isinstance(runtime, Runtime) else None
 
     def _configure_lifespan(self, app_config: AppConfig) -> None:
         settings = self.settings
@@ -102,6 +109,7 @@ class GatewayPlugin(InitPluginProtocol):
                 InvitationController,
                 EnterpriseServerController,
                 MarketplaceController,
+                AuditController,
             ]
         )
         app_config.dependencies.update(DEPENDENCIES)
@@ -109,7 +117,7 @@ class GatewayPlugin(InitPluginProtocol):
     def _configure_middleware(self, app_config: AppConfig) -> None:
         app_config.middleware.extend(
             [
-                request_context_middleware,
+                request_context_middleware(self._writer),
                 DefineMiddleware(
                     BearerAuthenticationMiddleware,
                     authenticator=self._authenticator,

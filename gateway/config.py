@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from gateway.domain.ids import REQUEST_ID, matches
 from gateway.domain.validation import field_error
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     policy_poll_seconds: float = 1.0
     marketplace_catalog: str = str(BUNDLED_CATALOG)
     log_level: str = "INFO"
+    # The decision log (docs/audit.md). Required: a request whose decisions cannot be
+    # logged fails (503) instead of going unlogged.
+    audit_required: bool = False
+    # Bytes of record JSON kept; default 32 MiB in memory, 1 GiB in Redis.
+    audit_max_bytes: int | None = None
+    audit_max_age_seconds: float = 30 * 86400
+    # Records waiting for the writer; beyond it (log failing) they are dropped and counted.
+    audit_queue_size: int = 10_000
+    # The `labels.id` of this replica's records; default <hostname>-<pid>.
+    instance_id: str | None = None
 
     def __repr__(self) -> str:
         # Never print the JWT secret or a Vault token.
@@ -83,6 +94,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError(
                 "GATEWAY_POLICY_POLL_SECONDS: between 0 (SIGHUP only) and 5 (changes take "
                 f"effect within 5 seconds), not {self.policy_poll_seconds}"
+            )
+        if self.audit_max_bytes is not None and self.audit_max_bytes < 65536:
+            raise ConfigError(
+                f"GATEWAY_AUDIT_MAX_BYTES: at least 65536, not {self.audit_max_bytes}"
+            )
+        if not 60 <= self.audit_max_age_seconds <= 10 * 366 * 86400:
+            raise ConfigError(
+                "GATEWAY_AUDIT_MAX_AGE_SECONDS: between 60 and ten years, "
+                f"not {self.audit_max_age_seconds}"
+            )
+        if not 1 <= self.audit_queue_size <= 1_000_000:
+            raise ConfigError(
+                f"GATEWAY_AUDIT_QUEUE_SIZE: between 1 and 1000000, not {self.audit_queue_size}"
+            )
+        if self.instance_id is not None and not matches(REQUEST_ID, self.instance_id):
+            raise ConfigError(
+                f"GATEWAY_INSTANCE_ID: {self.instance_id!r} is not 1-128 of A-Z a-z 0-9 . _ : -"
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")

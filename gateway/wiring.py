@@ -6,13 +6,20 @@ share a name, and every field is typed: a wrong name fails in mypy, not at reque
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.audit.log import DecisionLog, MemoryDecisionLog
+from gateway import __version__
+from gateway.audit.log import DecisionLog
+from gateway.audit.masking import Masker
+from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.writer import AuditWriter
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings
+from gateway.errors import BackendUnavailable
 from gateway.marketplace.catalog import load_catalog
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
@@ -20,6 +27,7 @@ from gateway.policy.engine import PolicyEngine
 from gateway.policy.opa import OPAEngine
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
+from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
 from gateway.services.deletions import EnterpriseDeletions
 from gateway.services.enterprise_servers import EnterpriseServerService
@@ -67,6 +75,8 @@ class Services:
     credentials: CredentialService
     marketplace: MarketplaceService
     deletions: EnterpriseDeletions
+    audit_writer: AuditWriter
+    audit: AuditService
 
 
 @dataclass
@@ -83,13 +93,24 @@ class Runtime:
         return {
             "policy_engine": self.engine.check,
             "stores": self.stores.personal.check,
-            "decision_log": self.stores.decision_log.check,
+            "decision_log": self._decision_log_check,
             "secrets": self.stores.secrets.check,
         }
 
-    # Without Vault only the credential endpoints fail (503); the replica still serves the
-    # rest, so a Vault outage must not take every replica out of the load balancer.
-    degradable = frozenset({"secrets"})
+    async def _decision_log_check(self) -> None:
+        await self.stores.decision_log.check()
+        writer = self.services.audit_writer
+        if writer.failing:
+            raise BackendUnavailable(f"decision log failing: {writer.stats.last_error}")
+
+    @property
+    def degradable(self) -> frozenset[str]:
+        """Checks that may fail while the replica still serves. Without Vault only the
+        credential endpoints fail (503), so a Vault outage must not take every replica out of
+        the load balancer; a failing decision log only when logging is not required."""
+        if self.settings.audit_required:
+            return frozenset({"secrets"})
+        return frozenset({"secrets", "decision_log"})
 
     async def aclose(self) -> None:
         await _close_all(self.closers)
@@ -108,8 +129,10 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
     enterprise_servers: EnterpriseMCPServerStore
     enterprises: EnterpriseStore
     view_cache: ViewCache | None = None
+    decision_log: DecisionLog
     if settings.redis_url:
         from gateway.stores.redis import (
+            RedisDecisionLog,
             RedisEnterpriseMCPServerStore,
             RedisEnterpriseStore,
             RedisMCPServerStore,
@@ -123,11 +146,20 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprise_servers = RedisEnterpriseMCPServerStore(client)
         enterprises = RedisEnterpriseStore(client)
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
+        decision_log = RedisDecisionLog(
+            client,
+            max_bytes=settings.audit_max_bytes or RedisDecisionLog.DEFAULT_MAX_BYTES,
+            max_age_seconds=settings.audit_max_age_seconds,
+        )
     else:
         memory_enterprises = MemoryEnterpriseStore()
         personal = MemoryMCPServerStore()
         enterprise_servers = MemoryEnterpriseMCPServerStore(memory_enterprises)
         enterprises = memory_enterprises
+        decision_log = MemoryDecisionLog(
+            max_bytes=settings.audit_max_bytes or MemoryDecisionLog.DEFAULT_MAX_BYTES,
+            max_age_seconds=settings.audit_max_age_seconds,
+        )
     secrets: SecretStore
     if settings.vault_addr:
         from gateway.secrets.vault import VaultSecretStore
@@ -141,7 +173,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprise_servers=enterprise_servers,
         enterprises=enterprises,
         secrets=secrets,
-        decision_log=MemoryDecisionLog(),
+        decision_log=decision_log,
         view_cache=view_cache,
     )
 
@@ -155,7 +187,18 @@ def _services(
     verifier = TokenVerifier.from_settings(settings) if settings.auth_enabled else None
     if verifier is not None:
         closers.append(verifier.aclose)
-    authorizer = Authorizer(engine, stores.decision_log)
+    writer = AuditWriter(
+        stores.decision_log,
+        Masker(engine),
+        required=settings.audit_required,
+        queue_size=settings.audit_queue_size,
+    )
+    closers.append(writer.aclose)  # closed first: what is queued is written while it can be
+    labels = {
+        "id": settings.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+        "version": __version__,
+    }
+    authorizer = Authorizer(engine, writer, labels=labels)
     records = CredentialRecords(stores.secrets, stores.personal, stores.enterprise_servers)
     view = MergedView(authorizer, stores.personal, stores.enterprise_servers, stores.view_cache)
     listings = ListingApprovals(catalog, stores.enterprise_servers)
@@ -174,6 +217,8 @@ def _services(
         credentials=CredentialService(records, servers, enterprise_servers),
         marketplace=MarketplaceService(authorizer, view, listings, servers),
         deletions=deletions,
+        audit_writer=writer,
+        audit=AuditService(authorizer, stores.decision_log, writer),
     )
 
 
@@ -199,6 +244,7 @@ async def open_runtime(settings: Settings) -> Runtime:
     except BaseException:
         await _close_all(closers)  # what was opened before the failure
         raise
+    services.audit_writer.start()  # records flow from the first decision on
     return Runtime(
         settings=settings, engine=engine, stores=stores, services=services, closers=closers
     )

@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from gateway.domain.subjects import Subject
+from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
@@ -56,6 +57,10 @@ def provide_marketplace(state: State) -> MarketplaceService:
     return runtime_of(state).services.marketplace
 
 
+def provide_audit(state: State) -> AuditService:
+    return runtime_of(state).services.audit
+
+
 DEPENDENCIES = {
     "runtime": Provide(provide_runtime, sync_to_thread=False),
     "subject": Provide(provide_subject, sync_to_thread=False),
@@ -64,4 +69,5 @@ DEPENDENCIES = {
     "enterprises": Provide(provide_enterprises, sync_to_thread=False),
     "credentials": Provide(provide_credentials, sync_to_thread=False),
     "marketplace": Provide(provide_marketplace, sync_to_thread=False),
+    "audit": Provide(provide_audit, sync_to_thread=False),
 }

@@ -24,3 +24,10 @@ OptionalEnterpriseId = Annotated[
 UserIdParam = Annotated[str, _param(ids.USER_ID, 256, "user id (JWT sub)")]
 EnvVarParam = Annotated[str, _param(ids.ENV_VAR, 128, "env var name")]
 ListingIdParam = Annotated[str, _param(ids.LISTING_ID, 128, "listing id")]
+DecisionIdParam = Annotated[str, _param(ids.DECISION_ID, 64, "decision id (X-Decision-Id)")]
+UserIdQuery = Annotated[str | None, _param(ids.USER_ID, 256, "the subject's user id")]
+ActionQuery = Annotated[str | None, _param(ids.ACTION, 320, "the policy action")]
+ResourceIdQuery = Annotated[
+    str | None, _param(ids.RESOURCE_ID, 256, "what was acted on (server, enterprise, user id)")
+]
+RequestIdQuery = Annotated[str | None, _param(ids.REQUEST_ID, 128, "X-Request-Id")]

@@ -45,6 +45,12 @@ DISPLAY_NAME: Final = whole(r"\S(?:.*\S)?")
 REQUEST_ID: Final = whole(r"[A-Za-z0-9._:-]{1,128}")
 # Anything a cursor may point after: an id or a user id.
 CURSOR_KEY: Final = whole(r"[A-Za-z0-9._@|:+-]{1,256}")
+# What a decision was about, in the decision log: any of the ids above.
+RESOURCE_ID: Final = CURSOR_KEY
+# Decision ids: the gateway's UUIDs, or OPA's.
+DECISION_ID: Final = whole(r"[A-Za-z0-9-]{1,64}")
+# Policy actions: `mcp_server.read`, `enterprise.members.write`, `scope.view`.
+ACTION: Final = whole(r"[a-z][a-z0-9_]{0,63}(?:\.[a-z][a-z0-9_]{0,63}){0,4}")
 
 # msgspec types, for Structs and Litestar parameters alike.
 UserId = Annotated[str, msgspec.Meta(pattern=USER_ID, max_length=256)]

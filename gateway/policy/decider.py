@@ -16,8 +16,9 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from gateway.audit.log import DecisionLog
-from gateway.audit.records import DecisionRecord
+from gateway.audit.log import format_timestamp
+from gateway.audit.records import BundleInfo, DecisionRecord, HTTPInfo
+from gateway.audit.writer import AuditWriter
 from gateway.domain.decisions import Decision, Reason, ViewScope
 from gateway.domain.subjects import Subject
 from gateway.errors import Denied, NotFound
@@ -31,6 +32,8 @@ from gateway.policy.engine import (
 )
 from gateway.policy.inputs import (
     DecisionContext,
+    EnterpriseMemberResource,
+    InvitationResource,
     ListingItem,
     ListingsInput,
     PolicyInput,
@@ -43,8 +46,12 @@ from gateway.policy.results import AuthzResult, ListingsResult, ProvisionResult,
 
 log = logging.getLogger(__name__)
 
-# Decision ids taken while serving the current request (for the X-Decision-Id header).
-request_decisions: ContextVar[list[str] | None] = ContextVar("request_decisions", default=None)
+# The records of the decisions taken while serving the current request: the HTTP
+# middleware adds the response's status and hands them to the writer, and sends the last
+# one's id as X-Decision-Id. Outside a request (None) a record goes to the writer at once.
+request_records: ContextVar[list[DecisionRecord] | None] = ContextVar(
+    "request_records", default=None
+)
 
 
 _MALFORMED = Reason(code="policy_error", message="the policy gave no well-formed decision")
@@ -71,12 +78,14 @@ class Authorizer:
     def __init__(
         self,
         engine: PolicyEngine,
-        decision_log: DecisionLog,
+        writer: AuditWriter,
         *,
+        labels: dict[str, str] | None = None,
         new_id: Callable[[], str] = _new_decision_id,
     ) -> None:
         self.engine = engine
-        self._log = decision_log
+        self._writer = writer
+        self._labels = {**(labels or {}), "engine": engine.name}
         self._new_id = new_id
 
     async def _evaluate(
@@ -84,38 +93,42 @@ class Authorizer:
         path: str,
         input_doc: msgspec.Struct,
         *,
-        action: str | None = None,
+        action: str,
         subject: Subject,
-        resource: Resource | None = None,
+        resource_id: str | None = None,
         enterprise_id: str | None = None,
     ) -> tuple[str, Any]:
+        self._writer.ensure_writable()  # GATEWAY_AUDIT_REQUIRED: no unloggable decision
         raw_input = _encode(input_doc)
         started = time.perf_counter_ns()
         result, engine_decision_id = await self.engine.evaluate(path, raw_input)
         elapsed = time.perf_counter_ns() - started
         decision_id = engine_decision_id or self._new_id()
-        taken = request_decisions.get()
-        if taken is not None:
-            taken.append(decision_id)
         allowed = result.get("allow") if isinstance(result, dict) else None
         request = getattr(input_doc, "request", None) or _NO_REQUEST
         record = DecisionRecord(
             decision_id=decision_id,
-            path=path.replace("/", "."),
-            input=msgspec.json.decode(raw_input),
+            path=path,
+            # The JSON the engine was sent, as is: decoded (and masked) by the writer.
+            input=msgspec.Raw(raw_input),
             result=None if result is UNDEFINED else result,
-            timestamp=datetime.now(UTC).isoformat(),
-            revision=self.engine.revision,
-            engine=self.engine.name,
-            metrics={"timer_eval_ns": elapsed},
+            timestamp=format_timestamp(datetime.now(UTC)),
+            bundles={"gateway": BundleInfo(revision=self.engine.revision)},
+            labels=self._labels,
+            metrics={"timer_rego_query_eval_ns": elapsed},
             req_id=request.req_id,
+            http=HTTPInfo(method=request.method, path=request.path),
             subject_id=subject.id,
-            enterprise_id=getattr(resource, "enterprise_id", None) or enterprise_id,
+            enterprise_id=enterprise_id,
             action=action,
-            resource_id=getattr(resource, "id", None),
+            resource_id=resource_id,
             allowed=allowed if isinstance(allowed, bool) else None,
         )
-        await self._log.record(record)
+        taken = request_records.get()
+        if taken is not None:
+            taken.append(record)
+        else:
+            self._writer.submit([record])
         return decision_id, result
 
     async def decide(
@@ -143,8 +156,8 @@ class Authorizer:
             doc,
             action=action,
             subject=subject,
-            resource=resource,
-            enterprise_id=enterprise_id,
+            resource_id=_resource_id(resource, proposed),
+            enterprise_id=_enterprise_id(resource, proposed, enterprise_id),
         )
         return _parse_decision(result, decision_id, AUTHZ_DECISION)
 
@@ -181,6 +194,7 @@ class Authorizer:
             SubjectInput(subject=subject, request=_request()),
             action="scope.view",
             subject=subject,
+            resource_id=subject.id,  # the view of this user
         )
         try:
             parsed = msgspec.convert(result, ScopeResult)
@@ -201,6 +215,7 @@ class Authorizer:
             SubjectInput(subject=subject, request=_request()),
             action="accounts.provision",
             subject=subject,
+            resource_id=subject.id,
         )
         try:
             return msgspec.convert(result, ProvisionResult).personal_enterprise
@@ -236,6 +251,23 @@ class Authorizer:
                 decision_id,
             )
             return {lid: Decision(reasons=(_MALFORMED,), decision_id=decision_id) for lid in ids}
+
+
+def _resource_id(resource: Resource, proposed: Resource | None) -> str | None:
+    """What a record says was acted on: the object's id; for a membership or an
+    invitation, the user's."""
+    if isinstance(resource, EnterpriseMemberResource | InvitationResource):
+        return resource.user_id
+    return getattr(resource, "id", None) or getattr(proposed, "id", None)
+
+
+def _enterprise_id(resource: Resource, proposed: Resource | None, asked: str | None) -> str | None:
+    """Whose the object is (what an enterprise's admins may read of the log)."""
+    return (
+        getattr(resource, "enterprise_id", None)
+        or getattr(proposed, "enterprise_id", None)
+        or asked
+    )
 
 
 def _parse_decision(result: Any, decision_id: str, path: str) -> Decision:

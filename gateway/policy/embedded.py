@@ -30,6 +30,7 @@ from gateway.errors import BackendUnavailable
 from gateway.policy.engine import (
     AUTHZ_DECISION,
     ENTRYPOINTS,
+    LOG_MASK,
     MARKETPLACE_LISTINGS,
     UNDEFINED,
     Evaluation,
@@ -90,7 +91,8 @@ class _Compiled:
             self.interp.add_data_json(msgspec.json.encode(sources.data).decode())
             for path, text in sources.modules.items():
                 self.interp.add_module(path, text)
-            self.bundle = self.interp.build(None, list(entrypoints))
+            # The log mask is optional (undefined = nothing masked), so never probed.
+            self.bundle = self.interp.build(None, [*entrypoints, LOG_MASK])
         except RegoError as exc:
             raise PolicyLoadError(
                 describe_rego_error(exc, sources.modules, root), revision=self.revision
@@ -231,7 +233,7 @@ class EmbeddedRegoEngine:
             return True
 
     def evaluate_sync(self, entrypoint: str, input_json: bytes) -> Any:
-        if entrypoint not in self._entrypoints:
+        if entrypoint not in self._entrypoints and entrypoint != LOG_MASK:
             raise BackendUnavailable(f"policy entrypoint {entrypoint!r} is not compiled")
         return self._active.evaluate(entrypoint, input_json)
 

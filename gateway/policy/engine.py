@@ -12,6 +12,8 @@ SCOPE_VIEW: Final = "gateway/scope/view"
 ACCOUNTS_PROVISION: Final = "gateway/accounts/provision"
 MARKETPLACE_LISTINGS: Final = "gateway/marketplace/listings"
 ENTRYPOINTS: Final = (AUTHZ_DECISION, SCOPE_VIEW, ACCOUNTS_PROVISION, MARKETPLACE_LISTINGS)
+# OPA's decision-log masking rule (gateway/audit/masking.py); optional, like in OPA.
+LOG_MASK: Final = "system/log/mask"
 
 
 class Undefined:

@@ -155,8 +155,10 @@ class MarketplaceListingResource(_Resource, kw_only=True, frozen=True, tag="mark
 
 
 class AuditLogResource(_Resource, kw_only=True, frozen=True, tag="audit_log"):
-    """The decision log, or the part of it about one enterprise."""
+    """The decision log, or the part of it about one enterprise; `id` is a decision id when
+    one record is read (its `enterprise_id` the record's)."""
 
+    id: str | None = None
     enterprise_id: str | None = None
 
 

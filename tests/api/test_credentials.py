@@ -17,7 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.config import Settings
-from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller, join
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller, decision_records, join
 from tests.fixtures.openbao import OpenBaoServer, run_openbao
 
 pytestmark = [pytest.mark.vault, pytest.mark.redis]
@@ -157,7 +157,7 @@ async def test_personal_credentials_lifecycle(
         )
 
     assert any("mcp-servers" in line for line in all_logs.lines)  # the capture is not empty
-    decision_log = msgspec.json.encode(app.app.state.runtime.stores.decision_log.records()).decode()
+    decision_log = msgspec.json.encode(await decision_records(app)).decode()
     assert "mcp_server.credentials.set" in decision_log  # the log did record those decisions
     for secret in (SECRET_A, SECRET_B):
         assert not any(secret in line for line in all_logs.lines), "a secret reached a log"

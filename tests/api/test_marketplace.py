@@ -14,10 +14,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
-from gateway.audit.log import MemoryDecisionLog
 from gateway.config import Settings
 from gateway.marketplace.catalog import CatalogError, Listing, load_bundled_catalog
-from tests.fixtures.gateway import JWT_SECRET, Caller, caller, join, token_for
+from tests.fixtures.gateway import JWT_SECRET, Caller, caller, decision_records, join, token_for
 
 CATALOG = load_bundled_catalog()
 LIST = "/v1/marketplace/servers"
@@ -78,12 +77,6 @@ async def _restrict(owner: Caller, ent_id: str, on: bool) -> None:
     assert patched.json()["restrict_installs_to_approved"] is on
 
 
-def _decision_log(caller: Caller) -> MemoryDecisionLog:
-    log = caller.client.app.state.runtime.stores.decision_log
-    assert isinstance(log, MemoryDecisionLog)
-    return log
-
-
 # --- installed ----------------------------------------------------------------------------
 
 
@@ -131,10 +124,10 @@ async def test_install_goes_through_the_personal_create_decision(
     client_as: Callable[..., Caller],
 ) -> None:
     alice = client_as("alice")
-    log = _decision_log(alice)
-    before = len(log.records())
+    before = len(await decision_records(alice.client))
     assert (await alice.post(_install_url("fetch"))).status_code == 201
-    actions = [r.action for r in log.records()[before:] if r.path == "gateway.authz.decision"]
+    taken = (await decision_records(alice.client))[before:]
+    actions = [r.action for r in taken if r.path == "gateway/authz/decision"]
     assert actions == ["marketplace.install", "mcp_server.create"]
 
 
@@ -253,12 +246,12 @@ async def test_a_page_is_decided_in_one_policy_decision(
     acme = await _enterprise(alice, "Acme", {"bob": "member"})
     await _approve(alice, acme, "sentry", auto=True)
     await _restrict(alice, acme, True)
-    log = _decision_log(bob)
-    before = len(log.records())
+    before = len(await decision_records(bob.client))
 
     response = await bob.get(f"{LIST}?limit=500")
     assert response.status_code == 200
-    batch = [r for r in log.records()[before:] if r.path == "gateway.marketplace.listings"]
+    taken = (await decision_records(bob.client))[before:]
+    batch = [r for r in taken if r.path == "gateway/marketplace/listings"]
     assert len(batch) == 1
     record = batch[0]
     assert response.headers["x-decision-id"] == record.decision_id

@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 from gateway.cli import main
 from gateway.config import REPO_POLICY_DIR, Settings
 from gateway.policy.push import push
-from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller, decision_records
 from tests.fixtures.opa_server import OPAServer
 
 pytestmark = pytest.mark.opa
@@ -60,8 +60,8 @@ async def test_decisions_are_opas_and_joined_by_id(
     created = await alice.post("/v1/mcp-servers", json=SERVER)
     assert created.status_code == 201, created.text
     decision_id = created.headers["x-decision-id"]
-    record = await alice.client.app.state.runtime.stores.decision_log.get(decision_id)
-    assert record is not None and record.engine == "opa"
+    record = next(r for r in await decision_records(alice.client) if r.decision_id == decision_id)
+    assert record.labels["engine"] == "opa"
     deadline = time.monotonic() + 5  # OPA writes its console log asynchronously
     while decision_id not in opa.log():
         assert time.monotonic() < deadline, "OPA's decision log lacks the gateway's id"

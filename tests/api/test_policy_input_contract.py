@@ -14,7 +14,7 @@ import pytest
 
 from gateway.config import REPO_POLICY_DIR
 from gateway.policy.inputs import PROPOSED_TYPES, RESOURCE_TYPES, schema_for
-from tests.fixtures.gateway import Caller, join
+from tests.fixtures.gateway import Caller, decision_records, join
 
 SCHEMA = json.loads((REPO_POLICY_DIR / "schemas" / "input.json").read_text())
 SCHEMAS = {kind.__struct_config__.tag: schema_for(kind, SCHEMA) for kind in RESOURCE_TYPES}
@@ -75,11 +75,11 @@ async def test_every_decision_input_validates_against_its_schema(
     client_as: Callable[..., Caller],
 ) -> None:
     await _every_action(client_as)
-    records = client_as("alice").client.app.state.runtime.stores.decision_log.records()
+    records = await decision_records(client_as("alice").client)
     asked: set[str] = set()
     for record in records:
         doc: dict[str, Any] = record.input
-        if record.path == "gateway.authz.decision":
+        if record.path == "gateway/authz/decision":
             kind = doc["resource"]["type"]
             jsonschema.validate(doc, SCHEMAS[kind])
             assert set(doc["resource"]) - {"type"} == FIELDS[kind], record.action
@@ -88,7 +88,7 @@ async def test_every_decision_input_validates_against_its_schema(
                 assert proposed == PROPOSED.get(kind, kind)
                 assert set(doc["proposed"]) - {"type"} == FIELDS[proposed]
             asked.add(doc["action"])
-        elif record.path == "gateway.marketplace.listings":
+        elif record.path == "gateway/marketplace/listings":
             jsonschema.validate(doc, SCHEMAS["marketplace_listings"])
         else:
             jsonschema.validate(doc, SCHEMAS["subject"])

@@ -14,7 +14,9 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aredis
 
-from gateway.audit.log import MemoryDecisionLog
+from gateway.audit.masking import Masker
+from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.writer import AuditWriter
 from gateway.config import REPO_POLICY_DIR
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Membership, Subject
@@ -97,7 +99,8 @@ def make_replica(
 ) -> Replica:
     revision = ["rev-1"]
     return Replica(
-        authorizer=Authorizer(engine, MemoryDecisionLog()),
+        # The writer is not started: these tests read views, not the decision log.
+        authorizer=Authorizer(engine, AuditWriter(MemoryDecisionLog(), Masker(engine))),
         personal=RedisMCPServerStore(client) if personal_store is None else personal_store,
         enterprise=(
             RedisEnterpriseMCPServerStore(client) if enterprise_store is None else enterprise_store

@@ -19,6 +19,13 @@ Keys that change together share a hash tag, so every Lua script and MULTI touche
     gw:loc:{<server_id>}             personal server id -> user id (GET by id without a scan)
     gw:eloc:{<server_id>}            enterprise server id -> enterprise id
     gw:users / gw:ents               owners that ever had a server (unscoped local-dev list)
+    gw:{audit}:log                   the decision log: a Stream, entry id `0-<seq>`
+    gw:{audit}:head                  hash: seq/hash of the newest record, floor_seq/floor_hash
+                                     of the last one retention removed, bytes kept
+    gw:{audit}:time                  sorted set seq by timestamp (ms): since/until bounds
+    gw:{audit}:user:<id> / ent:<id> / res:<id> / req:<id>
+                                     sorted sets of seqs: the query indexes
+    gw:{audit}:id:<decision_id>      the seq of a decision id
 
 Writes spanning two slots are ordered so a crash between them leaves a state that reads
 ignore or repair, never a wrong answer:
@@ -33,6 +40,8 @@ ignore or repair, never a wrong answer:
   enterprise reads as missing), then its servers and secrets, then one Lua script removes
   the enterprise's keys, then `gw:deleting`. A crash anywhere leaves the intent, which the
   deletion finisher completes (docs/storage.md).
+- decision log: one Lua script appends a batch (stream, indexes, head) and trims what
+  retention removes, all in the `{audit}` slot: one chain every replica appends to.
 - personal enterprise: `SET ...:personal NX` picks the winner; whoever finds the claimed
   enterprise missing creates it under the claimed id (idempotent `SET NX`).
 
@@ -129,3 +138,19 @@ def user_memberships(user_id: str) -> str:
 
 def user_personal_claim(user_id: str) -> str:
     return f"{user_tag(user_id)}:personal"
+
+
+# The decision log: one hash slot, so a batch's append and the chain head move together.
+AUDIT_TAG = f"{PREFIX}:{{audit}}"
+AUDIT_LOG = f"{AUDIT_TAG}:log"
+AUDIT_HEAD = f"{AUDIT_TAG}:head"
+AUDIT_TIME = f"{AUDIT_TAG}:time"
+
+
+def audit_index(kind: str, value: str) -> str:
+    """`kind`: user, ent, res or req."""
+    return f"{AUDIT_TAG}:{kind}:{value}"
+
+
+def audit_decision(decision_id: str) -> str:
+    return f"{AUDIT_TAG}:id:{decision_id}"

@@ -110,3 +110,63 @@ redis.call('INCR', KEYS[3])
 redis.call('INCR', KEYS[4])
 return 1
 """
+
+
+# The decision log's append (gateway/stores/redis/decision_log.py).
+# KEYS: stream, head, time index, then for each record its decision-id key and its index
+# keys. ARGV: expected head seq, expected head hash, ttl (s), record count, then for each
+# record: seq, hash, timestamp (ms), JSON, index count. Appends only when the head is the
+# one the caller sealed the batch after; else returns {0, seq, hash} of the real head and
+# the caller seals the batch again after it. Returns {1, seq, hash, bytes kept, oldest
+# timestamp kept (ms)}: the caller trims when the log is over its budget.
+APPEND_DECISIONS = """
+local seq = redis.call('HGET', KEYS[2], 'seq') or '0'
+local hash = redis.call('HGET', KEYS[2], 'hash') or ARGV[2]
+if seq ~= ARGV[1] or (seq ~= '0' and hash ~= ARGV[2]) then return {0, seq, hash} end
+local ttl = tonumber(ARGV[3])
+local k, a, added = 4, 5, 0
+for _ = 1, tonumber(ARGV[4]) do
+  local n = tonumber(ARGV[a + 4])
+  local indexes = {}
+  for j = 1, n do indexes[j] = KEYS[k + j] end
+  redis.call('XADD', KEYS[1], '0-' .. ARGV[a], 'r', ARGV[a + 3], 'h', ARGV[a + 1],
+    't', ARGV[a + 2], 'd', KEYS[k], 'i', table.concat(indexes, ' '))
+  redis.call('SET', KEYS[k], ARGV[a], 'EX', ttl)
+  for j = 1, n do
+    redis.call('ZADD', KEYS[k + j], ARGV[a], ARGV[a])
+    redis.call('EXPIRE', KEYS[k + j], ttl)
+  end
+  redis.call('ZADD', KEYS[3], ARGV[a + 2], ARGV[a])
+  added = added + #ARGV[a + 3]
+  seq, hash = ARGV[a], ARGV[a + 1]
+  k, a = k + 1 + n, a + 5
+end
+redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash)
+local kept = redis.call('HINCRBY', KEYS[2], 'bytes', added)
+local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+return {1, seq, hash, kept, oldest[2] or '0'}
+"""
+
+# Retention: removes the oldest records the caller read (a prefix of the stream).
+# KEYS: stream, head, time index, then for each record its decision-id key and its index
+# keys. ARGV: record count, then for each: seq, hash, JSON length, index count. A record
+# another replica removed first is skipped. The last record removed becomes the floor the
+# chain starts from (`gateway audit verify` checks the first record kept against it).
+TRIM_DECISIONS = """
+local k, a, removed = 4, 2, 0
+for _ = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a + 3])
+  if redis.call('XDEL', KEYS[1], '0-' .. ARGV[a]) == 1 then
+    redis.call('HINCRBY', KEYS[2], 'bytes', -tonumber(ARGV[a + 2]))
+    redis.call('ZREM', KEYS[3], ARGV[a])
+    if redis.call('GET', KEYS[k]) == ARGV[a] then redis.call('DEL', KEYS[k]) end
+    for j = 1, n do redis.call('ZREM', KEYS[k + j], ARGV[a]) end
+    removed = removed + 1
+  end
+  if tonumber(redis.call('HGET', KEYS[2], 'floor_seq') or '0') < tonumber(ARGV[a]) then
+    redis.call('HSET', KEYS[2], 'floor_seq', ARGV[a], 'floor_hash', ARGV[a + 1])
+  end
+  k, a = k + 1 + n, a + 4
+end
+return removed
+"""

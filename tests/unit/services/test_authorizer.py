@@ -4,11 +4,16 @@ well-formed answer is a deny, an engine failure a 503."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
-from gateway.audit.log import MemoryDecisionLog
+from gateway.audit.masking import Masker
+from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.records import DecisionRecord
+from gateway.audit.writer import AuditWriter
 from gateway.config import REPO_POLICY_DIR
 from gateway.domain.subjects import Membership, Subject
 from gateway.errors import BackendUnavailable, Denied, NotFound
@@ -38,13 +43,26 @@ def log() -> MemoryDecisionLog:
     return MemoryDecisionLog()
 
 
+@pytest_asyncio.fixture
+async def writer(engine: EmbeddedRegoEngine, log: MemoryDecisionLog) -> AsyncIterator[AuditWriter]:
+    started = AuditWriter(log, Masker(engine))
+    started.start()
+    yield started
+    await started.aclose()
+
+
 @pytest.fixture
-def authorizer(engine: EmbeddedRegoEngine, log: MemoryDecisionLog) -> Authorizer:
-    return Authorizer(engine, log, new_id=iter(f"d{i}" for i in range(100)).__next__)
+def authorizer(engine: EmbeddedRegoEngine, writer: AuditWriter) -> Authorizer:
+    return Authorizer(engine, writer, new_id=iter(f"d{i}" for i in range(100)).__next__)
+
+
+async def _records(writer: AuditWriter, log: MemoryDecisionLog) -> list[DecisionRecord]:
+    assert await writer.flush()
+    return log.records()
 
 
 async def test_a_decision_is_recorded_with_its_indexed_fields(
-    authorizer: Authorizer, log: MemoryDecisionLog
+    authorizer: Authorizer, writer: AuditWriter, log: MemoryDecisionLog
 ) -> None:
     token = inputs.current_request.set(
         inputs.RequestInfo(method="PATCH", path="/v1/mcp-servers/emcp_1", req_id="r-1")
@@ -54,7 +72,7 @@ async def test_a_decision_is_recorded_with_its_indexed_fields(
     finally:
         inputs.current_request.reset(token)
     assert (decision.allow, decision.visible, decision.decision_id) == (False, True, "d0")
-    (record,) = log.records()
+    (record,) = await _records(writer, log)
     assert (record.decision_id, record.req_id, record.subject_id) == ("d0", "r-1", "bob")
     assert (record.action, record.resource_id, record.enterprise_id) == (
         "mcp_server.update",
@@ -65,6 +83,12 @@ async def test_a_decision_is_recorded_with_its_indexed_fields(
     assert record.input["request"]["method"] == "PATCH"
     assert record.input["proposed"]["id"] == "emcp_1"
     assert record.result["reasons"][0]["code"] == "enterprise_managed"
+    # OPA's decision-log shape: the path with slashes, the revision under bundles.
+    assert record.path == "gateway/authz/decision"
+    assert record.bundles["gateway"].revision == authorizer.engine.revision
+    assert record.labels["engine"] == "embedded"
+    assert (record.http.method, record.http.path) == ("PATCH", "/v1/mcp-servers/emcp_1")
+    assert (record.seq, record.prev_hash) == (1, "0" * 64)
 
 
 async def test_require_turns_invisible_into_404_and_refused_into_403(
@@ -80,19 +104,21 @@ async def test_require_turns_invisible_into_404_and_refused_into_403(
 
 
 async def test_env_var_names_reach_the_input_never_values(
-    authorizer: Authorizer, log: MemoryDecisionLog
+    authorizer: Authorizer, writer: AuditWriter, log: MemoryDecisionLog
 ) -> None:
     await authorizer.decide("mcp_server.credentials.set", ALICE, MINE, env_vars=["B", "A"])
-    assert log.records()[0].input["request"]["env_vars"] == ["A", "B"]
+    assert (await _records(writer, log))[0].input["request"]["env_vars"] == ["A", "B"]
 
 
 async def test_a_missing_resource_is_decided_then_404(
-    authorizer: Authorizer, log: MemoryDecisionLog
+    authorizer: Authorizer, writer: AuditWriter, log: MemoryDecisionLog
 ) -> None:
     missing = inputs.missing(inputs.MCPServerResource, "mcp_9")
     with pytest.raises(NotFound):
         await authorizer.missing("mcp_server.read", ALICE, missing, what="server")
-    assert log.records()[0].input["resource"]["exists"] is False
+    (record,) = await _records(writer, log)
+    assert record.input["resource"]["exists"] is False
+    assert record.resource_id == "mcp_9"
 
 
 def _policy(tmp_path: Path, decision: str) -> Path:
@@ -121,9 +147,8 @@ def _policy(tmp_path: Path, decision: str) -> Path:
 )
 async def test_a_malformed_answer_is_an_invisible_deny(tmp_path: Path, answer: str) -> None:
     engine = EmbeddedRegoEngine(_policy(tmp_path, answer))
-    decision = await Authorizer(engine, MemoryDecisionLog()).decide(
-        "mcp_server.create", ALICE, MINE, MINE
-    )
+    writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
+    decision = await Authorizer(engine, writer).decide("mcp_server.create", ALICE, MINE, MINE)
     assert (decision.allow, decision.visible) == (False, False)
     assert [r.code for r in decision.reasons] == ["policy_error"]
 
@@ -138,4 +163,5 @@ async def test_an_engine_error_is_backend_unavailable(tmp_path: Path) -> None:
     )
     engine = EmbeddedRegoEngine(root)
     with pytest.raises(BackendUnavailable):
-        await Authorizer(engine, MemoryDecisionLog()).decide("mcp_server.create", ALICE, MINE, MINE)
+        writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
+        await Authorizer(engine, writer).decide("mcp_server.create", ALICE, MINE, MINE)

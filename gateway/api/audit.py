@@ -1,0 +1,125 @@
+"""`/v1/audit/decisions`: the decision log for auditors (docs/audit.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from gateway.api.pages import Cursor, Limit, Page
+from gateway.api.params import (
+    ActionQuery,
+    DecisionIdParam,
+    OptionalEnterpriseId,
+    RequestIdQuery,
+    ResourceIdQuery,
+    UserIdQuery,
+)
+from gateway.audit.log import AuditFilter, format_timestamp
+from gateway.audit.records import DecisionRecord
+from gateway.domain.subjects import Subject
+from gateway.errors import InvalidInput
+from gateway.services.audit import AuditService
+from gateway.services.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+
+NDJSON = "application/x-ndjson"
+
+Allowed = Annotated[
+    bool | None, Parameter(description="true: only allowed decisions; false: only denials")
+]
+Instant = Annotated[
+    datetime | None,
+    Parameter(description="RFC 3339 with a time zone, e.g. 2026-11-30T10:00:00Z"),
+]
+
+
+def _instant(name: str, value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidInput.field(name, "needs a time zone (e.g. Z or +01:00)")
+    return format_timestamp(value)
+
+
+def provide_filter(
+    user_id: UserIdQuery = None,
+    enterprise_id: OptionalEnterpriseId = None,
+    action: ActionQuery = None,
+    resource_id: ResourceIdQuery = None,
+    allowed: Allowed = None,
+    since: Instant = None,
+    until: Instant = None,
+    req_id: RequestIdQuery = None,
+) -> AuditFilter:
+    """The query parameters both the list and the export filter on."""
+    return AuditFilter(
+        user_id=user_id,
+        enterprise_id=enterprise_id,
+        action=action,
+        resource_id=resource_id,
+        allowed=allowed,
+        req_id=req_id,
+        since=_instant("since", since),
+        until=_instant("until", until),
+    )
+
+
+def _before(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    seq = decode_cursor(cursor)
+    if not seq.isdigit():
+        raise InvalidInput.field("cursor", "not a cursor we issued")
+    return int(seq)
+
+
+async def _lines(records: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for raw in records:
+        yield raw + b"\n"
+
+
+class AuditController(Controller):
+    path = "/v1/audit/decisions"
+    tags = ["audit"]
+    dependencies = {"where": Provide(provide_filter, sync_to_thread=False)}
+
+    @get("/", summary="Decision records, newest first")
+    async def list_decisions(
+        self,
+        subject: NamedDependency[Subject],
+        audit: NamedDependency[AuditService],
+        where: NamedDependency[AuditFilter],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Page[DecisionRecord]:
+        found = await audit.query(subject, where, before=_before(cursor), limit=limit)
+        next_cursor = encode_cursor(str(found.next_before)) if found.next_before else None
+        return Page(items=found.records, next_cursor=next_cursor)
+
+    @get(
+        "/export",
+        summary="Every matching record as NDJSON, oldest first: one OPA decision-log line each",
+        media_type=NDJSON,
+    )
+    async def export_decisions(
+        self,
+        subject: NamedDependency[Subject],
+        audit: NamedDependency[AuditService],
+        where: NamedDependency[AuditFilter],
+    ) -> Stream:
+        records = await audit.export(subject, where)
+        return Stream(_lines(records), media_type=NDJSON)
+
+    @get("/{decision_id:str}", summary="One decision record (the X-Decision-Id of a response)")
+    async def get_decision(
+        self,
+        subject: NamedDependency[Subject],
+        audit: NamedDependency[AuditService],
+        decision_id: DecisionIdParam,
+    ) -> DecisionRecord:
+        return await audit.get(subject, decision_id)

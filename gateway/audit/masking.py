@@ -1,0 +1,157 @@
+"""Masking by policy, OPA's way: `data.system.log.mask` is evaluated on the decision event
+(`input.input`, `input.result`, `input.path`, …) and answers JSON pointers to erase
+(`"/input/resource/headers/Authorization"`) or `{"op": "upsert", "path": …, "value": …}`
+objects to replace. Erased pointers are listed in the record's `erased`, upserted ones in
+`masked`. OPA applies the same rule to its own decision log, so one policy masks both.
+
+Fail closed: when the mask cannot be evaluated, or answers something that is not a list of
+pointers and upserts, the whole input is erased (`erased: ["/input"]`) rather than logged
+unmasked.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import msgspec
+
+from gateway.audit.records import DecisionRecord
+from gateway.errors import BackendUnavailable
+from gateway.policy.engine import LOG_MASK, UNDEFINED, PolicyEngine
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+_WHOLE_INPUT = "/input"
+
+
+class Upsert(msgspec.Struct, kw_only=True, frozen=True):
+    op: str
+    path: str
+    value: Any = None
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _split(pointer: str) -> list[str] | None:
+    if not pointer.startswith("/"):
+        return None
+    return [_unescape(t) for t in pointer[1:].split("/")]
+
+
+def _parent(doc: Any, tokens: list[str], create: bool) -> tuple[Any, str] | None:
+    """The container holding the pointer's last token, or None when it does not exist."""
+    node = doc
+    for token in tokens[:-1]:
+        if isinstance(node, dict):
+            if token not in node:
+                if not create:
+                    return None
+                node[token] = {}
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node, tokens[-1]
+
+
+def _erase(event: dict[str, Any], pointer: str) -> bool:
+    tokens = _split(pointer)
+    found = _parent(event, tokens, create=False) if tokens else None
+    if found is None:
+        return False
+    node, key = found
+    if isinstance(node, dict) and key in node:
+        del node[key]
+        return True
+    if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+        node[int(key)] = None  # removing would shift the indexes after it
+        return True
+    return False
+
+
+def _upsert(event: dict[str, Any], pointer: str, value: Any) -> bool:
+    tokens = _split(pointer)
+    found = _parent(event, tokens, create=True) if tokens else None
+    if found is None:
+        return False
+    node, key = found
+    if isinstance(node, dict):
+        node[key] = value
+        return True
+    if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+        node[int(key)] = value
+        return True
+    return False
+
+
+def _parse(answer: Any) -> list[str | Upsert] | None:
+    if answer is UNDEFINED:
+        return []  # no mask rule: nothing to mask (OPA's behaviour)
+    if not isinstance(answer, list):
+        return None
+    try:
+        return [item if isinstance(item, str) else msgspec.convert(item, Upsert) for item in answer]
+    except msgspec.ValidationError:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """A copy to edit: the Authorizer keeps the input as the raw JSON it sent."""
+    if isinstance(value, msgspec.Raw):
+        return msgspec.json.decode(value)
+    return copy.deepcopy(value)
+
+
+class Masker:
+    def __init__(self, engine: PolicyEngine) -> None:
+        self._engine = engine
+        self.failures = 0
+
+    async def mask(self, record: DecisionRecord) -> DecisionRecord:
+        event = {
+            "decision_id": record.decision_id,
+            "path": record.path,
+            "input": record.input,
+            "result": record.result,
+            "labels": record.labels,
+            "req_id": record.req_id,
+            "timestamp": record.timestamp,
+        }
+        try:
+            answer = (await self._engine.evaluate(LOG_MASK, _encode(event))).result
+        except BackendUnavailable as exc:
+            answer = exc
+        rules = None if isinstance(answer, BackendUnavailable) else _parse(answer)
+        if rules is None:
+            self.failures += 1
+            log.error(
+                "decision %s: data.system.log.mask failed (%s); its whole input is erased",
+                record.decision_id,
+                answer.detail if isinstance(answer, BackendUnavailable) else "malformed answer",
+            )
+            return msgspec.structs.replace(record, input=None, erased=[_WHOLE_INPUT])
+        if not rules:
+            return record
+        # The policy may point at `/input/...` or `/result/...`: the event is the document.
+        doc = {"input": _plain(record.input), "result": copy.deepcopy(record.result)}
+        erased: list[str] = []
+        masked: list[str] = []
+        for rule in sorted(rules, key=lambda r: r if isinstance(r, str) else r.path):
+            if isinstance(rule, str):
+                if _erase(doc, rule):
+                    erased.append(rule)
+            elif rule.op == "upsert" and _upsert(doc, rule.path, rule.value):
+                masked.append(rule.path)
+        return msgspec.structs.replace(
+            record,
+            input=doc.get("input"),
+            result=doc.get("result"),
+            erased=erased,
+            masked=masked,
+        )

@@ -1,0 +1,256 @@
+"""Takes the records of each request off the request path: masks them (gateway/audit/
+masking.py) and appends them to the log in batches, one Redis round trip per batch.
+
+Two modes (`GATEWAY_AUDIT_REQUIRED`):
+
+- false (default): `submit` queues and returns. A failing log is retried with backoff while
+  the queue holds up to `queue_size` records; beyond that new records are dropped, counted,
+  and a warning is logged at most every 10 seconds. `/readyz` shows the counts.
+- true: `write` returns once the records are in the log, so the response is sent only
+  then; when they cannot be written it raises LogUnavailable and the request answers 503.
+  While the log is failing, decisions are refused (503) before anything is done, and the
+  writer probes the log until it answers again.
+
+What a crash can lose is the queue (default mode): measured in docs/audit.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from gateway.audit.log import DecisionLog
+from gateway.audit.masking import Masker
+from gateway.audit.records import DecisionRecord
+from gateway.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+_WARN_EVERY_S = 10.0
+_BATCH = 256
+_REQUIRED_WAIT_S = 5.0
+
+
+class LogUnavailable(BackendUnavailable):
+    """The decision log cannot take records now (GATEWAY_AUDIT_REQUIRED: a 503)."""
+
+
+class WriterStats(msgspec.Struct, kw_only=True):
+    written: int = 0
+    queued: int = 0
+    dropped: int = 0
+    failed_writes: int = 0
+    mask_failures: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class _Item:
+    record: DecisionRecord | None  # None: a flush marker
+    done: asyncio.Future[None] | None = None
+    masked: bool = False
+
+
+class AuditWriter:
+    def __init__(
+        self,
+        log_: DecisionLog,
+        masker: Masker,
+        *,
+        required: bool = False,
+        queue_size: int = 10_000,
+    ) -> None:
+        self.log = log_
+        self.required = required
+        self._masker = masker
+        self._queue_size = queue_size
+        self._queue: deque[_Item] = deque()
+        self._pending = 0  # records (not markers) in the queue
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+        self._warned_at = 0.0
+        self.stats = WriterStats()
+
+    # --- taking records ------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-writer")
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the writer runs on (where its futures and the log's connections live)."""
+        if self._task is None:
+            raise RuntimeError("the decision log writer is not started")
+        return self._task.get_loop()
+
+    @property
+    def failing(self) -> bool:
+        return self._failing
+
+    def ensure_writable(self) -> None:
+        """In required mode, refuse to decide while the log is failing: nothing is done that
+        could not be logged."""
+        if self.required and self._failing:
+            raise LogUnavailable(f"decision log unavailable: {self.stats.last_error}")
+
+    def submit(self, records: Sequence[DecisionRecord]) -> None:
+        if not records:
+            return
+        if self._pending + len(records) > self._queue_size:
+            self.stats.dropped += len(records)
+            self._warn("decision log queue full")
+            return
+        self._queue.extend(_Item(record) for record in records)
+        self._pending += len(records)
+        self._wakeup.set()
+
+    async def write(self, records: Sequence[DecisionRecord]) -> None:
+        """Return once every record is in the log; LogUnavailable when they cannot be."""
+        if not records:
+            return
+        if self._pending + len(records) > self._queue_size:
+            self.stats.dropped += len(records)
+            raise LogUnavailable("decision log unavailable: its queue is full")
+        loop = asyncio.get_running_loop()
+        items = [_Item(record, loop.create_future()) for record in records]
+        self._queue.extend(items)
+        self._pending += len(items)
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(_REQUIRED_WAIT_S):
+                for item in items:
+                    assert item.done is not None
+                    await asyncio.shield(item.done)
+        except TimeoutError as exc:
+            raise LogUnavailable("decision log unavailable: the write timed out") from exc
+
+    async def flush(self, wait_seconds: float = 2.0) -> bool:
+        """Wait until what was queued before is written (or failed); False on timeout."""
+        if self._task is None:
+            return not self._queue
+        marker = _Item(None, asyncio.get_running_loop().create_future())
+        self._queue.append(marker)
+        self._wakeup.set()
+        assert marker.done is not None
+        try:
+            async with asyncio.timeout(wait_seconds):
+                await asyncio.shield(marker.done)
+        except TimeoutError:
+            return False
+        return True
+
+    # --- writing -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                if self._failing:  # probe the log even when nothing comes (required mode)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.5):
+                            await self._wakeup.wait()
+                else:
+                    await self._wakeup.wait()
+            batch = self._take()
+            records = [item for item in batch if item.record is not None]
+            try:
+                if records:
+                    await self._append(records)
+                elif self._failing:
+                    await self.log.check()
+            except BackendUnavailable as exc:
+                self._failed(batch, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            except Exception as exc:  # never let the writer die: count, keep going
+                log.exception("decision log writer error")
+                self._failed(batch, BackendUnavailable(f"writer error: {exc}"))
+                await asyncio.sleep(backoff)
+                continue
+            backoff = 0.05
+            self._failing = False
+            for item in batch:
+                if item.done is not None and not item.done.done():
+                    item.done.set_result(None)
+
+    def _take(self) -> list[_Item]:
+        """Up to a batch of records, and every flush marker among them."""
+        batch: list[_Item] = []
+        taken = 0
+        while self._queue and taken < _BATCH:
+            item = self._queue.popleft()
+            batch.append(item)
+            if item.record is not None:
+                taken += 1
+                self._pending -= 1
+        return batch
+
+    async def _append(self, items: list[_Item]) -> None:
+        for item in items:
+            if not item.masked and item.record is not None:
+                item.record = await self._masker.mask(item.record)
+                item.masked = True
+        self.stats.mask_failures = self._masker.failures
+        await self.log.append([item.record for item in items if item.record is not None])
+        self.stats.written += len(items)
+
+    def _failed(self, batch: list[_Item], exc: BackendUnavailable) -> None:
+        self._failing = True
+        self.stats.failed_writes += 1
+        self.stats.last_error = exc.detail
+        retry: list[_Item] = []
+        for item in batch:
+            if item.done is not None:
+                # A request waits on it (required mode) or a flush does: they answer now.
+                if not item.done.done():
+                    if item.record is None:
+                        item.done.set_result(None)
+                    else:
+                        item.done.set_exception(LogUnavailable(exc.detail))
+            elif item.record is not None:
+                retry.append(item)
+        # Default mode: put the records back in front, oldest first, to retry.
+        self._queue.extendleft(reversed(retry))
+        self._pending += len(retry)
+        self._warn(f"decision log write failed ({exc.detail})")
+
+    def _warn(self, what: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at < _WARN_EVERY_S:
+            return
+        self._warned_at = now
+        s = self.stats
+        log.warning(
+            "%s: %d records waiting, %d dropped so far, %d failed writes",
+            what,
+            self._pending,
+            s.dropped,
+            s.failed_writes,
+        )
+
+    def snapshot(self) -> WriterStats:
+        self.stats.queued = self._pending
+        return msgspec.structs.replace(self.stats)
+
+    async def aclose(self, wait_seconds: float = 5.0) -> None:
+        """Write what is queued (for at most `wait_seconds`), then stop."""
+        if self._task is None:
+            return
+        flushed = await self.flush(wait_seconds)
+        if not flushed or self._pending:
+            log.error("decision log: %d records not written at shutdown", self._pending)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
