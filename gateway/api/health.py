@@ -40,6 +40,8 @@ async def readyz(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
             "checks": results,
             "policy_revision": policy.revision,
             "policy": msgspec.structs.asdict(policy),
+            # What the decision log's writer has done: written, waiting, dropped, failures.
+            "decision_log": msgspec.structs.asdict(runtime.services.audit_writer.snapshot()),
         },
         status_code=200 if ready else 503,
     )

@@ -1,9 +1,8 @@
 """ASGI middleware: every request gets a request id (`X-Request-Id`, kept from the client
 when well-formed) that groups its decisions in the log, and the `X-Decision-Id` header that
 joins the response to the decision that settled it. When the response starts, its status
-goes into the request's decision records and they go to the decision log's writer; with
-GATEWAY_AUDIT_REQUIRED the response waits for them to be written, and becomes a 503 when
-they cannot be."""
+goes into the request's decision records and they go to the decision log's writer (with
+GATEWAY_AUDIT_REQUIRED the Authorizer has written each already, before it took effect)."""
 
 from __future__ import annotations
 
@@ -15,14 +14,10 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.audit.records import DecisionRecord, HTTPInfo
-from gateway.audit.writer import AuditWriter, LogUnavailable
+from gateway.audit.writer import AuditWriter
 from gateway.domain.ids import REQUEST_ID, matches
 from gateway.policy.decider import request_records
 from gateway.policy.inputs import RequestInfo, current_request
-
-_UNLOGGED = msgspec.json.encode(
-    {"status_code": 503, "detail": "the decision log cannot record this request; retry"}
-)
 
 
 def _request_id(scope: Scope) -> str:
@@ -48,6 +43,11 @@ def request_context_middleware(
 ) -> Callable[[ASGIApp], ASGIApp]:
     """`writer_of` finds the running gateway's writer (None before the lifespan opened it)."""
 
+    def _submit(scope: Scope, records: list[DecisionRecord]) -> None:
+        writer = writer_of(scope)
+        if writer is not None and not writer.required:
+            writer.submit(records)
+
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != ScopeType.HTTP:
@@ -59,30 +59,16 @@ def request_context_middleware(
             request_token = current_request.set(
                 RequestInfo(method=scope.get("method"), path=scope.get("path"), req_id=req_id)
             )
-            replaced = False
 
             async def send_logged(message: Message) -> None:
-                nonlocal replaced
-                if replaced:
-                    return  # the original body of a response that became a 503
                 if message["type"] == "http.response.start":
                     headers = list(message.get("headers", []))
                     headers.append((b"x-request-id", req_id.encode()))
                     if taken:
                         # The last decision is the one that settled the request (the denial).
                         headers.append((b"x-decision-id", taken[-1].decision_id.encode()))
-                        records = _with_status(taken, message["status"])
+                        _submit(scope, _with_status(taken, message["status"]))
                         taken.clear()
-                        writer = writer_of(scope)
-                        if writer is not None and writer.required:
-                            try:
-                                await writer.write(records)
-                            except LogUnavailable:
-                                replaced = True
-                                await _send_unlogged(send, req_id)
-                                return
-                        elif writer is not None:
-                            writer.submit(records)
                     message = {**message, "headers": headers}  # type: ignore[typeddict-item]
                 await send(message)
 
@@ -90,28 +76,10 @@ def request_context_middleware(
                 await app(scope, receive, send_logged)
             finally:
                 if taken:  # no response was started (the client went away): still logged
-                    writer = writer_of(scope)
-                    if writer is not None:
-                        writer.submit(list(taken))
+                    _submit(scope, list(taken))
                 request_records.reset(records_token)
                 current_request.reset(request_token)
 
         return middleware
 
     return wrap
-
-
-async def _send_unlogged(send: Send, req_id: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_UNLOGGED)).encode()),
-                (b"retry-after", b"1"),
-                (b"x-request-id", req_id.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _UNLOGGED, "more_body": False})

@@ -6,10 +6,11 @@ Two modes (`GATEWAY_AUDIT_REQUIRED`):
 - false (default): `submit` queues and returns. A failing log is retried with backoff while
   the queue holds up to `queue_size` records; beyond that new records are dropped, counted,
   and a warning is logged at most every 10 seconds. `/readyz` shows the counts.
-- true: `write` returns once the records are in the log, so the response is sent only
-  then; when they cannot be written it raises LogUnavailable and the request answers 503.
-  While the log is failing, decisions are refused (503) before anything is done, and the
-  writer probes the log until it answers again.
+- true: the Authorizer `write`s each record before its decision takes effect; `write`
+  returns once the record is in the log (records of concurrent requests share a batch),
+  and raises LogUnavailable (503) when it cannot be, so nothing is done unlogged. While the
+  log is failing, decisions are refused (503) at once, and the writer probes the log until
+  it answers again. These records carry no HTTP status: it is not known yet.
 
 What a crash can lose is the queue (default mode): measured in docs/audit.md.
 """
@@ -217,7 +218,9 @@ class AuditWriter:
                     if item.record is None:
                         item.done.set_result(None)
                     else:
-                        item.done.set_exception(LogUnavailable(exc.detail))
+                        item.done.set_exception(
+                            LogUnavailable(f"decision log unavailable: {exc.detail}")
+                        )
             elif item.record is not None:
                 retry.append(item)
         # Default mode: put the records back in front, oldest first, to retry.

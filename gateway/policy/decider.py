@@ -125,10 +125,14 @@ class Authorizer:
             allowed=allowed if isinstance(allowed, bool) else None,
         )
         taken = request_records.get()
-        if taken is not None:
-            taken.append(record)
-        else:
+        if self._writer.required:
+            # Written before the decision takes effect: nothing is done that is not logged
+            # (LogUnavailable, a 503, when it cannot be). The response's status is unknown yet.
+            await self._writer.write([record])
+        elif taken is None:
             self._writer.submit([record])
+        if taken is not None:
+            taken.append(record)  # for X-Decision-Id; the middleware submits if not written
         return decision_id, result
 
     async def decide(
