@@ -1,5 +1,5 @@
-"""`gateway serve | token | policy test|check|eval|schema`: the commands of the quick start and
-of security teams."""
+"""`gateway serve | token | policy test|check|eval|schema|push|replay | audit
+query|export|verify`: the commands of the quick start, of security teams and of auditors."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.config import REPO_POLICY_DIR, ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:  # imported where used: `gateway serve` starts without the audit tooling
+    from gateway.audit.commands import Source
+    from gateway.audit.log import AuditFilter
 
 
 class _Exit(Exception):
@@ -193,6 +198,95 @@ def _policy_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_source(args: argparse.Namespace) -> Source:
+    from gateway.audit.commands import open_source
+
+    token = args.token or os.environ.get("GATEWAY_TOKEN")
+    # Through the API the gateway's own settings are not needed (nor perhaps at hand).
+    redis_url = None if args.url else _settings().redis_url
+    return open_source(args.url, token, redis_url)
+
+
+def _audit_filter(args: argparse.Namespace) -> AuditFilter:
+    from gateway.audit.commands import parse_instant
+    from gateway.audit.log import AuditFilter
+
+    allowed = {"true": True, "false": False, None: None}[args.allowed]
+    return AuditFilter(
+        user_id=args.user,
+        enterprise_id=args.enterprise,
+        action=args.action,
+        resource_id=args.resource,
+        allowed=allowed,
+        req_id=args.req_id,
+        since=parse_instant("since", args.since),
+        until=parse_instant("until", args.until),
+    )
+
+
+def _audit(run: str) -> Callable[[argparse.Namespace], int]:
+    """One `gateway audit …` command: a CommandError is a one-line message and exit 2."""
+
+    def command(args: argparse.Namespace) -> int:
+        from gateway.audit import commands
+
+        try:
+            if run == "verify" and args.file:
+                return commands.verify(None, args.file, args.allow_gaps, sys.stdout)
+            source = _audit_source(args)
+            if run == "verify":
+                return commands.verify(source, None, False, sys.stdout)
+            where = _audit_filter(args)
+            if run == "query":
+                return commands.query(source, where, args.limit, args.json, sys.stdout)
+            return commands.export(source, where, sys.stdout)
+        except commands.CommandError as exc:
+            print(f"gateway audit {run}: {exc}", file=sys.stderr)
+            return 2
+
+    return command
+
+
+def _policy_replay(args: argparse.Namespace) -> int:
+    from gateway.audit import commands
+    from gateway.policy.sources import PolicyLoadError
+
+    try:
+        source = None if args.from_file else _audit_source(args)
+        return commands.replay_command(
+            args.candidate,
+            source,
+            args.from_file,
+            _audit_filter(args),
+            args.json,
+            sys.stdout,
+        )
+    except commands.CommandError as exc:
+        print(f"gateway policy replay: {exc}", file=sys.stderr)
+        return 2
+    except PolicyLoadError as exc:
+        print(f"gateway policy replay: the candidate does not load:\n{exc}", file=sys.stderr)
+        return 2
+
+
+def _source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", help="the gateway's base URL (its API; default: GATEWAY_REDIS_URL directly)"
+    )
+    parser.add_argument("--token", help="bearer token for --url (default GATEWAY_TOKEN)")
+
+
+def _filter_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", help="the subject's user id")
+    parser.add_argument("--enterprise", help="enterprise id")
+    parser.add_argument("--action", help="e.g. mcp_server.update")
+    parser.add_argument("--resource", help="what was acted on (server, enterprise, user id)")
+    parser.add_argument("--allowed", choices=["true", "false"])
+    parser.add_argument("--req-id", help="one request's decisions (X-Request-Id)")
+    parser.add_argument("--since", help="1h, 30m, 7d, or RFC 3339 with a time zone")
+    parser.add_argument("--until", help="like --since (exclusive)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +333,38 @@ def build_parser() -> argparse.ArgumentParser:
     pschema = policy_sub.add_parser("schema", help="print the policy input's JSON schema")
     pschema.add_argument("--write", help="write input.json into this directory (policies/schemas)")
     pschema.set_defaults(func=_policy_schema)
+    preplay = policy_sub.add_parser(
+        "replay",
+        help="re-evaluate logged decisions against a candidate directory; list what would flip",
+    )
+    preplay.add_argument("--candidate", required=True, help="the candidate policy directory")
+    preplay.add_argument("--from", dest="from_file", help="an NDJSON export instead of the log")
+    preplay.add_argument("--json", action="store_true", help="the report as JSON")
+    _source_arguments(preplay)
+    _filter_arguments(preplay)
+    preplay.set_defaults(func=_policy_replay)
+
+    audit = sub.add_parser("audit", help="the decision log, for auditors")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    aquery = audit_sub.add_parser("query", help="decision records, newest first (a table)")
+    _source_arguments(aquery)
+    _filter_arguments(aquery)
+    aquery.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    aquery.add_argument("--json", action="store_true", help="one JSON record per line")
+    aquery.set_defaults(func=_audit("query"))
+    aexport = audit_sub.add_parser("export", help="NDJSON, oldest first: OPA decision-log lines")
+    _source_arguments(aexport)
+    _filter_arguments(aexport)
+    aexport.set_defaults(func=_audit("export"))
+    averify = audit_sub.add_parser(
+        "verify", help="walk the hash chain; name the first record altered, removed or reordered"
+    )
+    _source_arguments(averify)
+    averify.add_argument("--file", help="verify an NDJSON export instead (- for stdin)")
+    averify.add_argument(
+        "--allow-gaps", action="store_true", help="the export is filtered: check each record"
+    )
+    averify.set_defaults(func=_audit("verify"))
     return parser
 
 

@@ -74,7 +74,7 @@ def describe_rego_error(exc: RegoError, modules: dict[str, str], root: Path) -> 
     return "\n".join(lines) if lines else f"{root}: {text.strip()[:500]}"
 
 
-class _Compiled:
+class CompiledPolicy:
     """One revision: an interpreter and the bundle compiled from it."""
 
     __slots__ = ("bundle", "interp", "revision")
@@ -173,10 +173,12 @@ class _Compiled:
         return expressions[0] if expressions else UNDEFINED
 
 
-def compile_policy(policy_dir: str | Path, entrypoints: tuple[str, ...] = ENTRYPOINTS) -> _Compiled:
+def compile_policy(
+    policy_dir: str | Path, entrypoints: tuple[str, ...] = ENTRYPOINTS
+) -> CompiledPolicy:
     """Load, compile and probe a policy directory; PolicyLoadError names what is wrong."""
     root = Path(policy_dir)
-    return _Compiled(load_policy_sources(root), root, entrypoints)
+    return CompiledPolicy(load_policy_sources(root), root, entrypoints)
 
 
 class EmbeddedRegoEngine:

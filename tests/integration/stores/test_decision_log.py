@@ -97,10 +97,8 @@ async def test_since_and_until_bound_by_the_decisions_time(make_log: Any) -> Non
     assert exported == ["d-3", "d-4", "d-5", "d-6"]  # the export is oldest first
 
 
-async def test_two_replicas_append_to_one_chain(make_log: Any, log_kind: str) -> None:
-    if log_kind == "memory":
-        pytest.skip("the memory log is one process's")
-    replicas = [make_log(), make_log()]
+async def test_two_replicas_append_to_one_chain(redis_client: aredis.Redis) -> None:
+    replicas = [RedisDecisionLog(redis_client), RedisDecisionLog(redis_client)]
     batches = [[record(r * 100 + i, user=f"u{r}") for i in range(20)] for r in range(2)]
     for _ in range(5):  # interleaved appends: each replica's head goes stale in turn
         await asyncio.gather(
