@@ -4,6 +4,8 @@
 objects to replace. Erased pointers are listed in the record's `erased`, upserted ones in
 `masked`. OPA applies the same rule to its own decision log, so one policy masks both.
 
+The mask sees the event without `decision_id`, `timestamp` and the request id (see Masker).
+
 Fail closed: when the mask cannot be evaluated, or answers something that is not a list of
 pointers and upserts, the whole input is erased (`erased: ["/input"]`) rather than logged
 unmasked.
@@ -12,7 +14,9 @@ unmasked.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import msgspec
@@ -108,38 +112,69 @@ def _plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _without_request_id(doc: Any) -> Any:
+    request = doc.get("request") if isinstance(doc, dict) else None
+    if not isinstance(request, dict) or "req_id" not in request:
+        return doc
+    return {**doc, "request": {k: v for k, v in request.items() if k != "req_id"}}
+
+
 class Masker:
-    def __init__(self, engine: PolicyEngine) -> None:
+    """Evaluates the mask for each record, remembering recent answers.
+
+    The mask's input is the event without what differs between two otherwise identical
+    decisions — `decision_id`, `timestamp` and the request id (which the gateway only
+    accepts as `[A-Za-z0-9._:-]`, so it is never a secret) — so the same decision asked
+    again (every merged view of a user, say) is masked from memory: the answer is a function
+    of that input and the policy revision, both part of the key. On the embedded engine a
+    mask evaluation costs ~0.6 ms, as much as the decision itself."""
+
+    def __init__(self, engine: PolicyEngine, *, remember: int = 4096) -> None:
         self._engine = engine
+        self._remember = remember
+        self._answers: OrderedDict[tuple[str, bytes], list[str | Upsert]] = OrderedDict()
         self.failures = 0
+        self.evaluations = 0
+
+    async def _rules(self, record: DecisionRecord, doc: Any) -> list[str | Upsert] | None:
+        event = _encode(
+            {
+                "path": record.path,
+                "input": _without_request_id(doc),
+                "result": record.result,
+                "labels": record.labels,
+            }
+        )
+        key = (self._engine.revision, hashlib.sha256(event).digest())
+        known = self._answers.get(key)
+        if known is not None:
+            self._answers.move_to_end(key)
+            return known
+        self.evaluations += 1
+        try:
+            answer = (await self._engine.evaluate(LOG_MASK, event)).result
+        except BackendUnavailable as exc:
+            log.error("decision %s: data.system.log.mask failed: %s", record.decision_id, exc)
+            return None
+        rules = _parse(answer)
+        if rules is None:
+            log.error("decision %s: data.system.log.mask answered out of shape", record.decision_id)
+            return None
+        self._answers[key] = rules
+        if len(self._answers) > self._remember:
+            self._answers.popitem(last=False)
+        return rules
 
     async def mask(self, record: DecisionRecord) -> DecisionRecord:
-        event = {
-            "decision_id": record.decision_id,
-            "path": record.path,
-            "input": record.input,
-            "result": record.result,
-            "labels": record.labels,
-            "req_id": record.req_id,
-            "timestamp": record.timestamp,
-        }
-        try:
-            answer = (await self._engine.evaluate(LOG_MASK, _encode(event))).result
-        except BackendUnavailable as exc:
-            answer = exc
-        rules = None if isinstance(answer, BackendUnavailable) else _parse(answer)
+        doc = _plain(record.input)  # a copy: the masks edit it
+        rules = await self._rules(record, doc)
         if rules is None:
-            self.failures += 1
-            log.error(
-                "decision %s: data.system.log.mask failed (%s); its whole input is erased",
-                record.decision_id,
-                answer.detail if isinstance(answer, BackendUnavailable) else "malformed answer",
-            )
+            self.failures += 1  # fail closed: nothing of the input is logged
             return msgspec.structs.replace(record, input=None, erased=[_WHOLE_INPUT])
         if not rules:
-            return record
+            return msgspec.structs.replace(record, input=doc)
         # The policy may point at `/input/...` or `/result/...`: the event is the document.
-        doc = {"input": _plain(record.input), "result": copy.deepcopy(record.result)}
+        doc = {"input": doc, "result": copy.deepcopy(record.result)}
         erased: list[str] = []
         masked: list[str] = []
         for rule in sorted(rules, key=lambda r: r if isinstance(r, str) else r.path):
