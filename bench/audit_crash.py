@@ -1,0 +1,134 @@
+"""What a crash loses from the decision log, measured: a real gateway process on a
+throwaway Redis serves `GET /v1/mcp-servers` to `--concurrency` clients; after `--seconds`
+it is SIGKILLed mid-load. Every response the clients received carries the X-Decision-Id of
+a decision; afterwards each id is looked up in the Redis log. Lost = answered, not logged.
+
+Run by hand (not a test): `.venv/bin/python -m bench.audit_crash [--runs 3]`, for the
+default mode and for GATEWAY_AUDIT_REQUIRED=true.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import redis.asyncio as aredis
+
+from bench._redis import throwaway_redis
+from gateway.auth.dev_tokens import mint_dev_token
+from gateway.stores.redis import RedisDecisionLog
+from tests.fixtures.redis_server import free_port
+
+SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
+
+
+def _start(redis_url: str, port: int, required: bool, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "GATEWAY_JWT_SECRET": SECRET,
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_AUDIT_REQUIRED": "true" if required else "false",
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve"], env=env, stdout=out, stderr=out
+        )
+
+
+async def _wait_ready(base: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                if (await client.get(f"{base}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the gateway did not become ready")
+
+
+async def _load(base: str, concurrency: int, stop: asyncio.Event) -> list[str]:
+    token = mint_dev_token(SECRET, sub="crash", email="crash@example.com")
+    answered: list[str] = []
+
+    async def client_loop() -> None:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ) as client:
+            while not stop.is_set():
+                try:
+                    response = await client.get("/v1/mcp-servers")
+                except httpx.HTTPError:
+                    return  # the gateway is gone
+                if response.status_code == 200:
+                    answered.append(response.headers["x-decision-id"])
+
+    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    return answered
+
+
+async def one_run(redis_url: str, required: bool, seconds: float, concurrency: int) -> str:
+    flush = aredis.from_url(redis_url)
+    await flush.flushdb()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = _start(redis_url, port, required, Path(tmp) / "gateway.log")
+        try:
+            await _wait_ready(base)
+            stop = asyncio.Event()
+            load = asyncio.create_task(_load(base, concurrency, stop))
+            await asyncio.sleep(seconds)
+            proc.send_signal(signal.SIGKILL)  # no shutdown, no flush: a crash
+            proc.wait()
+            stop.set()
+            answered = await load
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    log = RedisDecisionLog(flush)
+    missing = [d for d in answered if await log.get(d) is None]
+    verified = await log.verify()
+    await flush.aclose()
+    rate = len(answered) / seconds
+    return (
+        f"| {'required' if required else 'default':8} | {seconds:4.1f} | {len(answered):6} | "
+        f"{rate:7.1f} | {len(missing):5} | {1000 * len(missing) / rate if rate else 0:7.1f} | "
+        f"{'ok' if verified.ok else verified.detail} |"
+    )
+
+
+async def run(runs: int, seconds: float, concurrency: int) -> None:
+    with throwaway_redis() as (url, version):
+        print(f"# redis {version}; {concurrency} clients; SIGKILL after {seconds} s")
+        print("| mode     | s    | answered | req/s | lost (answered, not in the log) | = ms of traffic | chain |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for required in (False, True):
+            for _ in range(runs):
+                print(await one_run(url, required, seconds, concurrency), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    asyncio.run(run(args.runs, args.seconds, args.concurrency))
+    print(f"(benchmark took {time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
