@@ -234,23 +234,48 @@ class RedisDecisionLog:
         return QueryPage(records=found)
 
     async def export(self, where: AuditFilter) -> AsyncIterator[bytes]:
-        """Oldest first, read in chunks: an export of the whole log never sits in memory."""
+        """Oldest first, read in chunks (an export of the whole log never sits in memory),
+        through the filter's index when it names one."""
         low, high = await self._seq_bounds(where)
-        start = "-" if low is None else _entry_id(low)
-        end = "+" if high is None else _entry_id(high)
+        index = self._index_for(where)
         try:
-            while True:
-                entries = _stored(
-                    await self._client.xrange(k.AUDIT_LOG, start, end, count=_SCAN_CHUNK)
-                )
-                for _, raw in entries:
+            async for chunk in self._ascending(index, low, high):
+                for _, raw in chunk:
                     if where.matches(decode_record(raw)):
                         yield raw
-                if len(entries) < _SCAN_CHUNK:
-                    return
-                start = f"({_entry_id(entries[-1][0])}"
         except (RedisError, OSError) as exc:  # translate_errors cannot wrap a generator
             raise BackendUnavailable(f"redis unavailable: {exc}") from exc
+
+    async def _ascending(
+        self, index: str | None, low: int | None, high: int | None
+    ) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """Chunks of (seq, JSON) from `low` up to below `high`, oldest first."""
+        after = None if low is None else low - 1
+        while True:
+            if index is not None:
+                members: Any = await self._client.zrangebyscore(
+                    index,
+                    "-inf" if after is None else f"({after}",
+                    "+inf" if high is None else f"({high}",
+                    0,
+                    _SCAN_CHUNK,
+                )
+                seqs = [int(member) for member in members]
+                chunk = await self._read(seqs)
+            else:
+                chunk = _stored(
+                    await self._client.xrange(
+                        k.AUDIT_LOG,
+                        "-" if after is None else f"({_entry_id(after)}",
+                        "+" if high is None else f"({_entry_id(high)}",
+                        count=_SCAN_CHUNK,
+                    )
+                )
+                seqs = [seq for seq, _ in chunk]
+            yield chunk
+            if len(seqs) < _SCAN_CHUNK:
+                return
+            after = seqs[-1]
 
     async def _stored(self) -> AsyncIterator[tuple[int, bytes]]:
         start = "-"

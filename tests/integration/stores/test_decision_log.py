@@ -247,3 +247,16 @@ async def test_a_users_query_reads_that_users_records_only(redis_client: aredis.
     xrange_calls = stats.get("cmdstat_xrange", {}).get("calls", 0)
     scans = stats.get("cmdstat_xrevrange", {}).get("calls", 0)
     assert (xrange_calls, scans) == (3, 0)  # bob's three records, by index, nothing else
+
+
+async def test_exports_read_in_chunks_and_through_the_index(redis_client: aredis.Redis) -> None:
+    log = RedisDecisionLog(redis_client)
+    await log.append([record(i, user="crowd") for i in range(450)])
+    await log.append([record(1000 + i, user="bob") for i in range(3)])
+    everything = [decode_record(raw).seq async for raw in log.export(AuditFilter())]
+    assert everything == list(range(1, 454))  # three chunks, oldest first, nothing twice
+    await redis_client.config_resetstat()
+    bobs = [decode_record(raw).decision_id async for raw in log.export(AuditFilter(user_id="bob"))]
+    assert bobs == ["d-1000", "d-1001", "d-1002"]
+    stats = await redis_client.info("commandstats")
+    assert stats["cmdstat_xrange"]["calls"] == 3  # one read per record of bob's, no scan
