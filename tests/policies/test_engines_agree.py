@@ -17,6 +17,7 @@ from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import (
     ACCOUNTS_PROVISION,
     AUTHZ_DECISION,
+    LOG_MASK,
     MARKETPLACE_LISTINGS,
     SCOPE_VIEW,
     UNDEFINED,
@@ -251,3 +252,54 @@ def test_marketplace_pages_agree(
     engines: tuple[EmbeddedRegoEngine, httpx.Client], doc: dict[str, Any]
 ) -> None:
     _agree(engines, MARKETPLACE_LISTINGS, doc)
+
+
+# What users type where a ${VAR} belongs, and what they type legitimately.
+typed = st.sampled_from(
+    ["ghp_literal", "${TOKEN}", "Bearer ${TOKEN}", "Bearer abc", "token x", "", "a/b~c", "é"]
+)
+launch_fields = st.fixed_dictionaries(
+    {
+        "type": st.just("mcp_server"),
+        "headers": st.dictionaries(
+            st.sampled_from(["Authorization", "X-Api-Key", "Accept", "a/b~token", "Cookie"]),
+            typed,
+            max_size=3,
+        ),
+        "args": st.lists(
+            st.one_of(typed, st.sampled_from(["--token", "--api-key=k", "--port", "-v", "--x=1"])),
+            max_size=5,
+        ),
+        "url": st.sampled_from(
+            [
+                None,
+                "https://mcp.example.com/mcp",
+                "https://u:p@mcp.example.com/mcp?region=eu&access_token=abc",
+                "http://h/?sig=1&x=2#f",
+            ]
+        ),
+    }
+)
+
+
+@SETTINGS
+@given(
+    resource=launch_fields,
+    proposed=st.one_of(st.none(), launch_fields),
+    request_extra=st.dictionaries(st.sampled_from(["token", "Password", "x"]), typed, max_size=2),
+)
+def test_masks_agree(
+    engines: tuple[EmbeddedRegoEngine, httpx.Client],
+    resource: dict[str, Any],
+    proposed: dict[str, Any] | None,
+    request_extra: dict[str, str],
+) -> None:
+    doc: dict[str, Any] = {
+        "action": "mcp_server.create",
+        "subject": {"id": "alice"},
+        "resource": resource,
+        "request": {"method": "POST", "req_id": "r", **request_extra},
+    }
+    if proposed is not None:
+        doc["proposed"] = proposed
+    _agree(engines, LOG_MASK, {"path": AUTHZ_DECISION, "input": doc})
