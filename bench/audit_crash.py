@@ -112,7 +112,7 @@ async def one_run(redis_url: str, required: bool, seconds: float, concurrency: i
 async def run(runs: int, seconds: float, concurrency: int) -> None:
     with throwaway_redis() as (url, version):
         print(f"# redis {version}; {concurrency} clients; SIGKILL after {seconds} s")
-        print("| mode     | s    | answered | req/s | lost (answered, not in the log) | = ms of traffic | chain |")
+        print("| mode | s | answered | req/s | answered, not logged | = ms of traffic | chain |")
         print("|---|---:|---:|---:|---:|---:|---|")
         for required in (False, True):
             for _ in range(runs):
