@@ -160,9 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"# {platform.python_version()} on {os.cpu_count()} cores; {args.requests} requests")
-    print(
-        "| arm      | reqs   | req/s    | p50 ms | p99 ms  | served | drained | records | drop |"
-    )
+    print("| arm      | reqs   | req/s    | p50 ms | p99 ms  | served | drained | records | drop |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     started = time.perf_counter()
     if args.redis:
