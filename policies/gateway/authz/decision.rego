@@ -71,7 +71,15 @@ reasons := deny if {
 	"message": concat("", ["the policy does not permit ", _action_name, " on this resource"]),
 }}
 
-_action_name := object.get(input, "action", "this action")
+default _action_name := "this action"
+
+_action_name := input.action if is_string(input.action)
+
+# A value for a message: concat fails on anything but strings (and rego-cpp then answers
+# malformed JSON), so a missing id reads as "(none)".
+_shown(value) := value if {
+	is_string(value)
+} else := "(none)"
 
 # --- who is asking -----------------------------------------------------------------------
 
@@ -114,8 +122,8 @@ _why_not contains {
 	"code": "role_required",
 	# concat, not sprintf: rego-cpp quotes a computed string passed to sprintf's %s.
 	"message": concat("", [
-		input.action, " needs one of the roles ", concat(", ", sort(_roles_allowed)),
-		" in enterprise ", input.resource.enterprise_id, "; your role is ", _role,
+		_action_name, " needs one of the roles ", concat(", ", sort(_roles_allowed)),
+		" in enterprise ", _shown(input.resource.enterprise_id), "; your role is ", _role,
 	]),
 } if {
 	_granted_to("enterprise_role")

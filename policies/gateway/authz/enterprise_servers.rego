@@ -40,7 +40,8 @@ _removes_mandatory if {
 _why_not contains {
 	"code": "owner_required",
 	"message": concat("", [
-		input.resource.id, " is mandatory for every member of ", input.resource.enterprise_id,
+		_shown(input.resource.id), " is mandatory for every member of ",
+		_shown(input.resource.enterprise_id),
 		": only an owner can delete it or turn auto_enabled off",
 	]),
 } if {

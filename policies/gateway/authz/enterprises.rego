@@ -17,7 +17,7 @@ allow if {
 
 deny contains {
 	"code": "personal_enterprise",
-	"message": concat("", [input.resource.id, " is a personal enterprise: it cannot be deleted"]),
+	"message": concat("", [_shown(input.resource.id), " is a personal enterprise: it cannot be deleted"]),
 } if {
 	input.action == "enterprise.delete"
 	input.resource.kind == "personal"

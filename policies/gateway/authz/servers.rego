@@ -54,7 +54,7 @@ allow if {
 _why_not contains {
 	"code": "enterprise_managed",
 	"message": concat("", [
-		input.resource.id, " is managed by enterprise ", input.resource.enterprise_id,
+		_shown(input.resource.id), " is managed by enterprise ", _shown(input.resource.enterprise_id),
 		": members cannot change it; owners and admins manage it through /v1/enterprise/mcp-servers",
 	]),
 } if {
