@@ -42,6 +42,7 @@ from gateway.policy.inputs import (
     SubjectInput,
     current_request,
 )
+from gateway.policy.memo import DecisionMemo, memo_key
 from gateway.policy.results import AuthzResult, ListingsResult, ProvisionResult, ScopeResult
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,31 @@ class Authorizer:
         *,
         labels: dict[str, str] | None = None,
         new_id: Callable[[], str] = _new_decision_id,
+        memo: DecisionMemo | None = None,
     ) -> None:
         self.engine = engine
         self._writer = writer
         self._labels = {**(labels or {}), "engine": engine.name}
         self._new_id = new_id
+        self.memo = memo if memo is not None else DecisionMemo()
+
+    async def _answer(
+        self, path: str, raw_input: bytes, req_id: str | None
+    ) -> tuple[Any, str | None, bool]:
+        """The engine's answer, its decision id, and whether it was remembered: the same
+        input (but for the request id) under the same revision is answered from the memo
+        when the policy allows it (gateway/policy/memo.py)."""
+        if not self.engine.memoizable:
+            result, decision_id = await self.engine.evaluate(path, raw_input)
+            return result, decision_id, False
+        revision = self.engine.revision
+        key = memo_key(raw_input, req_id)
+        known = self.memo.get(revision, path, key)
+        if known is not None:
+            return known, None, True
+        result, decision_id = await self.engine.evaluate(path, raw_input)
+        self.memo.put(revision, path, key, result)
+        return result, decision_id, False
 
     async def _evaluate(
         self,
@@ -97,15 +118,23 @@ class Authorizer:
         subject: Subject,
         resource_id: str | None = None,
         enterprise_id: str | None = None,
+        log_repeats: bool = True,
     ) -> tuple[str, Any]:
+        """`log_repeats=False`: a remembered answer is not logged again (a question the
+        gateway asks on every request, whose first answer is in the log)."""
         self._writer.ensure_writable()  # GATEWAY_AUDIT_REQUIRED: no unloggable decision
         raw_input = _encode(input_doc)
+        request = getattr(input_doc, "request", None) or _NO_REQUEST
         started = time.perf_counter_ns()
-        result, engine_decision_id = await self.engine.evaluate(path, raw_input)
+        result, engine_decision_id, remembered = await self._answer(path, raw_input, request.req_id)
         elapsed = time.perf_counter_ns() - started
         decision_id = engine_decision_id or self._new_id()
+        if remembered and not log_repeats:
+            return decision_id, result
         allowed = result.get("allow") if isinstance(result, dict) else None
-        request = getattr(input_doc, "request", None) or _NO_REQUEST
+        metrics = {"timer_rego_query_eval_ns": elapsed}
+        if remembered:
+            metrics["counter_gateway_memoized"] = 1
         record = DecisionRecord(
             decision_id=decision_id,
             path=path,
@@ -115,7 +144,7 @@ class Authorizer:
             timestamp=format_timestamp(datetime.now(UTC)),
             bundles={"gateway": BundleInfo(revision=self.engine.revision)},
             labels=self._labels,
-            metrics={"timer_rego_query_eval_ns": elapsed},
+            metrics=metrics,
             req_id=request.req_id,
             http=HTTPInfo(method=request.method, path=request.path),
             subject_id=subject.id,
@@ -220,6 +249,9 @@ class Authorizer:
             action="accounts.provision",
             subject=subject,
             resource_id=subject.id,
+            # Asked on every request of a user without a personal enterprise: the first
+            # answer is logged; the same question again under the same policy is not.
+            log_repeats=False,
         )
         try:
             return msgspec.convert(result, ProvisionResult).personal_enterprise

@@ -40,6 +40,7 @@ from gateway.policy.engine import (
 )
 from gateway.policy.input_refs import unknown_input_refs
 from gateway.policy.inputs import input_schema
+from gateway.policy.memo import memo_blockers
 from gateway.policy.results import check_answer, probe_inputs
 from gateway.policy.sources import PolicyLoadError, PolicySources, load_policy_sources
 from gateway.policy.watch import PolicyWatcher
@@ -77,10 +78,11 @@ def describe_rego_error(exc: RegoError, modules: dict[str, str], root: Path) -> 
 class CompiledPolicy:
     """One revision: an interpreter and the bundle compiled from it."""
 
-    __slots__ = ("bundle", "interp", "revision")
+    __slots__ = ("bundle", "interp", "memo_blockers", "revision")
 
     def __init__(self, sources: PolicySources, root: Path, entrypoints: tuple[str, ...]) -> None:
         self.revision = sources.revision
+        self.memo_blockers = memo_blockers(sources.modules)
         unknown = unknown_input_refs(
             {str(root / path): text for path, text in sources.modules.items()}, input_schema()
         )
@@ -181,6 +183,15 @@ def compile_policy(
     return CompiledPolicy(load_policy_sources(root), root, entrypoints)
 
 
+def _say_if_not_memoized(compiled: CompiledPolicy) -> None:
+    if compiled.memo_blockers:
+        log.warning(
+            "revision %s: decisions are not memoized (each costs a full evaluation):\n%s",
+            compiled.revision,
+            "\n".join(compiled.memo_blockers),
+        )
+
+
 class EmbeddedRegoEngine:
     """Evaluations run synchronously on the event loop: there is no await between setting
     the input and querying, so one interpreter is never shared by two evaluations."""
@@ -202,10 +213,15 @@ class EmbeddedRegoEngine:
         self._reload_lock = asyncio.Lock()
         self.watcher = PolicyWatcher(self._root, self.reload, interval_seconds=poll_seconds)
         log.info("embedded policy engine: revision %s from %s", self.revision, self._root)
+        _say_if_not_memoized(self._active)
 
     @property
     def revision(self) -> str:
         return self._active.revision
+
+    @property
+    def memoizable(self) -> bool:
+        return not self._active.memo_blockers
 
     def status(self) -> PolicyStatus:
         return PolicyStatus(
@@ -232,6 +248,7 @@ class EmbeddedRegoEngine:
             previous, self._active = self._active.revision, compiled
             self._loaded_at = now_iso()
             log.info("policy revision %s replaces %s", compiled.revision, previous)
+            _say_if_not_memoized(compiled)
             return True
 
     def evaluate_sync(self, entrypoint: str, input_json: bytes) -> Any:

@@ -65,6 +65,12 @@ class PolicyEngine(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def memoizable(self) -> bool:
+        """Whether the serving revision's decisions are a function of (revision, input
+        without the request id): no clock, randomness, network or request id in the
+        gateway's modules (gateway/policy/memo.py)."""
+
     def status(self) -> PolicyStatus: ...
 
     def start(self) -> None:

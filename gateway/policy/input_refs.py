@@ -24,7 +24,8 @@ _REF = re.compile(r"\binput((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 _Node = dict[str, "_Node"] | None
 
 
-def _strip(text: str) -> str:
+def strip_code(text: str) -> str:
+    """The Rego text with strings and comments blanked (lines and columns kept)."""
     return _STRIP.sub(
         lambda m: " " * len(m.group(0).split("\n")[0]) + "\n" * m.group(0).count("\n"), text
     )
@@ -59,7 +60,7 @@ def known_fields(schema: Mapping[str, Any]) -> _Node:
 
 
 def _refs(text: str) -> Iterator[tuple[int, list[str]]]:
-    stripped = _strip(text)
+    stripped = strip_code(text)
     for match in _REF.finditer(stripped):
         line = stripped.count("\n", 0, match.start()) + 1
         yield line, match.group(1).lstrip(".").split(".")

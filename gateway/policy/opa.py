@@ -76,6 +76,12 @@ class OPAEngine:
     def revision(self) -> str:
         return self._revision
 
+    @property
+    def memoizable(self) -> bool:
+        """Never: between two looks the gateway knows neither OPA's revision for sure nor
+        that OPA is up, and a remembered answer must not hide an OPA that is down (503)."""
+        return False
+
     def status(self) -> PolicyStatus:
         return PolicyStatus(revision=self._revision, loaded_at=self._loaded_at)
 
