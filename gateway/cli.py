@@ -203,8 +203,10 @@ def _audit_source(args: argparse.Namespace) -> Source:
 
     token = args.token or os.environ.get("GATEWAY_TOKEN")
     # Through the API the gateway's own settings are not needed (nor perhaps at hand).
-    redis_url = None if args.url else _settings().redis_url
-    return open_source(args.url, token, redis_url)
+    if args.url:
+        return open_source(args.url, token, None)
+    settings = _settings()
+    return open_source(None, token, settings.redis_url, redis_cluster=settings.redis_cluster)
 
 
 def _audit_filter(args: argparse.Namespace) -> AuditFilter:

@@ -37,6 +37,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwks_cache_seconds: float = 300.0
     jwks_min_refetch_seconds: float = 30.0
     redis_url: str | None = None
+    # GATEWAY_REDIS_URL names one node of a Redis Cluster; the client follows its slot map.
+    redis_cluster: bool = False
+    # Connections per process (per node on a cluster); a request finding all busy waits up
+    # to the timeout for one, then is a 503: a burst queues instead of failing at once.
+    redis_max_connections: int = 64
+    redis_pool_timeout_seconds: float = 2.0
     vault_addr: str | None = None
     vault_token: str | None = None
     vault_mount: str = "secret"
@@ -111,6 +117,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         if self.instance_id is not None and not matches(REQUEST_ID, self.instance_id):
             raise ConfigError(
                 f"GATEWAY_INSTANCE_ID: {self.instance_id!r} is not 1-128 of A-Z a-z 0-9 . _ : -"
+            )
+        if self.redis_cluster and not self.redis_url:
+            raise ConfigError("GATEWAY_REDIS_CLUSTER is true but GATEWAY_REDIS_URL is not set")
+        if not 1 <= self.redis_max_connections <= 10_000:
+            raise ConfigError(
+                "GATEWAY_REDIS_MAX_CONNECTIONS: between 1 and 10000, "
+                f"not {self.redis_max_connections}"
+            )
+        if not 0 < self.redis_pool_timeout_seconds <= 30:
+            raise ConfigError(
+                "GATEWAY_REDIS_POOL_TIMEOUT_SECONDS: above 0 and at most 30, "
+                f"not {self.redis_pool_timeout_seconds}"
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")

@@ -140,7 +140,12 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
             redis_client_from_url,
         )
 
-        client = redis_client_from_url(settings.redis_url)
+        client = redis_client_from_url(
+            settings.redis_url,
+            cluster=settings.redis_cluster,
+            max_connections=settings.redis_max_connections,
+            pool_timeout=settings.redis_pool_timeout_seconds,
+        )
         closers.append(client.aclose)
         personal = RedisMCPServerStore(client)
         enterprise_servers = RedisEnterpriseMCPServerStore(client)

@@ -110,10 +110,10 @@ class _API:
 
 
 class _Redis:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cluster: bool) -> None:
         from gateway.stores.redis import RedisDecisionLog, redis_client_from_url
 
-        self._client = redis_client_from_url(url)
+        self._client = redis_client_from_url(url, cluster=cluster)
         self._log = RedisDecisionLog(self._client)
 
     async def query(self, where: AuditFilter, limit: int) -> list[DecisionRecord]:
@@ -140,11 +140,13 @@ class _Redis:
 Source = _API | _Redis
 
 
-def open_source(url: str | None, token: str | None, redis_url: str | None) -> Source:
+def open_source(
+    url: str | None, token: str | None, redis_url: str | None, *, redis_cluster: bool = False
+) -> Source:
     if url:
         return _API(url, token)
     if redis_url:
-        return _Redis(redis_url)
+        return _Redis(redis_url, redis_cluster)
     raise CommandError(
         "no decision log to read: give --url (the gateway's API) or set GATEWAY_REDIS_URL "
         "(the memory log lives inside its gateway: read it through --url)"

@@ -262,7 +262,7 @@ async def test_no_secret_set_through_the_api_reaches_a_record_or_the_export(
 # --- Redis: one log for every replica, durable across restarts ---------------------------
 
 
-@pytest.mark.parametrize("store_mode", ["redis"], indirect=True)
+@pytest.mark.parametrize("store_mode", ["redis", "cluster"], indirect=True)
 async def test_a_denial_is_found_after_a_restart_and_from_another_replica(
     gateway_settings: Settings, start_gateway: AppFactory
 ) -> None:
@@ -282,7 +282,7 @@ async def test_a_denial_is_found_after_a_restart_and_from_another_replica(
         assert decision_id in {r["decision_id"] for r in listed["items"]}
 
 
-@pytest.mark.parametrize("store_mode", ["redis"], indirect=True)
+@pytest.mark.parametrize("store_mode", ["redis", "cluster"], indirect=True)
 async def test_two_replicas_write_one_verifiable_chain(
     gateway_settings: Settings, start_gateway: AppFactory
 ) -> None:

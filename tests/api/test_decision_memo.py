@@ -81,6 +81,7 @@ async def test_a_policy_that_reads_the_clock_is_never_memoized(
     settings = Settings(
         jwt_secret=gateway_settings.jwt_secret,
         redis_url=gateway_settings.redis_url,
+        redis_cluster=gateway_settings.redis_cluster,
         policy_dir=str(policies),
     )
     client = await start_gateway(settings)

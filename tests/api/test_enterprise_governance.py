@@ -36,7 +36,7 @@ async def test_adr_0008_end_to_end(gateway_settings: Settings, start_gateway: Ap
     await _adr_0008_scenario(gateway, gateway)
 
 
-@pytest.mark.parametrize("store_mode", ["redis"], indirect=True)
+@pytest.mark.parametrize("store_mode", ["redis", "cluster"], indirect=True)
 async def test_adr_0008_end_to_end_across_replicas(
     gateway_settings: Settings, start_gateway: AppFactory
 ) -> None:

@@ -32,9 +32,10 @@ from gateway.stores.redis import (
     redis_client_from_url,
 )
 from gateway.stores.redis import keys as k
+from gateway.stores.redis.client import RedisClient
 from gateway.stores.redis.view_cache import RedisMergedViewCache, view_key
 from tests.fixtures.entities import approved, org, personal
-from tests.fixtures.redis_server import free_port
+from tests.fixtures.redis_server import client_like, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -49,6 +50,12 @@ def subject(user_id: str = "alice", *enterprise_ids: str) -> Subject:
 
 def ids(items: list[AnyServer]) -> list[str]:
     return [s.id for s in items]
+
+
+@pytest.fixture
+def redis_client(each_redis_client: RedisClient) -> RedisClient:
+    """Each test on one Redis, then on the three-primary cluster."""
+    return each_redis_client
 
 
 @pytest.fixture(scope="module")
@@ -234,9 +241,9 @@ async def test_a_new_policy_revision_misses(replica: Replica) -> None:
 
 
 async def test_replicas_sharing_redis_never_serve_each_other_stale(
-    engine: EmbeddedRegoEngine, redis_client: aredis.Redis, redis_url: str
+    engine: EmbeddedRegoEngine, redis_client: RedisClient, each_redis_url: str, redis_kind: str
 ) -> None:
-    other_client = aredis.Redis.from_url(redis_url)
+    other_client = client_like(each_redis_url, redis_kind)
     try:
         await seed_enterprises(redis_client)
         one = make_replica(engine, redis_client)

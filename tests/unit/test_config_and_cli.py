@@ -42,6 +42,9 @@ def test_alg_none_is_refused() -> None:
         ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
         ({"GATEWAY_AUTH_ENABLED": "maybe"}, "GATEWAY_AUTH_ENABLED"),
         ({"GATEWAY_POLICY_DIR": "/nonexistent"}, "GATEWAY_POLICY_DIR"),
+        ({"GATEWAY_REDIS_CLUSTER": "true"}, "GATEWAY_REDIS_URL"),
+        ({"GATEWAY_REDIS_MAX_CONNECTIONS": "0"}, "GATEWAY_REDIS_MAX_CONNECTIONS"),
+        ({"GATEWAY_REDIS_POOL_TIMEOUT_SECONDS": "0"}, "GATEWAY_REDIS_POOL_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:

@@ -20,15 +20,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import redis.asyncio as aredis
-from redis.exceptions import RedisError
-
 from gateway.audit.chain import ChainEnd, ChainReport, verify_chain
 from gateway.audit.log import CLOCK_SLACK_MS, AuditFilter, QueryPage, timestamp_ms
 from gateway.audit.records import GENESIS, DecisionRecord, decode_record, seal
 from gateway.errors import BackendUnavailable
 from gateway.stores.redis import keys as k
-from gateway.stores.redis.client import text, translate_errors
+from gateway.stores.redis.client import REDIS_ERRORS, RedisClient, text, translate_errors
 from gateway.stores.redis.scripts import APPEND_DECISIONS, TRIM_DECISIONS
 
 DEFAULT_MAX_BYTES = 1024 * 1024 * 1024
@@ -67,7 +64,7 @@ class RedisDecisionLog:
 
     def __init__(
         self,
-        client: aredis.Redis,
+        client: RedisClient,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_age_seconds: float = 30 * 86400,
@@ -243,7 +240,7 @@ class RedisDecisionLog:
                 for _, raw in chunk:
                     if where.matches(decode_record(raw)):
                         yield raw
-        except (RedisError, OSError) as exc:  # translate_errors cannot wrap a generator
+        except REDIS_ERRORS as exc:  # translate_errors cannot wrap a generator
             raise BackendUnavailable(f"redis unavailable: {exc}") from exc
 
     async def _ascending(

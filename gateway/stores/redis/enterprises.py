@@ -11,14 +11,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import msgspec
-import redis.asyncio as aredis
 
 from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.subjects import Role
 from gateway.errors import BackendUnavailable, Conflict, NotFound
 from gateway.stores.base import Roster
 from gateway.stores.redis import keys as k
-from gateway.stores.redis.client import ENCODER, as_int, text, translate_errors
+from gateway.stores.redis.client import ENCODER, RedisClient, as_int, text, translate_errors
 from gateway.stores.redis.scripts import (
     ACCEPT,
     BEGIN_DELETE,
@@ -55,7 +54,7 @@ class RedisEnterpriseStore:
     user's hint hashes only say which enterprises to ask, so "my memberships" and "my
     invitations" need no scan."""
 
-    def __init__(self, client: aredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._redis = client
         self._create_script = client.register_script(CREATE_ENTERPRISE)
         self._roster_script = client.register_script(SET_ROSTER_ENTRY)
@@ -99,7 +98,10 @@ class RedisEnterpriseStore:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for enterprise_id in wanted:
-                pipe.mget([k.enterprise(enterprise_id), k.enterprise_deleting(enterprise_id)])
+                # Not pipe.mget, which a cluster pipeline refuses (see servers._list_owned).
+                pipe.execute_command(
+                    "MGET", k.enterprise(enterprise_id), k.enterprise_deleting(enterprise_id)
+                )
             values: list[list[bytes | None]] = await pipe.execute()
         return {
             e: _ENTERPRISE_DECODER.decode(raw)

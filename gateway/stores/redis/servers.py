@@ -10,13 +10,19 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 import msgspec
-import redis.asyncio as aredis
 
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.errors import Conflict, NotFound
 from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter
 from gateway.stores.redis import keys as k
-from gateway.stores.redis.client import ENCODER, as_int, text, timestamp, translate_errors
+from gateway.stores.redis.client import (
+    ENCODER,
+    RedisClient,
+    as_int,
+    text,
+    timestamp,
+    translate_errors,
+)
 from gateway.stores.redis.scripts import (
     COMPARE_AND_SET,
     CREATE_SERVER,
@@ -36,7 +42,7 @@ class _RedisServerRecords(Generic[S]):
     _decoder: msgspec.json.Decoder[S]
     _owners_key: str
 
-    def __init__(self, client: aredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._redis = client
         self._create_script = client.register_script(CREATE_SERVER)
         self._replace_script = client.register_script(REPLACE_SERVER)
@@ -153,7 +159,11 @@ class _RedisServerRecords(Generic[S]):
         return sorted(text(o) for o in await self._redis.smembers(self._owners_key))
 
     async def _list_owned(self, owners: Sequence[str]) -> builtins.list[S]:
-        """One pipeline of SMEMBERS, then one of MGETs (each MGET stays in its owner's slot)."""
+        """One pipeline of SMEMBERS, then one of MGETs (each MGET stays in its owner's slot).
+
+        The MGETs are queued with `execute_command`: a cluster pipeline refuses `pipe.mget`
+        (it cannot know the keys share a slot), not the command; the server still rejects
+        one that spans slots (CROSSSLOT)."""
         if not owners:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -165,7 +175,7 @@ class _RedisServerRecords(Generic[S]):
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for owner, ids in wanted:
-                pipe.mget([self._record_key(owner, text(i)) for i in ids])
+                pipe.execute_command("MGET", *(self._record_key(owner, text(i)) for i in ids))
             batches: list[list[bytes | None]] = await pipe.execute()
         # A record deleted between the two reads is simply skipped.
         found = [self._decoder.decode(raw) for batch in batches for raw in batch if raw]

@@ -40,13 +40,12 @@ import time
 from collections.abc import Callable, Sequence
 
 import msgspec
-import redis.asyncio as aredis
-from redis.exceptions import RedisError
 
 from gateway.domain.decisions import ViewScope
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
 from gateway.stores.base import ViewLoader
 from gateway.stores.redis import keys as k
+from gateway.stores.redis.client import REDIS_ERRORS, RedisClient
 
 __all__ = ["RedisMergedViewCache", "view_key"]
 
@@ -55,6 +54,7 @@ log = logging.getLogger(__name__)
 # Bump when the entry's layout or the stamp's inputs change: old entries then simply miss.
 _FORMAT = "view-v1"
 _WARN_EVERY_S = 10.0
+_READ_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, ValueError)
 
 
 class _Entry(msgspec.Struct, kw_only=True):
@@ -100,7 +100,7 @@ class RedisMergedViewCache:
 
     def __init__(
         self,
-        client: aredis.Redis,
+        client: RedisClient,
         revision: Callable[[], str] | str,
         ttl_seconds: int = 3600,
     ) -> None:
@@ -129,7 +129,7 @@ class RedisMergedViewCache:
             return await compute()
         try:
             stamp, cached = await self._lookup(user_id, scope)
-        except (RedisError, OSError, ValueError) as exc:
+        except _READ_ERRORS as exc:
             self._failed("read", exc)
             return await compute()
         if cached is not None:
@@ -141,7 +141,7 @@ class RedisMergedViewCache:
             await self._redis.set(
                 view_key(user_id), _ENCODER.encode(_Entry(stamp=stamp, items=items)), ex=self._ttl
             )
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self._failed("write", exc)
         return items
 

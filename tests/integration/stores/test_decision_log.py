@@ -18,6 +18,7 @@ from gateway.audit.log import AuditFilter, DecisionLog, format_timestamp
 from gateway.audit.memory_log import MemoryDecisionLog
 from gateway.audit.records import BundleInfo, DecisionRecord, decode_record, hash_of
 from gateway.stores.redis import keys as k
+from gateway.stores.redis.client import RedisClient
 from gateway.stores.redis.decision_log import RedisDecisionLog
 
 
@@ -38,16 +39,24 @@ def record(n: int, *, user: str = "alice", allowed: bool = True, **fields: Any) 
     )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+def redis_client(each_redis_client: RedisClient) -> RedisClient:
+    """Each test on one Redis, then on the three-primary cluster."""
+    return each_redis_client
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def log_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
 def make_log(log_kind: str, request: pytest.FixtureRequest) -> Any:
-    client: aredis.Redis | None = None
+    client: RedisClient | None = None
     if log_kind == "redis":
-        client = request.getfixturevalue("redis_client")
+        client = request.getfixturevalue("single_redis_client")
+    elif log_kind == "cluster":
+        client = request.getfixturevalue("redis_cluster3_client")
 
     def make(**limits: Any) -> DecisionLog:
         if client is None:

@@ -27,26 +27,41 @@ from gateway.stores.redis import (
     RedisEnterpriseStore,
     RedisMCPServerStore,
 )
+from gateway.stores.redis.client import RedisClient
 from tests.fixtures.entities import NOW, approved, org, personal
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        # Three primaries: an owner's keys, its locators and the owner sets sit on
+        # different nodes, as in production on a Redis Cluster.
+        pytest.param("cluster", marks=pytest.mark.redis),
+    ]
+)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def redis_of(backend: str, request: pytest.FixtureRequest) -> RedisClient:
+    name = "redis_cluster3_client" if backend == "cluster" else "redis_client"
+    client: RedisClient = request.getfixturevalue(name)
+    return client
 
 
 @pytest.fixture
 def servers(backend: str, request: pytest.FixtureRequest) -> MCPServerStore:
     if backend == "memory":
         return MemoryMCPServerStore()
-    return RedisMCPServerStore(request.getfixturevalue("redis_client"))
+    return RedisMCPServerStore(redis_of(backend, request))
 
 
 @pytest.fixture
 def enterprises(backend: str, request: pytest.FixtureRequest) -> EnterpriseStore:
     if backend == "memory":
         return MemoryEnterpriseStore()
-    return RedisEnterpriseStore(request.getfixturevalue("redis_client"))
+    return RedisEnterpriseStore(redis_of(backend, request))
 
 
 @pytest_asyncio.fixture
@@ -59,7 +74,7 @@ async def enterprise_servers(
     if backend == "memory":
         assert isinstance(enterprises, MemoryEnterpriseStore)
         return MemoryEnterpriseMCPServerStore(enterprises)
-    return RedisEnterpriseMCPServerStore(request.getfixturevalue("redis_client"))
+    return RedisEnterpriseMCPServerStore(redis_of(backend, request))
 
 
 def ids(items: list[MCPServerConfig] | list[EnterpriseMCPServer]) -> list[str]:
