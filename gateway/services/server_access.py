@@ -5,18 +5,24 @@ store, their resource type and their action names."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from gateway.domain.servers import AnyServer, ServerPatch, patched
 from gateway.domain.subjects import Subject
-from gateway.errors import InvalidInput
+from gateway.errors import Conflict, InvalidInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.secret_records import CredentialRecords
 
 S = TypeVar("S", bound=AnyServer)
+
+# Reads, decisions and compare-and-sets a PATCH gets before a concurrent writer wins (409).
+_PATCH_ATTEMPTS = 8
 
 
 def now() -> datetime:
@@ -75,7 +81,18 @@ class ServerAccess(Generic[S]):
         return await self.authorized(subject, server_id, f"{self.actions}.read")
 
     async def update(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
-        """Decided on the server as it is and as the patch would leave it."""
+        """Decided on the server as it is and as the patch would leave it. A PATCH names
+        fields, not a version: when another write lands between the read and the
+        compare-and-set, the patch is read, decided and applied again on the newer server
+        (a few times), instead of a 409 the client could do nothing but repeat."""
+        for attempt in range(1, _PATCH_ATTEMPTS):
+            with contextlib.suppress(Conflict):
+                return await self._update_once(subject, server_id, patch)
+            # Jittered: writers that collided do not collide again in lockstep.
+            await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311
+        return await self._update_once(subject, server_id, patch)
+
+    async def _update_once(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
         action, what = f"{self.actions}.update", self.what(server_id)
         server = await self.load(subject, server_id, action)
         try:

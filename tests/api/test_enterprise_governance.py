@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from gateway.auth.claims import Claims
 from gateway.config import Settings
 from gateway.domain.enterprises import EnterpriseCreate
+from gateway.domain.servers import ServerCreate, ServerPatch
 from gateway.errors import Denied
 from gateway.wiring import open_runtime
 from tests.fixtures.gateway import AppFactory, Caller, caller, join
@@ -283,3 +284,23 @@ async def test_a_member_change_is_decided_on_the_current_roles(
 
 def _claims(user: str) -> Claims:
     return Claims(sub=user, email=f"{user}@example.com", exp=2_000_000_000)
+
+
+async def test_concurrent_patches_of_one_server_all_apply(gateway_settings: Settings) -> None:
+    """Twelve PATCHes of one server at once: each is read, decided and compare-and-set again
+    when another landed first, so none is a 409 and the last one written is what is stored
+    (a field-wise PATCH has no version for the client to repeat with)."""
+    runtime = await open_runtime(gateway_settings)
+    try:
+        alice = await runtime.services.authenticator.resolver.resolve(_claims("alice"))
+        servers = runtime.services.servers
+        created = await servers.create(
+            alice, ServerCreate(name="time", transport="stdio", command="uvx")
+        )
+        patches = [ServerPatch(description=f"patch {i}") for i in range(12)]
+        done = await asyncio.gather(*(servers.update(alice, created.id, p) for p in patches))
+        assert sorted(d.description for d in done) == sorted(f"patch {i}" for i in range(12))
+        stored = await servers.get(alice, created.id)
+        assert stored.description in {f"patch {i}" for i in range(12)}
+    finally:
+        await runtime.aclose()
