@@ -47,3 +47,7 @@ ensure_venv() {
 ensure_redis_server() {
   command -v redis-server >/dev/null || apt_install redis-server
 }
+
+ensure_wrk() {
+  command -v wrk >/dev/null || apt_install wrk
+}

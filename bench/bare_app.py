@@ -1,0 +1,44 @@
+"""The floor under the gateway's numbers: a bare Litestar app on the same uvicorn settings,
+one GET route answering fixed bytes (the merged view the harness captured from the gateway,
+with the gateway's content type). No auth, no policy, no Redis: what Litestar + uvicorn cost.
+
+Started by bench/harness.py as its own process:
+`python -m bench.bare_app --port P --body FILE --content-type TYPE [--path /v1/mcp-servers]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from litestar import Litestar, Response, get
+
+
+def create_bare_app(body: bytes, content_type: str, path: str) -> Litestar:
+    @get(path, sync_to_thread=False)
+    def merged_view() -> Response[bytes]:
+        return Response(content=body, media_type=content_type)
+
+    return Litestar(route_handlers=[merged_view], openapi_config=None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--body", type=Path, required=True, help="file with the response bytes")
+    parser.add_argument("--content-type", default="application/json")
+    parser.add_argument("--path", default="/v1/mcp-servers")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args()
+
+    import uvicorn
+
+    app = create_bare_app(args.body.read_bytes(), args.content_type, args.path)
+    # The gateway's `gateway serve` call: uvicorn.run(app, host, port, log_level, access_log=False)
+    # with uvicorn's defaults otherwise (uvloop and httptools when installed).
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    main()
