@@ -89,7 +89,7 @@ class ServerAccess(Generic[S]):
             with contextlib.suppress(Conflict):
                 return await self._update_once(subject, server_id, patch)
             # Jittered: writers that collided do not collide again in lockstep.
-            await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311
+            await asyncio.sleep(random.uniform(0, 0.002 * attempt))
         return await self._update_once(subject, server_id, patch)
 
     async def _update_once(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
