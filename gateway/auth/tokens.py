@@ -29,6 +29,7 @@ from jwt.types import Options
 
 from gateway.auth.claims import Claims
 from gateway.auth.jwks import JWKSCache, SigningKey
+from gateway.auth.token_cache import VerifiedTokenCache
 from gateway.config import ConfigError, Settings
 from gateway.domain.validation import field_error
 from gateway.errors import Unauthenticated
@@ -74,6 +75,7 @@ class TokenVerifier:
         issuer: str | None = None,
         audience: str | None = None,
         leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
+        cache: VerifiedTokenCache | None = None,
     ) -> None:
         if not secret and jwks is None:
             raise ConfigError("JWT verification needs GATEWAY_JWT_SECRET or GATEWAY_JWT_JWKS_URL")
@@ -91,6 +93,7 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self.cache = cache if cache is not None else VerifiedTokenCache()
         require = ["exp", "sub"]
         if issuer is not None:
             require.append("iss")
@@ -135,6 +138,12 @@ class TokenVerifier:
             raise Unauthenticated("missing token")
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("malformed token")
+        remembered = self.cache.get(token)
+        if remembered is not None:
+            claims, binding = remembered
+            if binding is None or await self._still_served(binding):
+                return claims
+            self.cache.forget(token)
         try:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, ValueError, TypeError):
@@ -145,7 +154,16 @@ class TokenVerifier:
             raise Unauthenticated("algorithm not allowed")
         key = await self._key_for(alg, header)
         payload = self._decode(token, key, alg)
-        return _to_claims(payload)
+        claims = _to_claims(payload)
+        binding = None if isinstance(key, str) else (str(header["kid"]), key)
+        self.cache.put(token, claims, expires_at=claims.exp + self._leeway, binding=binding)
+        return claims
+
+    async def _still_served(self, binding: tuple[str, Any]) -> bool:
+        """Whether the JWKS still serves the key a remembered token was verified with."""
+        kid, key = binding
+        current = await self._jwks.get_key(kid) if self._jwks is not None else None
+        return current is not None and current.key is key
 
     async def aclose(self) -> None:
         """Release the JWKS HTTP client (only closed if the verifier created it)."""
