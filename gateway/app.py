@@ -19,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.types import Scope
 
+from gateway.api.admission import admission_middleware
 from gateway.api.audit import AuditController
 from gateway.api.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.deps import DEPENDENCIES, runtime_of
@@ -115,8 +116,10 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.dependencies.update(DEPENDENCIES)
 
     def _configure_middleware(self, app_config: AppConfig) -> None:
+        admit, self.state.admission = admission_middleware(self.settings.max_concurrent_requests)
         app_config.middleware.extend(
             [
+                admit,  # first: a refused request costs nothing else
                 request_context_middleware(self._writer),
                 DefineMiddleware(
                     BearerAuthenticationMiddleware,

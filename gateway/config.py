@@ -65,6 +65,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     audit_queue_size: int = 10_000
     # The `labels.id` of this replica's records; default <hostname>-<pid>.
     instance_id: str | None = None
+    # Requests in flight per process; beyond it a 503 with Retry-After (health exempt).
+    max_concurrent_requests: int = 256
 
     def __repr__(self) -> str:
         # Never print the JWT secret or a Vault token.
@@ -129,6 +131,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError(
                 "GATEWAY_REDIS_POOL_TIMEOUT_SECONDS: above 0 and at most 30, "
                 f"not {self.redis_pool_timeout_seconds}"
+            )
+        if not 1 <= self.max_concurrent_requests <= 100_000:
+            raise ConfigError(
+                "GATEWAY_MAX_CONCURRENT_REQUESTS: between 1 and 100000, "
+                f"not {self.max_concurrent_requests}"
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")

@@ -1,16 +1,25 @@
-"""Liveness and readiness (no auth): `/readyz` checks every backend the gateway uses."""
+"""Liveness and readiness (no auth): `/readyz` checks every backend the gateway uses.
+
+Readiness is computed at most once a second per process, and concurrent probes share the
+computation in flight: `/readyz` is unauthenticated, so a burst of anonymous calls must not
+become a burst of backend checks (150 of them used to exhaust the Redis pool and make
+readiness fail)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import msgspec
 from litestar import Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from gateway.errors import GatewayError
 from gateway.wiring import Runtime
+
+READINESS_TTL_SECONDS = 1.0
 
 
 @get("/healthz", tags=["ops"], summary="The process is up")
@@ -18,8 +27,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["ops"], summary="Every backend answers")
-async def readyz(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
+class _Readiness:
+    """The last answer, and when it was computed; one computation at a time."""
+
+    def __init__(self) -> None:
+        self.answer: tuple[dict[str, Any], bool] | None = None
+        self.at = -READINESS_TTL_SECONDS
+        self.lock = asyncio.Lock()
+
+
+async def _check_all(runtime: Runtime) -> tuple[dict[str, Any], bool]:
     checks = runtime.readiness_checks()
 
     async def run(name: str, check: Any) -> tuple[str, str]:
@@ -34,14 +51,32 @@ async def readyz(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     ready = not (failing - runtime.degradable)
     status = "unavailable" if not ready else ("degraded" if failing else "ready")
     policy = runtime.engine.status()
+    return {
+        "status": status,
+        "checks": results,
+        "policy_revision": policy.revision,
+        "policy": msgspec.structs.asdict(policy),
+    }, ready
+
+
+@get("/readyz", tags=["ops"], summary="Every backend answers")
+async def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[dict[str, Any]]:
+    readiness: _Readiness = state.setdefault("readiness", _Readiness())
+    if time.monotonic() - readiness.at >= READINESS_TTL_SECONDS:
+        async with readiness.lock:
+            if time.monotonic() - readiness.at >= READINESS_TTL_SECONDS:  # not done meanwhile
+                readiness.answer = await _check_all(runtime)
+                readiness.at = time.monotonic()
+    assert readiness.answer is not None
+    body, ready = readiness.answer
+    admission = state.get("admission")
     return Response(
         {
-            "status": status,
-            "checks": results,
-            "policy_revision": policy.revision,
-            "policy": msgspec.structs.asdict(policy),
+            **body,
             # What the decision log's writer has done: written, waiting, dropped, failures.
             "decision_log": msgspec.structs.asdict(runtime.services.audit_writer.snapshot()),
+            # Requests in flight now, the limit, and how many were refused with a 503.
+            "admission": msgspec.structs.asdict(admission) if admission is not None else None,
         },
         status_code=200 if ready else 503,
     )

@@ -1,0 +1,69 @@
+"""Admission control: at most `limit` requests in flight per process; beyond it a prompt
+503 with `Retry-After`, before any work is done for the request (no token check, no Redis,
+no decision), so a burst cannot queue without bound on one event loop and time out
+everyone. The health endpoints are exempt: a load balancer must see a busy replica as alive
+and ready (it is), not as failing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
+
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+RETRY_AFTER_SECONDS = 1
+
+
+class AdmissionStats(msgspec.Struct, kw_only=True):
+    limit: int
+    in_flight: int = 0
+    refused: int = 0
+
+
+def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], AdmissionStats]:
+    stats = AdmissionStats(limit=limit)
+    body = msgspec.json.encode(
+        {
+            "status_code": 503,
+            "detail": f"the gateway is at its limit of {limit} requests in flight; retry",
+        }
+    )
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        ],
+    }
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP or scope["path"] in EXEMPT_PATHS:
+                await app(scope, receive, send)
+                return
+            if stats.in_flight >= stats.limit:
+                stats.refused += 1
+                await send(start)
+                await send(end)
+                return
+            stats.in_flight += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                stats.in_flight -= 1
+
+        return middleware
+
+    return wrap, stats
