@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     policy_dir: str = str(REPO_POLICY_DIR)
     # Seconds between looks at the policy directory for changes; 0 = only on SIGHUP.
     policy_poll_seconds: float = 1.0
+    # Embedded engine: inputs of this many bytes or more are evaluated on a thread of their
+    # own, off the event loop (marketplace pages always are); 0 = every evaluation.
+    policy_offload_bytes: int = 0
     marketplace_catalog: str = str(BUNDLED_CATALOG)
     log_level: str = "INFO"
     # The decision log (docs/audit.md). Required: a request whose decisions cannot be
@@ -131,6 +134,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError(
                 "GATEWAY_REDIS_POOL_TIMEOUT_SECONDS: above 0 and at most 30, "
                 f"not {self.redis_pool_timeout_seconds}"
+            )
+        if self.policy_offload_bytes < 0:
+            raise ConfigError(
+                f"GATEWAY_POLICY_OFFLOAD_BYTES: 0 or more, not {self.policy_offload_bytes}"
             )
         if not 1 <= self.max_concurrent_requests <= 100_000:
             raise ConfigError(

@@ -236,7 +236,11 @@ async def _engine(settings: Settings) -> PolicyEngine:
         )
         await opa.open()
         return opa
-    return EmbeddedRegoEngine(settings.policy_dir, poll_seconds=settings.policy_poll_seconds)
+    return EmbeddedRegoEngine(
+        settings.policy_dir,
+        poll_seconds=settings.policy_poll_seconds,
+        offload_bytes=settings.policy_offload_bytes,
+    )
 
 
 async def open_runtime(settings: Settings) -> Runtime:
