@@ -76,6 +76,7 @@ class Endpoint:
     target: str = "gateway"  # or "bare"
     cold: bool = False
     hook_until_routed: bool = False  # skipped (with a note) while the route answers 404
+    rotate: bool = False  # each request takes the next of the user's personal servers
     note: str = ""
 
 
@@ -111,7 +112,9 @@ ENDPOINTS = (
         "PATCH",
         "/v1/mcp-servers/{server_id}",
         body='{"description": "patched by the harness"}',
-        note="the same personal server every time",
+        rotate=True,
+        note="each request the next of the user's personal servers (20 x scale): an app "
+        "patches many servers, not one hot key 32 times at once",
     ),
     Endpoint(
         "marketplace",
@@ -327,6 +330,7 @@ def gateway_module_file(src: Path, env: dict[str, str]) -> str:
 class Tenant:
     scale: int
     server_id: str = ""
+    server_ids: list[str] = field(default_factory=list)
     view_bytes: bytes = b""
     view_content_type: str = ""
     view_items: int = 0
@@ -378,6 +382,7 @@ def seed(base: str, scale: int) -> Tenant:
             body |= {"transport": "streamable_http", "url": f"https://mcp.example.com/u/{i}"}
         created = me.call("POST", "/v1/mcp-servers", body, expect=201)
         first_id = first_id or created["id"]
+        tenant.server_ids.append(created["id"])
     auto = 0
     for e, owner_name in enumerate(OWNERS):
         owner = Api(base, owner_name)
@@ -547,8 +552,19 @@ def parse_wrk(stdout: str) -> WrkResult:
     )
 
 
-def write_script(directory: Path, endpoint: Endpoint, token: str) -> Path:
+def write_script(
+    directory: Path, endpoint: Endpoint, token: str, paths: list[str] | None = None
+) -> Path:
     extra = [f'wrk.headers["{name}"] = "{value}"' for name, value in endpoint.headers]
+    if paths:
+        listed = ", ".join(f'"{p}"' for p in paths)
+        extra += [
+            f"local paths = {{{listed}}}",
+            "local at = 0",
+            "function setup(thread) thread:set('offset', math.random(#paths)) end",
+            "function init(args) at = offset or 0 end",
+            "function request() at = at % #paths + 1; return wrk.format(nil, paths[at]) end",
+        ]
     if endpoint.body is not None:
         extra += [
             'wrk.headers["Content-Type"] = "application/json"',
@@ -736,6 +752,7 @@ def one_run(
         run["redis_version"] = redis_version
         port = free_port()
         env = gateway_env(src, redis_url, port, catalog)
+        env.update(dict(item.split("=", 1) for item in args.gateway_env))
         run["gateway_module"] = gateway_module_file(src, env)
         gateway = Server(
             "gateway", [sys.executable, "-m", "gateway.cli", "serve"], src, env, port, tmp
@@ -805,7 +822,12 @@ def measure(
             log(f"SKIPPED {endpoint.label}: {row['skipped']}")
             results.append(row)
             continue
-        script = write_script(tmp, endpoint, token)
+        rotation = (
+            [endpoint.path.format(server_id=i) for i in tenant.server_ids]
+            if endpoint.rotate
+            else None
+        )
+        script = write_script(tmp, endpoint, token, rotation)
         bumper = GenerationBumper(redis_url, USER) if endpoint.cold else None
         views = ViewWrites(redis_url, USER) if endpoint.key.startswith("view_") else None
         try:
@@ -857,14 +879,17 @@ def measure(
             f"p99 {result.p99_ms:.1f} ms, non-2xx {result.non_2xx}"
             + (f", miss share {row['view_cache_miss_share']}" if views else "")
         )
-        if endpoint.key == "view_warm" and args.profile and not args.profiled:
-            raw = tmp / "view_warm.pyspy.txt"
+        if endpoint.key in args.profile and endpoint.key not in args.profiled:
+            raw = tmp / f"{endpoint.key}.pyspy.txt"
             log(f"profiling {endpoint.label} with py-spy for {config.duration:g} s")
-            row["profile"] = profiled_run(config, url, script, gateway.proc.pid, raw)
+            row["profile"] = profiled_run(config, url, script, server.proc.pid, raw)
             if raw.exists() and args.profile_raw:
-                shutil.copyfile(raw, args.profile_raw)
-                row["profile"]["raw_file"] = str(args.profile_raw)
-            args.profiled = True
+                kept = args.profile_raw.with_name(
+                    args.profile_raw.name.replace(".pyspy", f".{endpoint.key}.pyspy")
+                )
+                shutil.copyfile(raw, kept)
+                row["profile"]["raw_file"] = str(kept)
+            args.profiled.add(endpoint.key)
         results.append(row)
     info.close()
     return results
@@ -1010,8 +1035,21 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--runs", type=int, default=1, help="whole runs (fresh Redis + gateway)")
-    parser.add_argument("--profile", action="store_true", help="py-spy on the warm merged view")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="view_warm",
+        default="",
+        help="py-spy on these endpoint keys (comma-separated; default view_warm)",
+    )
     parser.add_argument("--gateway-src", type=Path, help="measure the gateway of this checkout")
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the gateway process (repeatable), e.g. GATEWAY_AUDIT_REQUIRED=true",
+    )
     parser.add_argument("--out", type=Path, help="JSON (default bench/results/harness-<N>x.json)")
     parser.add_argument("--chart", type=Path, help="PNG (default: the JSON's path, .png)")
     parser.add_argument("--only", help="comma-separated endpoint keys (for trying things)")
@@ -1025,7 +1063,8 @@ def main() -> None:
         # cannot break the measurement of a baseline.
         sys.path.insert(0, str(src))
     args.only = set(args.only.split(",")) if args.only else set()
-    args.profiled = False
+    args.profile = set(args.profile.split(",")) if args.profile else set()
+    args.profiled = set()
     out = args.out or REPO / "bench" / "results" / f"harness-{args.scale}x.json"
     chart_path = args.chart or out.with_suffix(".png")
     args.profile_raw = out.with_suffix(".pyspy.txt") if args.profile else None
@@ -1053,6 +1092,7 @@ def main() -> None:
             "the cache (view_cache_miss_share counts the rewrites per request)",
             "gateway_env": "embedded engine, HS256 auth, decision log in Redis (not required), "
             "Redis stores and view cache, memory secrets, GATEWAY_LOG_LEVEL=WARNING",
+            "gateway_env_extra": args.gateway_env,
         },
     }
     runs = []
@@ -1064,10 +1104,10 @@ def main() -> None:
     result["runs"] = runs
     result["summary"] = summary_rows(runs)
     result["seconds"] = round(time.monotonic() - started, 1)
-    profile = next(
-        (row["profile"] for run in runs for row in run["endpoints"] if "profile" in row), None
-    )
-    result["profile"] = profile
+    profiles = {
+        row["key"]: row["profile"] for run in runs for row in run["endpoints"] if "profile" in row
+    }
+    result["profiles"] = profiles
     out.write_text(json.dumps(result, indent=2) + "\n")
     chart(result, chart_path)
     src_info = result["gateway_source"]
@@ -1084,7 +1124,7 @@ def main() -> None:
             print(f"\nnote: {row['label']} skipped: {row['skipped']}")
         if "view_cache_miss_share" in row:
             print(f"\n{row['label']}: view cache miss share per run {row['view_cache_miss_share']}")
-    if profile:
+    for profile in profiles.values():
         print("\n" + profile.get("markdown", json.dumps(profile, indent=2)))
     print(f"\nwrote {out} and {chart_path} in {result['seconds']} s")
 
