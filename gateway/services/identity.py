@@ -22,16 +22,14 @@ class SubjectResolver:
         self._enterprises = enterprises
 
     async def memberships(self, user_id: str) -> dict[str, Membership]:
-        roles = await self._enterprises.memberships_of(user_id)
-        records = await self._enterprises.get_many(list(roles)) if roles else {}
+        found = await self._enterprises.memberships_with_records(user_id)
         return {
             ent: Membership(
                 role=granted,
-                kind=records[ent].kind,
-                restrict_installs_to_approved=records[ent].restrict_installs_to_approved,
+                kind=record.kind,
+                restrict_installs_to_approved=record.restrict_installs_to_approved,
             )
-            for ent, granted in roles.items()
-            if ent in records
+            for ent, (granted, record) in found.items()
         }
 
     async def resolve(self, claims: Claims) -> Subject:

@@ -170,6 +170,11 @@ class MemoryEnterpriseStore:
     async def memberships_of(self, user_id: str) -> dict[str, Role]:
         return {e: m[user_id] for e, m in sorted(self._members.items()) if user_id in m}
 
+    async def memberships_with_records(self, user_id: str) -> dict[str, tuple[Role, Enterprise]]:
+        roles = await self.memberships_of(user_id)
+        records = await self.get_many(list(roles))
+        return {e: (role, records[e]) for e, role in roles.items() if e in records}
+
     async def members(self, enterprise_id: str) -> tuple[dict[str, Role], int]:
         return dict(self._members.get(enterprise_id, {})), self._versions[enterprise_id]
 

@@ -301,6 +301,27 @@ async def test_memberships_and_set_member(enterprises: EnterpriseStore) -> None:
     assert await enterprises.memberships_of("alice") == {"ent_a": "member", "ent_b": "owner"}
 
 
+async def test_memberships_with_records_are_the_live_ones(enterprises: EnterpriseStore) -> None:
+    """What every request reads: role and record together, as memberships_of + get_many
+    would give them, without an enterprise being deleted."""
+    await enterprises.create(org("ent_b"), "alice")
+    await enterprises.create(org("ent_a"), "carol")
+    await enterprises.create(org("ent_c"), "alice")
+    await enterprises.set_member("ent_a", "alice", "member", expected_version=1)
+    assert await enterprises.memberships_with_records("alice") == {
+        "ent_a": ("member", org("ent_a")),
+        "ent_b": ("owner", org("ent_b")),
+        "ent_c": ("owner", org("ent_c")),
+    }
+    stored = await enterprises.get("ent_c")
+    assert stored is not None
+    await enterprises.begin_delete("ent_c", expected=stored)
+    assert list(await enterprises.memberships_with_records("alice")) == ["ent_a", "ent_b"]
+    await enterprises.set_member("ent_a", "alice", None, expected_version=2)
+    assert list(await enterprises.memberships_with_records("alice")) == ["ent_b"]
+    assert await enterprises.memberships_with_records("nobody") == {}
+
+
 async def test_stale_member_version_conflicts(enterprises: EnterpriseStore) -> None:
     await enterprises.create(org("ent_a"), "alice")
     _, version = await enterprises.members("ent_a")
