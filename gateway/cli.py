@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import REPO_POLICY_DIR, ConfigError, Settings, load_settings
 
@@ -51,17 +51,39 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.host
     port = args.port or settings.port
+    workers = args.workers
+    if workers < 1:
+        print(f"gateway serve: --workers must be at least 1, not {workers}", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.redis_url:
+        # Each worker is a process of its own: memory stores would be N different gateways.
+        print(
+            "gateway serve: --workers above 1 needs GATEWAY_REDIS_URL (the memory stores are "
+            "per process, so each worker would see different data)",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(settings)
     mode = "redis" if settings.redis_url else "memory"
     engine = f"OPA at {settings.opa_url}" if settings.opa_url else "embedded"
     print(f"MCP Policy Gateway on http://{host}:{port} (stores: {mode}, policy engine: {engine})")
     if settings.auth_enabled and settings.jwt_secret:
         print("Get a development token:  gateway token --sub alice --email alice@example.com")
         print("(with the same GATEWAY_JWT_SECRET in the environment)")
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # Workers import the app themselves, from the same GATEWAY_* environment.
+        print(f"{workers} worker processes")
+        uvicorn.run("gateway.app:create_app", factory=True, workers=workers, **options)
     return 0
 
 
@@ -296,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the gateway (configured from GATEWAY_* variables)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (above 1 needs GATEWAY_REDIS_URL)",
+    )
     serve.set_defaults(func=_serve)
 
     token = sub.add_parser("token", help="mint a development HS256 token from GATEWAY_JWT_SECRET")

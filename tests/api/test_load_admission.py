@@ -69,3 +69,41 @@ def test_beyond_the_limit_a_request_is_a_prompt_503_with_retry_after(
     assert admission == {"limit": 8, "in_flight": 0, "refused": len(refused)}
     # The probes are exempt: the replica is busy, not failing.
     assert Counter(r.status_code for r in probed) == {200: 50}
+
+
+def test_workers_share_one_redis(tmp_path: Path, empty_redis: str) -> None:
+    """`gateway serve --workers 2`: two processes on one port, one set of data, and the
+    decision log shows both (each labels its records with its own instance id)."""
+    with live_gateway(tmp_path, args=("--workers", "2"), GATEWAY_REDIS_URL=empty_redis) as gw:
+        alice = gw.client("alice")
+        created = alice.post(
+            "/v1/mcp-servers", json={"name": "t", "transport": "stdio", "command": "uvx"}
+        )
+        assert created.status_code == 201, created.text
+        url = f"/v1/mcp-servers/{created.json()['id']}"
+        # Fresh connections, so the kernel spreads them over both workers.
+        for _ in range(40):
+            assert httpx.get(f"{gw.base_url}{url}", headers=alice.headers).status_code == 200
+        auditor = {"Authorization": f"Bearer {token_for('ann', roles=('auditor',))}"}
+        listed = httpx.get(
+            f"{gw.base_url}/v1/audit/decisions?user_id=alice&limit=100", headers=auditor
+        )
+        assert listed.status_code == 200, listed.text
+        instances = {r["labels"]["id"] for r in listed.json()["items"]}
+    assert len(instances) == 2, instances
+
+
+def test_workers_without_redis_are_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "2"],
+        env={"GATEWAY_JWT_SECRET": "x" * 40, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--workers above 1 needs GATEWAY_REDIS_URL" in done.stderr
