@@ -31,6 +31,7 @@ from gateway.policy.engine import (
     PolicyEngine,
 )
 from gateway.policy.inputs import (
+    Counts,
     DecisionContext,
     EnterpriseMemberResource,
     InvitationResource,
@@ -173,6 +174,7 @@ class Authorizer:
         *,
         env_vars: Sequence[str] | None = None,
         enterprise_id: str | None = None,
+        counts: Counts | None = None,
     ) -> Decision:
         """`data.gateway.authz.decision`. `proposed` is the object as it would be after a
         create or change; `env_vars` the names a credential write sets (never values)."""
@@ -182,7 +184,7 @@ class Authorizer:
             resource=resource,
             proposed=proposed,
             request=_request(env_vars),
-            context=DecisionContext(enterprise_id=enterprise_id),
+            context=DecisionContext(enterprise_id=enterprise_id, counts=counts or Counts()),
         )
         decision_id, result = await self._evaluate(
             AUTHZ_DECISION,
@@ -204,11 +206,18 @@ class Authorizer:
         what: str,
         env_vars: Sequence[str] | None = None,
         enterprise_id: str | None = None,
+        counts: Counts | None = None,
     ) -> Decision:
         """Decide and apply: invisible is a 404 (`what` not found), visible but not allowed a
         403 carrying the policy's reasons."""
         decision = await self.decide(
-            action, subject, resource, proposed, env_vars=env_vars, enterprise_id=enterprise_id
+            action,
+            subject,
+            resource,
+            proposed,
+            env_vars=env_vars,
+            enterprise_id=enterprise_id,
+            counts=counts,
         )
         return apply(decision, action, what)
 

@@ -31,10 +31,24 @@ class RequestInfo(msgspec.Struct, kw_only=True, frozen=True):
     env_vars: list[str] | None = None
 
 
+class Counts(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """`input.context.counts`: what already exists, for the quotas in data.gateway.quotas;
+    only the count the action can grow is sent."""
+
+    # The caller's personal servers (mcp_server.create, marketplace.install).
+    personal_servers: int | None = None
+    # The enterprise's servers (enterprise_server.create).
+    enterprise_servers: int | None = None
+    # The enterprise's members and pending invitations (enterprise.members.invite).
+    enterprise_seats: int | None = None
+
+
 class DecisionContext(msgspec.Struct, kw_only=True, frozen=True):
-    """`input.context`: the enterprise the request is about, when it names one."""
+    """`input.context`: the enterprise the request is about, when it names one, and the
+    counts the quotas need."""
 
     enterprise_id: str | None = None
+    counts: Counts = msgspec.field(default_factory=Counts)
 
 
 # Set per request by the HTTP middleware (or the MCP proxy); services never see HTTP.

@@ -78,6 +78,7 @@ class EnterpriseServerService(ServerAccess[EnterpriseMCPServer]):
             proposed,
             proposed,
             what=f"enterprise {enterprise_id}",
+            counts=inputs.Counts(enterprise_servers=await self._servers.count(enterprise_id)),
         )
         await self._servers.create(server)
         return server

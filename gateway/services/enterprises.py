@@ -184,6 +184,7 @@ class EnterpriseService:
             current,
             msgspec.structs.replace(current, role=role, status=status, exists=True),
             what=f"enterprise {enterprise_id}",
+            counts=inputs.Counts(enterprise_seats=len(roster.members) + len(roster.invitations)),
         )
         # The policy decided on this roster; the store refuses the write (409) if it changed
         # meanwhile, so two concurrent demotions cannot remove the last owner.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
 from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, PERSONAL_SERVER_PREFIX, new_id
@@ -49,10 +51,18 @@ class MCPServerService(ServerAccess[AnyServer]):
             updated_at=stamp,
             **msgspec.structs.asdict(body),
         )
-        listing = await self._listings.facts(subject, server.marketplace_listing_id)
+        listing, owned = await asyncio.gather(
+            self._listings.facts(subject, server.marketplace_listing_id),
+            self._personal.count(subject.id),
+        )
         proposed = inputs.view_server(server, listing)
         await self._authorizer.require(
-            "mcp_server.create", subject, proposed, proposed, what="MCP server"
+            "mcp_server.create",
+            subject,
+            proposed,
+            proposed,
+            what="MCP server",
+            counts=inputs.Counts(personal_servers=owned),
         )
         await self._personal.create(server)
         return server

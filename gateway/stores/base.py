@@ -60,6 +60,9 @@ class MCPServerStore(Protocol):
     ) -> MCPServerConfig | None:
         """None when missing; Conflict when changed since read (as for `replace`)."""
 
+    async def count(self, owner: str) -> int:
+        """How many servers the user has (for quotas; one cheap read)."""
+
     async def generation(self, user_id: str) -> int:
         """Bumped by every write to this user's servers."""
 
@@ -80,6 +83,9 @@ class EnterpriseMCPServerStore(Protocol):
     async def delete(
         self, server_id: str, *, expected_updated_at: datetime | None = None
     ) -> EnterpriseMCPServer | None: ...
+
+    async def count(self, owner: str) -> int:
+        """How many servers the enterprise has (for quotas; one cheap read)."""
 
     async def generations(self, enterprise_ids: Sequence[str]) -> dict[str, int]:
         """Bumped by every write to the enterprise's servers."""

@@ -70,6 +70,9 @@ class _MemoryServerRecords(Generic[S]):
             self._gens[self._owner(found)] += 1
         return found
 
+    async def count(self, owner: str) -> int:
+        return sum(1 for s in self._servers.values() if self._owner(s) == owner)
+
     def _listed(self, keep: Callable[[S], bool]) -> builtins.list[S]:
         return [_copy(s) for _, s in sorted(self._servers.items()) if keep(s)]
 

@@ -69,6 +69,11 @@ class _RedisServerRecords(Generic[S]):
         return []
 
     @translate_errors
+    async def count(self, owner: str) -> int:
+        """How many servers the user or enterprise has: one SCARD (for quotas)."""
+        return int(await self._redis.scard(self._index_key(owner)))
+
+    @translate_errors
     async def create(self, server: S) -> None:
         owner: str = self._owner(server)
         # Locator first (another slot): a crash after it leaves a locator without a record,
