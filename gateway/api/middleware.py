@@ -18,6 +18,9 @@ from gateway.audit.writer import AuditWriter
 from gateway.domain.ids import REQUEST_ID, matches
 from gateway.policy.decider import request_records
 from gateway.policy.inputs import RequestInfo, current_request
+from gateway.stores.readahead import close_readahead, open_readahead
+
+_READS = frozenset({"GET", "HEAD"})
 
 
 def _request_id(scope: Scope) -> str:
@@ -59,6 +62,9 @@ def request_context_middleware(
             request_token = current_request.set(
                 RequestInfo(method=scope.get("method"), path=scope.get("path"), req_id=req_id)
             )
+            # Reads only: a request that writes could otherwise read back what it read
+            # ahead before its own write (gateway/stores/readahead.py).
+            readahead_token = open_readahead() if scope.get("method") in _READS else None
 
             async def send_logged(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -79,6 +85,8 @@ def request_context_middleware(
                     _submit(scope, list(taken))
                 request_records.reset(records_token)
                 current_request.reset(request_token)
+                if readahead_token is not None:
+                    close_readahead(readahead_token)
 
         return middleware
 

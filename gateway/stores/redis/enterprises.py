@@ -15,6 +15,7 @@ import msgspec
 from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.subjects import Role
 from gateway.errors import BackendUnavailable, Conflict, NotFound
+from gateway.stores import readahead
 from gateway.stores.base import Roster
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import ENCODER, RedisClient, as_int, text, translate_errors
@@ -187,24 +188,47 @@ class RedisEnterpriseStore:
     async def memberships_with_records(self, user_id: str) -> dict[str, tuple[Role, Enterprise]]:
         """`memberships_of` and `get_many` of those in two round trips instead of three: the
         hints, then one pipeline of each enterprise's member entry, record and deletion
-        mark (all in the enterprise's slot). Asked on every request."""
+        mark (all in the enterprise's slot). Asked on every request, so within a request it
+        also reads ahead what the merged-view cache will ask next (readahead.py)."""
         hints_key = k.user_memberships(user_id)
-        raw_hints = await self._redis.hgetall(hints_key)
+        ahead = readahead.active()
+        if ahead:
+            # The same round trip, same slot: the user's cached view, then its generation
+            # (gateway/stores/readahead.py).
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(hints_key)
+                pipe.get(k.user_view(user_id))
+                pipe.get(k.user_generation(user_id))
+                raw_hints, view, generation = await pipe.execute()
+            readahead.remember({k.user_view(user_id): view, k.user_generation(user_id): generation})
+        else:
+            raw_hints = await self._redis.hgetall(hints_key)
         hints = {text(ent): text(token) for ent, token in raw_hints.items()}
         if not hints:
             return {}
         enterprise_ids = sorted(hints)
+        per_enterprise = 3 if ahead else 2
         async with self._redis.pipeline(transaction=False) as pipe:
             for enterprise_id in enterprise_ids:
                 pipe.hget(k.enterprise_members(enterprise_id), user_id)
                 pipe.execute_command(
                     "MGET", k.enterprise(enterprise_id), k.enterprise_deleting(enterprise_id)
                 )
+                if ahead:
+                    pipe.get(k.enterprise_generation(enterprise_id))
             replies: list[Any] = await pipe.execute()
+        if ahead:
+            readahead.remember(
+                {
+                    k.enterprise_generation(e): replies[per_enterprise * i + 2]
+                    for i, e in enumerate(enterprise_ids)
+                }
+            )
         confirmed: set[str] = set()
         found: dict[str, tuple[Role, Enterprise]] = {}
         for i, enterprise_id in enumerate(enterprise_ids):
-            role, (raw, deleting) = replies[2 * i], replies[2 * i + 1]
+            at = per_enterprise * i
+            role, (raw, deleting) = replies[at], replies[at + 1]
             if role is None:
                 continue
             confirmed.add(enterprise_id)

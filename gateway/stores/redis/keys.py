@@ -85,6 +85,11 @@ def user_generation(user_id: str) -> str:
     return f"{user_tag(user_id)}:gen"
 
 
+def user_view(user_id: str) -> str:
+    """The user's cached merged view, under the user's hash tag (next to its generation)."""
+    return f"{user_tag(user_id)}:view"
+
+
 def server_locator(server_id: str) -> str:
     return f"{PREFIX}:loc:{{{server_id}}}"
 

@@ -43,6 +43,7 @@ import msgspec
 
 from gateway.domain.decisions import ViewScope
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
+from gateway.stores import readahead
 from gateway.stores.base import ViewLoader
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import REDIS_ERRORS, RedisClient
@@ -77,7 +78,7 @@ _DECODER = msgspec.json.Decoder(_Entry)
 
 def view_key(user_id: str) -> str:
     """The user's cached view, under the user's hash tag (next to its generation)."""
-    return f"{k.user_tag(user_id)}:view"
+    return k.user_view(user_id)
 
 
 def _generation(raw: bytes | str | None) -> int:
@@ -115,6 +116,7 @@ class RedisMergedViewCache:
         self._ttl = ttl_seconds
         self.hits = 0
         self.misses = 0
+        self.read_ahead = 0  # lookups that needed no round trip of their own
         self.errors = 0
         self.bypasses = 0
         self._last_warning = -_WARN_EVERY_S
@@ -150,13 +152,21 @@ class RedisMergedViewCache:
         gen_keys = [k.user_generation(u) for u in scope.user_ids]
         gen_keys += [k.enterprise_generation(e) for e in scope.enterprise_ids]
         key = view_key(user_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for gen_key in gen_keys:
-                pipe.get(gen_key)
-            pipe.get(key)  # after the generations: an entry stored meanwhile is newer, not older
-            replies: list[bytes | None] = await pipe.execute()
-        stamp = _stamp(self._revision(), scope, replies[:-1])
-        raw = replies[-1]
+        # Read ahead by this request's identity step (gateway/stores/readahead.py): the entry,
+        # then every generation after it. The entry is valid if its stamp matches
+        # generations read after it (they only grow), whichever came first here.
+        ahead = readahead.recall([key, *gen_keys])
+        if ahead is not None:
+            self.read_ahead += 1
+            raw, gens = ahead[0], ahead[1:]
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for gen_key in gen_keys:
+                    pipe.get(gen_key)
+                pipe.get(key)
+                replies: list[bytes | None] = await pipe.execute()
+            raw, gens = replies[-1], replies[:-1]
+        stamp = _stamp(self._revision(), scope, gens)
         if raw is None:
             return stamp, None
         try:

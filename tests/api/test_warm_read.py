@@ -1,0 +1,46 @@
+"""The warm merged-view read in two Redis round trips (issue 12): the identity step reads
+ahead the cached view and the generations, and the view cache uses them — still exact: a
+write by another replica in between is seen at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config import Settings
+from tests.fixtures.gateway import AppFactory, caller, join
+
+SERVER = {"name": "time", "transport": "stdio", "command": "uvx"}
+
+
+@pytest.mark.parametrize("store_mode", ["redis", "cluster"], indirect=True)
+async def test_a_warm_read_uses_what_identity_read_ahead_and_stays_exact(
+    gateway_settings: Settings, start_gateway: AppFactory
+) -> None:
+    reader, writer = await start_gateway(gateway_settings), await start_gateway(gateway_settings)
+    cache = reader.app.state.runtime.stores.view_cache
+    alice_w, bob_w = caller(writer, "alice"), caller(writer, "bob")
+    alice = caller(reader, "alice")
+    ent = (await bob_w.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]
+    await join(bob_w, alice_w, ent, "member")
+    await alice_w.post("/v1/mcp-servers", json=SERVER)
+
+    def ids(body: dict[str, list[dict[str, str]]]) -> list[str]:
+        return [s["id"] for s in body["items"]]
+
+    first = (await alice.get("/v1/mcp-servers")).json()  # computes and caches
+    hits, ahead = cache.hits, cache.read_ahead
+    assert (await alice.get("/v1/mcp-servers")).json() == first
+    assert (cache.hits, cache.read_ahead) == (hits + 1, ahead + 1)  # no lookup round trip
+
+    # Another replica changes the enterprise's servers: the next read ahead sees the new
+    # generation, misses, and recomputes.
+    created = await bob_w.post(
+        f"/v1/enterprise/mcp-servers?enterprise_id={ent}", json={**SERVER, "auto_enabled": True}
+    )
+    assert created.status_code == 201
+    after = (await alice.get("/v1/mcp-servers")).json()
+    assert created.json()["id"] in ids(after)
+    assert cache.read_ahead == ahead + 2 and cache.hits == hits + 1
+    # And a personal write is seen at once too.
+    mine = (await alice_w.post("/v1/mcp-servers", json=SERVER)).json()["id"]
+    assert mine in ids((await alice.get("/v1/mcp-servers")).json())
