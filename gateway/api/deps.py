@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from gateway.domain.subjects import Subject
 from gateway.services.audit import AuditService
@@ -37,27 +37,35 @@ def provide_subject(request: Request[Subject, Any, Any]) -> Subject:
     return request.user
 
 
-def provide_servers(state: State) -> MCPServerService:
+# Each service provider names `subject` (unused): Litestar resolves dependencies that do not
+# depend on each other in one batch, concurrently, in an anyio task group per request (3-4 %
+# of a warm read in the profile); chained, each batch is one dependency, awaited directly.
+# Every handler that takes a service is authenticated, so `subject` is always there.
+
+
+def provide_servers(state: State, subject: NamedDependency[Subject]) -> MCPServerService:
     return runtime_of(state).services.servers
 
 
-def provide_enterprise_servers(state: State) -> EnterpriseServerService:
+def provide_enterprise_servers(
+    state: State, subject: NamedDependency[Subject]
+) -> EnterpriseServerService:
     return runtime_of(state).services.enterprise_servers
 
 
-def provide_enterprises(state: State) -> EnterpriseService:
+def provide_enterprises(state: State, subject: NamedDependency[Subject]) -> EnterpriseService:
     return runtime_of(state).services.enterprises
 
 
-def provide_credentials(state: State) -> CredentialService:
+def provide_credentials(state: State, subject: NamedDependency[Subject]) -> CredentialService:
     return runtime_of(state).services.credentials
 
 
-def provide_marketplace(state: State) -> MarketplaceService:
+def provide_marketplace(state: State, subject: NamedDependency[Subject]) -> MarketplaceService:
     return runtime_of(state).services.marketplace
 
 
-def provide_audit(state: State) -> AuditService:
+def provide_audit(state: State, subject: NamedDependency[Subject]) -> AuditService:
     return runtime_of(state).services.audit
 
 
