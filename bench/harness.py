@@ -779,6 +779,8 @@ def one_run(
             bare.wait_ready("/v1/mcp-servers")
             token = token_for(USER)
             run["endpoints"] = measure(args, config, gateway, bare, tenant, redis_url, token, tmp)
+            if not args.only or "burst" in args.only:
+                run["burst"] = burst(gateway.base, args.burst)
         finally:
             if bare is not None:
                 bare.stop()
@@ -893,6 +895,45 @@ def measure(
         results.append(row)
     info.close()
     return results
+
+
+def burst(base: str, size: int) -> dict[str, Any]:
+    """`size` merged-view requests at once, each on its own connection (50 users), plus 150
+    anonymous /readyz probes: what each got. Up to GATEWAY_MAX_CONCURRENT_REQUESTS (256)
+    are served; beyond it the answer must be a 503 with Retry-After, never another 5xx."""
+    import asyncio
+
+    import httpx
+
+    async def fire() -> tuple[list[httpx.Response], list[httpx.Response], float]:
+        limits = httpx.Limits(max_connections=size + 150, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            lists = [
+                client.get(
+                    VIEW_PATH, headers={"Authorization": f"Bearer {token_for(f'u{i % 50}')}"}
+                )
+                for i in range(size)
+            ]
+            probes = [client.get("/readyz") for _ in range(150)]
+            started = time.monotonic()
+            answers = await asyncio.gather(*lists, *probes)
+            return answers[:size], answers[size:], time.monotonic() - started
+
+    listed, probed, seconds = asyncio.run(fire())
+    statuses = Counter(str(r.status_code) for r in listed)
+    other_5xx = sum(1 for r in listed if r.status_code >= 500 and r.status_code != 503)
+    result = {
+        "requests": size,
+        "seconds": round(seconds, 2),
+        "statuses": dict(statuses),
+        "503_with_retry_after": sum(
+            1 for r in listed if r.status_code == 503 and r.headers.get("retry-after")
+        ),
+        "other_5xx": other_5xx,
+        "readyz_statuses": dict(Counter(str(r.status_code) for r in probed)),
+    }
+    log(f"burst of {size}: {result}")
+    return result
 
 
 def _redis_cpu(client: Any) -> float:
@@ -1052,6 +1093,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, help="JSON (default bench/results/harness-<N>x.json)")
     parser.add_argument("--chart", type=Path, help="PNG (default: the JSON's path, .png)")
+    parser.add_argument(
+        "--burst", type=int, default=500, help="concurrent requests of the burst step"
+    )
     parser.add_argument("--only", help="comma-separated endpoint keys (for trying things)")
     args = parser.parse_args()
     src = (args.gateway_src or REPO).resolve()
@@ -1119,6 +1163,9 @@ def main() -> None:
         f"{args.runs} run(s); {result['machine']['cores']} cores\n"
     )
     print(table(result["summary"], args.runs))
+    for run in runs:
+        if "burst" in run:
+            print(f"\nburst (run {run['run']}): {json.dumps(run['burst'])}")
     for row in result["summary"]:
         if "skipped" in row:
             print(f"\nnote: {row['label']} skipped: {row['skipped']}")
