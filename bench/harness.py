@@ -77,6 +77,7 @@ class Endpoint:
     cold: bool = False
     hook_until_routed: bool = False  # skipped (with a note) while the route answers 404
     rotate: bool = False  # each request takes the next of the user's personal servers
+    creators: int = 0  # each request as the next of this many users (not the measured one)
     note: str = ""
 
 
@@ -141,7 +142,9 @@ ENDPOINTS = (
         "POST",
         "/v1/mcp-servers",
         body='{"name": "x", "transport": "stdio", "command": "mcp"}',
-        note="a new personal server per request (runs last: it grows the view)",
+        creators=64,
+        note="a new personal server per request, as each of 64 users in turn: one user "
+        "would reach the 500 personal servers quota (data.gateway.quotas) within a second",
     ),
 )
 
@@ -556,6 +559,18 @@ def write_script(
     directory: Path, endpoint: Endpoint, token: str, paths: list[str] | None = None
 ) -> Path:
     extra = [f'wrk.headers["{name}"] = "{value}"' for name, value in endpoint.headers]
+    if endpoint.creators:
+        tokens = ", ".join(f'"{token_for(f"creator{i}")}"' for i in range(endpoint.creators))
+        extra += [
+            f"local tokens = {{{tokens}}}",
+            "local t = 0",
+            "function setup(thread) thread:set('offset', math.random(#tokens)) end",
+            "function init(args) t = offset or 0 end",
+            "function request()",
+            '  t = t % #tokens + 1; wrk.headers["Authorization"] = "Bearer " .. tokens[t]',
+            "  return wrk.format()",
+            "end",
+        ]
     if paths:
         listed = ", ".join(f'"{p}"' for p in paths)
         extra += [
