@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -37,6 +38,12 @@ class ServerAccess(Generic[S]):
     def __init__(self, authorizer: Authorizer, records: CredentialRecords) -> None:
         self._authorizer = authorizer
         self._records = records
+        # One PATCH of a server at a time in this process: concurrent patches queue here
+        # instead of losing compare-and-sets to each other; the retries below are only for
+        # writers in other processes.
+        self._patching: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def find(self, server_id: str) -> S | None:
         raise NotImplementedError
@@ -85,6 +92,11 @@ class ServerAccess(Generic[S]):
         fields, not a version: when another write lands between the read and the
         compare-and-set, the patch is read, decided and applied again on the newer server
         (a few times), instead of a 409 the client could do nothing but repeat."""
+        lock = self._patching.setdefault(server_id, asyncio.Lock())
+        async with lock:
+            return await self._update_retrying(subject, server_id, patch)
+
+    async def _update_retrying(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
         for attempt in range(1, _PATCH_ATTEMPTS):
             with contextlib.suppress(Conflict):
                 return await self._update_once(subject, server_id, patch)
