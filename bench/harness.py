@@ -703,9 +703,9 @@ def py_spy_binary() -> str:
 
 
 def profiled_run(
-    config: LoadConfig, url: str, script: Path, pid: int, output: Path
+    config: LoadConfig, url: str, script: Path, pid: int, output: Path, label: str
 ) -> dict[str, Any]:
-    """A merged-view-warm wrk run with py-spy recording the gateway for its duration."""
+    """A wrk run of one endpoint with py-spy recording the gateway for its duration."""
     seconds = max(1, round(config.duration))
     attempts = (["--nonblocking"], [])  # nonblocking first: it does not pause the gateway
     notes = []
@@ -725,8 +725,7 @@ def profiled_run(
         summary = summarize_profile(output.read_text())
         mode = "nonblocking" if extra else "blocking (pauses the gateway per sample)"
         context = (
-            f"{mode}, 200 Hz, {seconds} s of GET {VIEW_PATH} (warm) at "
-            f"{result.rps:.0f} req/s under the profiler"
+            f"{mode}, 200 Hz, {seconds} s of {label} at {result.rps:.0f} req/s under the profiler"
         )
         return {
             "mode": mode,
@@ -899,7 +898,7 @@ def measure(
         if endpoint.key in args.profile and endpoint.key not in args.profiled:
             raw = tmp / f"{endpoint.key}.pyspy.txt"
             log(f"profiling {endpoint.label} with py-spy for {config.duration:g} s")
-            row["profile"] = profiled_run(config, url, script, server.proc.pid, raw)
+            row["profile"] = profiled_run(config, url, script, server.proc.pid, raw, endpoint.label)
             if raw.exists() and args.profile_raw:
                 kept = args.profile_raw.with_name(
                     args.profile_raw.name.replace(".pyspy", f".{endpoint.key}.pyspy")
