@@ -22,6 +22,7 @@ from litestar.types import Scope
 from gateway.api.admission import admission_middleware
 from gateway.api.audit import AuditController
 from gateway.api.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
+from gateway.api.deadlines import body_deadline_middleware
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.enterprise_servers import EnterpriseServerController
 from gateway.api.enterprises import EnterpriseController
@@ -37,6 +38,7 @@ from gateway.api.marketplace import MarketplaceController
 from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.middleware import request_context_middleware
 from gateway.api.requests import GatewayRequest
+from gateway.api.security_headers import add_security_headers
 from gateway.audit.writer import AuditWriter
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
@@ -60,6 +62,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_middleware(app_config)
         self._configure_errors(app_config)
         app_config.request_class = GatewayRequest
+        app_config.before_send.append(add_security_headers)
         app_config.openapi_config = OpenAPIConfig(
             title="MCP Policy Gateway", version="0.1.0", path="/schema"
         )
@@ -120,6 +123,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.middleware.extend(
             [
                 admit,  # first: a refused request costs nothing else
+                body_deadline_middleware(self.settings.body_timeout_seconds),
                 request_context_middleware(self._writer),
                 DefineMiddleware(
                     BearerAuthenticationMiddleware,
@@ -144,4 +148,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     settings.validate()
     # Logging is configured by the process (gateway serve), not reconfigured by the app.
-    return Litestar(plugins=[GatewayPlugin(settings)], debug=False, logging_config=None)
+    return Litestar(
+        plugins=[GatewayPlugin(settings)],
+        debug=False,
+        logging_config=None,
+        # Checked on Content-Length and while streaming, before a byte is decoded (413). A
+        # constructor argument: Litestar ignores it when a plugin sets it on the AppConfig.
+        request_max_body_size=settings.max_body_bytes,
+    )

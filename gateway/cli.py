@@ -4,6 +4,7 @@ query|export|verify`: the commands of the quick start, of security teams and of 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import re
@@ -39,6 +40,8 @@ def _settings() -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway.api.deadlines import HeaderDeadlineProtocol
+
     settings = _settings()
     from gateway.policy.embedded import compile_policy
     from gateway.policy.sources import PolicyLoadError
@@ -63,6 +66,14 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if not settings.auth_enabled and not _is_loopback(host) and not settings.allow_insecure_bind:
+        print(
+            f"gateway serve: authentication is disabled and {host!r} is not a loopback address: "
+            "anyone who reaches it would act on every user's servers. Bind 127.0.0.1, enable "
+            "authentication, or set GATEWAY_ALLOW_INSECURE_BIND=true if you really mean it",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -77,6 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
         "port": port,
         "log_level": settings.log_level.lower(),
         "access_log": False,
+        "http": HeaderDeadlineProtocol,  # uvicorn's httptools protocol + a header deadline
     }
     if workers == 1:
         uvicorn.run(served_app(), **options)
@@ -85,6 +97,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"{workers} worker processes")
         uvicorn.run("gateway.cli:served_app", factory=True, workers=workers, **options)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def served_app() -> Litestar:
@@ -96,9 +115,12 @@ def served_app() -> Litestar:
     Reference cycles are still collected."""
     import gc
 
+    from gateway.api.deadlines import HeaderDeadlineProtocol
     from gateway.app import create_app
 
-    app = create_app(_settings())
+    settings = _settings()
+    HeaderDeadlineProtocol.header_timeout = settings.header_timeout_seconds
+    app = create_app(settings)
     gc.collect()
     gc.freeze()  # modules, policy, catalog: never garbage, never scanned again
     gc.set_threshold(50_000, 20, 100)

@@ -25,6 +25,10 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
 
 
+# RFC 7518 §3.2: an HS256 key at least as long as the hash (256 bits).
+MIN_HMAC_SECRET_BYTES = 32
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -34,6 +38,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_algorithms: tuple[str, ...] | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Longest validity accepted (exp - iat, or exp - now without iat): a stolen token expires.
+    jwt_max_lifetime_seconds: int = 86400
     jwks_cache_seconds: float = 300.0
     jwks_min_refetch_seconds: float = 30.0
     redis_url: str | None = None
@@ -70,6 +76,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     instance_id: str | None = None
     # Requests in flight per process; beyond it a 503 with Retry-After (health exempt).
     max_concurrent_requests: int = 256
+    # Request bodies above this are a 413 before any byte is decoded.
+    max_body_bytes: int = 1024 * 1024
+    # A connection must deliver a request's headers, and then its body, within these.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    # Requests per subject per window (all replicas, counted in Redis); beyond: 429. 0 = off.
+    rate_limit_requests: int = 1200
+    rate_limit_window_seconds: int = 10
+    # HTTP transports may name private, loopback or link-local targets (refused by default:
+    # the MCP proxy connects to them from inside the network).
+    allow_private_targets: bool = False
+    # Auth disabled on a non-loopback address needs this too (it serves everyone's servers).
+    allow_insecure_bind: bool = False
 
     def __repr__(self) -> str:
         # Never print the JWT secret or a Vault token.
@@ -85,6 +104,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 "GATEWAY_AUTH_ENABLED is true but neither GATEWAY_JWT_SECRET nor "
                 "GATEWAY_JWT_JWKS_URL is set: set one of them, or set "
                 "GATEWAY_AUTH_ENABLED=false for the unscoped local-dev mode"
+            )
+        if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_HMAC_SECRET_BYTES:
+            raise ConfigError(
+                f"GATEWAY_JWT_SECRET: at least {MIN_HMAC_SECRET_BYTES} bytes for HS256 "
+                f"(RFC 7518 §3.2), not {len(self.jwt_secret.encode())}; "
+                "e.g. `openssl rand -hex 32`"
             )
         if self.jwt_algorithms is not None and any(
             a.lower() == "none" for a in self.jwt_algorithms
@@ -134,6 +159,30 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError(
                 "GATEWAY_REDIS_POOL_TIMEOUT_SECONDS: above 0 and at most 30, "
                 f"not {self.redis_pool_timeout_seconds}"
+            )
+        if not 300 <= self.jwt_max_lifetime_seconds <= 30 * 86400:
+            raise ConfigError(
+                "GATEWAY_JWT_MAX_LIFETIME_SECONDS: between 300 and 2592000 (30 days), "
+                f"not {self.jwt_max_lifetime_seconds}"
+            )
+        if not 1024 <= self.max_body_bytes <= 64 * 1024 * 1024:
+            raise ConfigError(
+                f"GATEWAY_MAX_BODY_BYTES: between 1024 and 67108864, not {self.max_body_bytes}"
+            )
+        for name in ("header_timeout_seconds", "body_timeout_seconds"):
+            if not 0 < getattr(self, name) <= 300:
+                raise ConfigError(
+                    f"GATEWAY_{name.upper()}: above 0 and at most 300, not {getattr(self, name)}"
+                )
+        if not 0 <= self.rate_limit_requests <= 10_000_000:
+            raise ConfigError(
+                "GATEWAY_RATE_LIMIT_REQUESTS: between 0 (off) and 10000000, "
+                f"not {self.rate_limit_requests}"
+            )
+        if not 1 <= self.rate_limit_window_seconds <= 3600:
+            raise ConfigError(
+                "GATEWAY_RATE_LIMIT_WINDOW_SECONDS: between 1 and 3600, "
+                f"not {self.rate_limit_window_seconds}"
             )
         if self.policy_offload_bytes < 0:
             raise ConfigError(

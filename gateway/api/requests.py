@@ -38,3 +38,7 @@ class GatewayRequest(Request[Any, Any, Any]):
             raise body_error(exc) from None
         except msgspec.DecodeError as exc:
             raise InvalidInput.field("body", f"not valid JSON: {exc}") from None
+        except RecursionError:
+            # msgspec stops at the interpreter's recursion limit (1000): no body of this API
+            # nests beyond a handful of levels.
+            raise InvalidInput.field("body", "JSON nested too deeply") from None

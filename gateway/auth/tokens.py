@@ -30,7 +30,7 @@ from jwt.types import Options
 from gateway.auth.claims import Claims
 from gateway.auth.jwks import JWKSCache, SigningKey
 from gateway.auth.token_cache import VerifiedTokenCache
-from gateway.config import ConfigError, Settings
+from gateway.config import MIN_HMAC_SECRET_BYTES, ConfigError, Settings
 from gateway.domain.validation import field_error
 from gateway.errors import Unauthenticated
 
@@ -44,6 +44,7 @@ SUPPORTED_ALGORITHMS = HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS
 DEFAULT_HMAC_ALGORITHMS = frozenset({"HS256"})
 DEFAULT_JWKS_ALGORITHMS = frozenset({"RS256", "ES256"})
 DEFAULT_LEEWAY_SECONDS = 30.0
+DEFAULT_MAX_LIFETIME_SECONDS = 86400
 # Far above any real token; refusing early keeps base64/JSON work bounded.
 MAX_TOKEN_LENGTH = 16 * 1024
 
@@ -75,10 +76,16 @@ class TokenVerifier:
         issuer: str | None = None,
         audience: str | None = None,
         leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
+        max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
         cache: VerifiedTokenCache | None = None,
     ) -> None:
         if not secret and jwks is None:
             raise ConfigError("JWT verification needs GATEWAY_JWT_SECRET or GATEWAY_JWT_JWKS_URL")
+        if secret and len(secret.encode()) < MIN_HMAC_SECRET_BYTES:
+            raise ConfigError(
+                f"GATEWAY_JWT_SECRET: at least {MIN_HMAC_SECRET_BYTES} bytes for HS256 "
+                f"(RFC 7518 §3.2), not {len(secret.encode())}; e.g. `openssl rand -hex 32`"
+            )
         if secret:
             try:
                 HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(secret)
@@ -93,6 +100,7 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._max_lifetime = max_lifetime_seconds
         self.cache = cache if cache is not None else VerifiedTokenCache()
         require = ["exp", "sub"]
         if issuer is not None:
@@ -125,6 +133,7 @@ class TokenVerifier:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_seconds=leeway_seconds,
+            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
         )
 
     @property
@@ -154,10 +163,19 @@ class TokenVerifier:
             raise Unauthenticated("algorithm not allowed")
         key = await self._key_for(alg, header)
         payload = self._decode(token, key, alg)
+        self._check_lifetime(payload)
         claims = _to_claims(payload)
         binding = None if isinstance(key, str) else (str(header["kid"]), key)
         self.cache.put(token, claims, expires_at=claims.exp + self._leeway, binding=binding)
         return claims
+
+    def _check_lifetime(self, payload: dict[str, Any]) -> None:
+        """A stolen token is only as dangerous as it is long-lived: refuse one whose validity
+        (from `iat`, or from now without it) is longer than the configured maximum."""
+        iat = payload.get("iat")
+        issued = iat if isinstance(iat, int | float) else time.time()
+        if payload["exp"] - issued > self._max_lifetime + self._leeway:
+            raise Unauthenticated(f"token lifetime exceeds {self._max_lifetime} s")
 
     async def _still_served(self, binding: tuple[str, Any]) -> bool:
         """Whether the JWKS still serves the key a remembered token was verified with."""
@@ -273,7 +291,11 @@ def _to_claims(payload: dict[str, Any]) -> Claims:
         # NumericDate may be fractional; pyjwt has checked it, truncating only shortens it.
         payload = {**payload, "exp": int(exp)}
     try:
-        return msgspec.convert(payload, Claims)
+        # Through bytes, not convert: a lone surrogate (valid JSON escape, not UTF-8) in any
+        # claim is refused here instead of failing every later encode of the subject.
+        return msgspec.json.decode(msgspec.json.encode(payload), type=Claims)
+    except UnicodeEncodeError:
+        raise Unauthenticated("invalid claims: not valid UTF-8") from None
     except msgspec.ValidationError as exc:
         # The claim's name only, never its value.
         field, _ = field_error(exc)
