@@ -50,13 +50,7 @@ async def _check_all(runtime: Runtime) -> tuple[dict[str, Any], bool]:
     failing = {name for name, result in results.items() if result != "ok"}
     ready = not (failing - runtime.degradable)
     status = "unavailable" if not ready else ("degraded" if failing else "ready")
-    policy = runtime.engine.status()
-    return {
-        "status": status,
-        "checks": results,
-        "policy_revision": policy.revision,
-        "policy": msgspec.structs.asdict(policy),
-    }, ready
+    return {"status": status, "checks": results}, ready
 
 
 @get("/readyz", tags=["ops"], summary="Every backend answers")
@@ -70,9 +64,13 @@ async def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[di
     assert readiness.answer is not None
     body, ready = readiness.answer
     admission = state.get("admission")
+    # In-process and free to read: never a second stale after a policy reload.
+    policy = runtime.engine.status()
     return Response(
         {
             **body,
+            "policy_revision": policy.revision,
+            "policy": msgspec.structs.asdict(policy),
             # What the decision log's writer has done: written, waiting, dropped, failures.
             "decision_log": msgspec.structs.asdict(runtime.services.audit_writer.snapshot()),
             # Requests in flight now, the limit, and how many were refused with a 503.
