@@ -47,6 +47,14 @@ class Conflict(GatewayError):
     """The request collides with the stored state (a stale write, a duplicate)."""
 
 
+class RateLimited(GatewayError):
+    """Too many requests from one subject (429); `retry_after` seconds until the window ends."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class BackendUnavailable(GatewayError):
     """A backend (policy engine, Redis, Vault) failed: answer 503, never guess. `backend`
     names it for people; never its address."""

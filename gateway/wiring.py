@@ -44,6 +44,7 @@ from gateway.stores.memory import (
     MemoryEnterpriseStore,
     MemoryMCPServerStore,
 )
+from gateway.stores.rate_limits import MemoryRateLimiter, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Stores:
     secrets: SecretStore
     decision_log: DecisionLog
     view_cache: ViewCache | None
+    rate_limiter: RateLimiter | None = None  # None: GATEWAY_RATE_LIMIT_REQUESTS=0
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
             RedisMergedViewCache,
             redis_client_from_url,
         )
+        from gateway.stores.redis.rate_limits import RedisRateLimiter
 
         client = redis_client_from_url(
             settings.redis_url,
@@ -151,6 +154,9 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprise_servers = RedisEnterpriseMCPServerStore(client)
         enterprises = RedisEnterpriseStore(client)
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
+        rate_limiter: RateLimiter | None = RedisRateLimiter(
+            client, settings.rate_limit_requests, settings.rate_limit_window_seconds
+        )
         decision_log = RedisDecisionLog(
             client,
             max_bytes=settings.audit_max_bytes or RedisDecisionLog.DEFAULT_MAX_BYTES,
@@ -161,6 +167,9 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         personal = MemoryMCPServerStore()
         enterprise_servers = MemoryEnterpriseMCPServerStore(memory_enterprises)
         enterprises = memory_enterprises
+        rate_limiter = MemoryRateLimiter(
+            settings.rate_limit_requests, settings.rate_limit_window_seconds
+        )
         decision_log = MemoryDecisionLog(
             max_bytes=settings.audit_max_bytes or MemoryDecisionLog.DEFAULT_MAX_BYTES,
             max_age_seconds=settings.audit_max_age_seconds,
@@ -180,6 +189,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         secrets=secrets,
         decision_log=decision_log,
         view_cache=view_cache,
+        rate_limiter=rate_limiter if settings.rate_limit_requests else None,
     )
 
 
@@ -214,7 +224,9 @@ def _services(
     deletions = EnterpriseDeletions(stores.enterprises, stores.enterprise_servers, records)
     return Services(
         authorizer=authorizer,
-        authenticator=Authenticator(verifier, SubjectResolver(authorizer, stores.enterprises)),
+        authenticator=Authenticator(
+            verifier, SubjectResolver(authorizer, stores.enterprises), stores.rate_limiter
+        ),
         view=view,
         servers=servers,
         enterprise_servers=enterprise_servers,

@@ -15,6 +15,7 @@ from gateway.errors import (
     GatewayError,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthenticated,
 )
 
@@ -26,6 +27,7 @@ STATUS: dict[type[GatewayError], int] = {
     Denied: 403,
     NotFound: 404,
     Conflict: 409,
+    RateLimited: 429,
     BackendUnavailable: 503,
 }
 WWW_AUTHENTICATE = 'Bearer realm="mcp-gateway"'
@@ -48,6 +50,8 @@ def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) ->
         body["decision_id"] = exc.decision_id
     elif isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    elif isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, BackendUnavailable):
         log.error("backend unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
         headers["Retry-After"] = "1"

@@ -14,6 +14,7 @@ from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Membership, Subject
 from gateway.errors import Unauthenticated
 from gateway.policy.decider import Authorizer
 from gateway.stores.base import EnterpriseStore
+from gateway.stores.rate_limits import RateLimiter
 
 
 class SubjectResolver:
@@ -68,15 +69,27 @@ class Authenticator:
     verifier (GATEWAY_AUTH_ENABLED=false, the ADR's local-dev mode) everyone is the
     unscoped local-dev subject."""
 
-    def __init__(self, verifier: TokenVerifier | None, resolver: SubjectResolver) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier | None,
+        resolver: SubjectResolver,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self._verifier = verifier
         self.resolver = resolver
+        self._rate_limiter = rate_limiter
 
     async def authenticate(self, authorization: str | None) -> Subject:
         if self._verifier is None:
-            return LOCAL_DEV_SUBJECT
+            return LOCAL_DEV_SUBJECT  # one shared local-dev subject: nothing to count per caller
         scheme, _sep, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("missing bearer token")
+        # Counted only once the token is verified: nobody spends another subject's budget.
         claims = await self._verifier.verify(token.strip())
+        await self._count(claims.sub)
         return await self.resolver.resolve(claims)
+
+    async def _count(self, subject_id: str) -> None:
+        if self._rate_limiter is not None:
+            await self._rate_limiter.hit(subject_id)

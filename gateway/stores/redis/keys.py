@@ -15,6 +15,7 @@ Keys that change together share a hash tag, so every Lua script and MULTI touche
     gw:{e:<ent>}:mver                roster version (members and invitations; the optimistic check)
     gw:{e:<ent>}:deleting            set while the enterprise is being deleted (hides it)
     gw:{u:<user>}:invites            invitation hints: enterprise id -> "<ms>:<nonce>"
+    gw:{u:<user>}:rate:<window>      requests in one rate-limit window (expires after it)
     gw:deleting                      sorted set: enterprises whose deletion began (score: ms)
     gw:loc:{<server_id>}             personal server id -> user id (GET by id without a scan)
     gw:eloc:{<server_id>}            enterprise server id -> enterprise id
@@ -79,6 +80,10 @@ def user_server(user_id: str, server_id: str) -> str:
 
 def user_servers(user_id: str) -> str:
     return f"{user_tag(user_id)}:srvs"
+
+
+def rate_window(user_id: str, window: int) -> str:
+    return f"{user_tag(user_id)}:rate:{window}"
 
 
 def user_generation(user_id: str) -> str:
