@@ -217,10 +217,19 @@ def _services(
     records = CredentialRecords(stores.secrets, stores.personal, stores.enterprise_servers)
     view = MergedView(authorizer, stores.personal, stores.enterprise_servers, stores.view_cache)
     listings = ListingApprovals(catalog, stores.enterprise_servers)
+    targets = settings.allow_private_targets
     servers = MCPServerService(
-        authorizer, stores.personal, stores.enterprise_servers, view, records, listings
+        authorizer,
+        stores.personal,
+        stores.enterprise_servers,
+        view,
+        records,
+        listings,
+        allow_private_targets=targets,
     )
-    enterprise_servers = EnterpriseServerService(authorizer, stores.enterprise_servers, records)
+    enterprise_servers = EnterpriseServerService(
+        authorizer, stores.enterprise_servers, records, allow_private_targets=targets
+    )
     deletions = EnterpriseDeletions(stores.enterprises, stores.enterprise_servers, records)
     return Services(
         authorizer=authorizer,

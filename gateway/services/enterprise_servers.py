@@ -43,8 +43,10 @@ class EnterpriseServerService(ServerAccess[EnterpriseMCPServer]):
         authorizer: Authorizer,
         servers: EnterpriseMCPServerStore,
         records: CredentialRecords,
+        *,
+        allow_private_targets: bool = False,
     ) -> None:
-        super().__init__(authorizer, records)
+        super().__init__(authorizer, records, allow_private_targets=allow_private_targets)
         self._servers = servers
 
     async def find(self, server_id: str) -> EnterpriseMCPServer | None:
@@ -80,6 +82,7 @@ class EnterpriseServerService(ServerAccess[EnterpriseMCPServer]):
             what=f"enterprise {enterprise_id}",
             counts=inputs.Counts(enterprise_servers=await self._servers.count(enterprise_id)),
         )
+        self.check_target(server)
         await self._servers.create(server)
         return server
 

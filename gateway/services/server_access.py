@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 from gateway.domain.servers import AnyServer, ServerPatch, patched
 from gateway.domain.subjects import Subject
+from gateway.domain.targets import check_target
 from gateway.errors import Conflict, InvalidInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
@@ -35,9 +36,16 @@ class ServerAccess(Generic[S]):
     noun: str  # how a 404 names it: "MCP server"
     missing_kind: type[inputs.Resource]
 
-    def __init__(self, authorizer: Authorizer, records: CredentialRecords) -> None:
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        records: CredentialRecords,
+        *,
+        allow_private_targets: bool = False,
+    ) -> None:
         self._authorizer = authorizer
         self._records = records
+        self._allow_private_targets = allow_private_targets
         # One PATCH of a server at a time in this process: concurrent patches queue here
         # instead of losing compare-and-sets to each other; the retries below are only for
         # writers in other processes.
@@ -54,6 +62,10 @@ class ServerAccess(Generic[S]):
     async def listing_of(self, subject: Subject, server: S) -> inputs.ListingFacts | None:
         """The listing facts a proposed server carries (for restricted installs)."""
         return None
+
+    def check_target(self, server: S) -> None:
+        """An HTTP transport's URL must not name an internal address (domain/targets.py)."""
+        check_target(server.url, allow_private=self._allow_private_targets)
 
     def what(self, server_id: str) -> str:
         return f"{self.noun} {server_id}"
@@ -109,6 +121,7 @@ class ServerAccess(Generic[S]):
         server = await self.load(subject, server_id, action)
         try:
             updated: S = patched(server, patch)  # type: ignore[assignment]
+            self.check_target(updated)
         except InvalidInput:
             # Decided first: a 400 must not tell what a 404 hides.
             await self._authorizer.require(action, subject, self.resource(server), what=what)

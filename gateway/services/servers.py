@@ -31,8 +31,10 @@ class MCPServerService(ServerAccess[AnyServer]):
         view: MergedView,
         records: CredentialRecords,
         listings: ListingApprovals,
+        *,
+        allow_private_targets: bool = False,
     ) -> None:
-        super().__init__(authorizer, records)
+        super().__init__(authorizer, records, allow_private_targets=allow_private_targets)
         self._personal = personal
         self._enterprise = enterprise
         self._view = view
@@ -64,6 +66,7 @@ class MCPServerService(ServerAccess[AnyServer]):
             what="MCP server",
             counts=inputs.Counts(personal_servers=owned),
         )
+        self.check_target(server)
         await self._personal.create(server)
         return server
 

@@ -3,6 +3,7 @@ user ids that would escape their Vault namespace are refused before anything use
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import jwt
@@ -18,7 +19,9 @@ def _raw_token(sub: str) -> str:
     """A correctly signed token whose `sub` is whatever the test needs (the dev-token helper
     refuses bad ones, as it should)."""
     return jwt.encode(
-        {"sub": sub, "email": "x@example.com", "exp": 4_000_000_000}, JWT_SECRET, algorithm="HS256"
+        {"sub": sub, "email": "x@example.com", "exp": int(time.time()) + 600},
+        JWT_SECRET,
+        algorithm="HS256",
     )
 
 
