@@ -86,7 +86,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_window_seconds: int = 10
     # HTTP transports may name private, loopback or link-local targets (refused by default:
     # the MCP proxy connects to them from inside the network).
-    allow_private_targets: bool = False
+    allow_private_upstreams: bool = False
     # Auth disabled on a non-loopback address needs this too (it serves everyone's servers).
     allow_insecure_bind: bool = False
 

@@ -217,7 +217,7 @@ def _services(
     records = CredentialRecords(stores.secrets, stores.personal, stores.enterprise_servers)
     view = MergedView(authorizer, stores.personal, stores.enterprise_servers, stores.view_cache)
     listings = ListingApprovals(catalog, stores.enterprise_servers)
-    targets = settings.allow_private_targets
+    targets = settings.allow_private_upstreams
     servers = MCPServerService(
         authorizer,
         stores.personal,
@@ -225,10 +225,10 @@ def _services(
         view,
         records,
         listings,
-        allow_private_targets=targets,
+        allow_private_upstreams=targets,
     )
     enterprise_servers = EnterpriseServerService(
-        authorizer, stores.enterprise_servers, records, allow_private_targets=targets
+        authorizer, stores.enterprise_servers, records, allow_private_upstreams=targets
     )
     deletions = EnterpriseDeletions(stores.enterprises, stores.enterprise_servers, records)
     return Services(

@@ -1,7 +1,7 @@
 """Where an HTTP transport's URL points. The MCP proxy connects to these URLs from inside
 the gateway's network, so a URL naming a loopback, private, link-local (cloud metadata at
 169.254.169.254), multicast, reserved or unspecified address is refused unless the deployment
-allows it (GATEWAY_ALLOW_PRIVATE_TARGETS): otherwise any user could point the gateway at
+allows it (GATEWAY_ALLOW_PRIVATE_UPSTREAMS): otherwise any user could point the gateway at
 internal services (SSRF). Host names are classified by name only here (`localhost` and
 `*.localhost` are loopback); what a name resolves to is checked when the proxy connects."""
 
@@ -52,5 +52,5 @@ def check_target(url: str | None, *, allow_private: bool) -> None:
         raise InvalidInput.field(
             "url",
             f"targets a {kind.replace('_', '-')} address; the gateway does not connect to "
-            "internal addresses unless GATEWAY_ALLOW_PRIVATE_TARGETS=true",
+            "internal addresses unless GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true",
         )

@@ -44,9 +44,9 @@ class EnterpriseServerService(ServerAccess[EnterpriseMCPServer]):
         servers: EnterpriseMCPServerStore,
         records: CredentialRecords,
         *,
-        allow_private_targets: bool = False,
+        allow_private_upstreams: bool = False,
     ) -> None:
-        super().__init__(authorizer, records, allow_private_targets=allow_private_targets)
+        super().__init__(authorizer, records, allow_private_upstreams=allow_private_upstreams)
         self._servers = servers
 
     async def find(self, server_id: str) -> EnterpriseMCPServer | None:

@@ -41,11 +41,11 @@ class ServerAccess(Generic[S]):
         authorizer: Authorizer,
         records: CredentialRecords,
         *,
-        allow_private_targets: bool = False,
+        allow_private_upstreams: bool = False,
     ) -> None:
         self._authorizer = authorizer
         self._records = records
-        self._allow_private_targets = allow_private_targets
+        self._allow_private_upstreams = allow_private_upstreams
         # One PATCH of a server at a time in this process: concurrent patches queue here
         # instead of losing compare-and-sets to each other; the retries below are only for
         # writers in other processes.
@@ -65,7 +65,7 @@ class ServerAccess(Generic[S]):
 
     def check_target(self, server: S) -> None:
         """An HTTP transport's URL must not name an internal address (domain/targets.py)."""
-        check_target(server.url, allow_private=self._allow_private_targets)
+        check_target(server.url, allow_private=self._allow_private_upstreams)
 
     def what(self, server_id: str) -> str:
         return f"{self.noun} {server_id}"

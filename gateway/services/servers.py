@@ -32,9 +32,9 @@ class MCPServerService(ServerAccess[AnyServer]):
         records: CredentialRecords,
         listings: ListingApprovals,
         *,
-        allow_private_targets: bool = False,
+        allow_private_upstreams: bool = False,
     ) -> None:
-        super().__init__(authorizer, records, allow_private_targets=allow_private_targets)
+        super().__init__(authorizer, records, allow_private_upstreams=allow_private_upstreams)
         self._personal = personal
         self._enterprise = enterprise
         self._view = view

@@ -1,5 +1,5 @@
 """HTTP transports may not point the gateway at internal addresses (SSRF: the MCP proxy
-connects to these URLs from inside the network) unless GATEWAY_ALLOW_PRIVATE_TARGETS."""
+connects to these URLs from inside the network) unless GATEWAY_ALLOW_PRIVATE_UPSTREAMS."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ async def test_a_personal_server_may_not_target_an_internal_address(
     refused = await alice.post("/v1/mcp-servers", json=_server(url))
     assert refused.status_code == 400, refused.text
     assert refused.json()["extra"][0]["key"] == "url"
-    assert "GATEWAY_ALLOW_PRIVATE_TARGETS" in refused.json()["detail"]
+    assert "GATEWAY_ALLOW_PRIVATE_UPSTREAMS" in refused.json()["detail"]
     assert (await alice.get("/v1/mcp-servers")).json()["items"] == []
 
 
@@ -67,7 +67,7 @@ async def test_a_deployment_can_allow_internal_targets(
     gateway_settings: Settings, start_gateway: AppFactory
 ) -> None:
     client = await start_gateway(
-        msgspec.structs.replace(gateway_settings, allow_private_targets=True)
+        msgspec.structs.replace(gateway_settings, allow_private_upstreams=True)
     )
     created = await caller(client, "alice").post(
         "/v1/mcp-servers", json=_server("http://127.0.0.1:9000/mcp")
