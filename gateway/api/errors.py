@@ -53,11 +53,23 @@ def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) ->
     elif isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, BackendUnavailable):
-        log.error("backend unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
+        # The body names the backend; the log also keeps its own words (host, port, errno).
+        log.error(
+            "backend unavailable on %s %s: %s%s",
+            request.method,
+            request.url.path,
+            exc.detail,
+            _cause(exc),
+        )
         headers["Retry-After"] = "1"
     elif status == 500:
         log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
     return Response(body, status_code=status, headers=headers)
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__
+    return f" ({type(cause).__name__}: {cause})" if cause is not None else ""
 
 
 def validation_error_handler(

@@ -8,6 +8,7 @@ readiness fail)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -20,6 +21,10 @@ from gateway.errors import GatewayError
 from gateway.wiring import Runtime
 
 READINESS_TTL_SECONDS = 1.0
+# What each check asks, named for people when a failure came untranslated.
+_BACKENDS = {"policy_engine": "policy engine", "stores": "redis", "secrets": "vault"}
+
+log = logging.getLogger(__name__)
 
 
 @get("/healthz", tags=["ops"], summary="The process is up")
@@ -42,8 +47,21 @@ async def _check_all(runtime: Runtime) -> tuple[dict[str, Any], bool]:
     async def run(name: str, check: Any) -> tuple[str, str]:
         try:
             await asyncio.wait_for(check(), timeout=2.0)
-        except (GatewayError, TimeoutError, OSError) as exc:
-            return name, f"unavailable: {getattr(exc, 'detail', type(exc).__name__)}"
+        except GatewayError as exc:
+            # The detail names the backend (checks translate their failures); where it
+            # lives goes to the log only: /readyz answers anyone.
+            cause = exc.__cause__
+            log.warning(
+                "readiness check %s failed: %s (%s: %s)",
+                name,
+                exc.detail,
+                type(cause).__name__,
+                cause,
+            )
+            return name, f"unavailable: {exc.detail}"
+        except Exception as exc:  # an untranslated failure: its text may hold an address
+            log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            return name, f"unavailable: {_BACKENDS.get(name, name)} ({type(exc).__name__})"
         return name, "ok"
 
     results = dict(await asyncio.gather(*(run(n, c) for n, c in checks.items())))

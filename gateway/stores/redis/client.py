@@ -16,8 +16,19 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ClusterDownError,
+    MaxConnectionsError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
 from gateway.errors import BackendUnavailable
@@ -164,6 +175,39 @@ class _QueueingClusterPipeline(ClusterPipeline):
             return await super().execute(raise_on_error, allow_redirections)
 
 
+# Why Redis failed, in words safe for an unauthenticated caller: from the exception's type
+# only, never its text, which names the host and port ("Error 111 connecting to
+# 10.0.0.5:6379"). The exception itself stays the BackendUnavailable's cause, for the log.
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (MaxConnectionsError, "no connection free"),
+    (BusyLoadingError, "loading its data"),
+    (AuthenticationError, "authentication failed"),
+    (RedisTimeoutError, "timed out"),
+    (TimeoutError, "timed out"),
+    (RedisConnectionError, "connection failed"),
+    (ReadOnlyError, "read-only replica"),
+    (OutOfMemoryError, "out of memory"),
+    (ClusterDownError, "cluster down"),
+    (RedisClusterException, "cluster unavailable"),
+    (ResponseError, "error reply"),
+    (OSError, "connection failed"),
+)
+
+
+def unavailable(exc: BaseException) -> BackendUnavailable:
+    """The 503 for a failed Redis call: names Redis and why, never where it is."""
+    if isinstance(exc, RedisConnectionError) and "No connection available" in str(exc):
+        reason = "no connection free"  # the blocking pool's wait ran out (a burst)
+    else:
+        reason = next(
+            (why for kind, why in _REASONS if isinstance(exc, kind)),
+            f"failed ({type(exc).__name__})",
+        )
+    failure = BackendUnavailable(f"redis unavailable: {reason}")
+    failure.__cause__ = exc
+    return failure
+
+
 def translate_errors(
     fn: Callable[P, Coroutine[Any, Any, R]],
 ) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -174,9 +218,9 @@ def translate_errors(
         try:
             return await fn(*args, **kwargs)
         except REDIS_ERRORS as exc:
-            raise BackendUnavailable(f"redis unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
         except msgspec.DecodeError as exc:
-            raise BackendUnavailable(f"redis returned an undecodable value: {exc}") from exc
+            raise BackendUnavailable("redis unavailable: a stored value did not decode") from exc
 
     return wrapper
 

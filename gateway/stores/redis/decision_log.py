@@ -25,7 +25,13 @@ from gateway.audit.log import CLOCK_SLACK_MS, AuditFilter, QueryPage, timestamp_
 from gateway.audit.records import GENESIS, DecisionRecord, decode_record, seal
 from gateway.errors import BackendUnavailable
 from gateway.stores.redis import keys as k
-from gateway.stores.redis.client import REDIS_ERRORS, RedisClient, text, translate_errors
+from gateway.stores.redis.client import (
+    REDIS_ERRORS,
+    RedisClient,
+    text,
+    translate_errors,
+    unavailable,
+)
 from gateway.stores.redis.scripts import APPEND_DECISIONS, TRIM_DECISIONS
 
 DEFAULT_MAX_BYTES = 1024 * 1024 * 1024
@@ -241,7 +247,7 @@ class RedisDecisionLog:
                     if where.matches(decode_record(raw)):
                         yield raw
         except REDIS_ERRORS as exc:  # translate_errors cannot wrap a generator
-            raise BackendUnavailable(f"redis unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
 
     async def _ascending(
         self, index: str | None, low: int | None, high: int | None
