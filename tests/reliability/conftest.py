@@ -1,15 +1,20 @@
-"""Backends a test may kill: a redis-server of the test's own (never the session's, which
-other tests share), restartable on the same port and directory."""
+"""Backends a test may kill: a redis-server and an OpenBao dev server of the test's own
+(never the session's, which other tests share), each restartable on the same port."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.redis_server import start_redis_server, stop_process
+from tests.fixtures.openbao import _healthy, _stop, bao_binary
+from tests.fixtures.redis_server import free_port, start_redis_server, stop_process
 
 
 class DoomedRedis:
@@ -50,4 +55,62 @@ def doomed_redis(tmp_path: Path) -> Iterator[type[DoomedRedis]]:
 
     yield Started
     for server in started:
+        server.stop()
+
+
+class DoomedOpenBao:
+    """`bao server -dev` to SIGSTOP, SIGKILL and start again on the same port with the same
+    root token (dev mode keeps secrets in memory: a restart comes back empty)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.token = secrets.token_urlsafe(24)
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        with (self.workdir / "openbao.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    bao_binary(), "server", "-dev", f"-dev-root-token-id={self.token}",
+                    f"-dev-listen-address=127.0.0.1:{self.port}", "-dev-no-store-token",
+                ],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not _healthy(self.addr):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop(proc)
+                raise RuntimeError((self.workdir / "openbao.log").read_text()[-2000:])
+            time.sleep(0.05)
+        return proc
+
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def restart(self) -> None:
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.resume()
+            _stop(self.proc)
+
+
+@pytest.fixture
+def doomed_openbao(tmp_path: Path) -> Iterator[DoomedOpenBao]:
+    server = DoomedOpenBao(tmp_path)
+    try:
+        yield server
+    finally:
         server.stop()
