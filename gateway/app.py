@@ -42,6 +42,7 @@ from gateway.api.security_headers import add_security_headers
 from gateway.audit.writer import AuditWriter
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
+from gateway.mcp_proxy import MCPProxy
 from gateway.services.identity import Authenticator
 from gateway.wiring import Runtime, open_runtime
 
@@ -117,6 +118,10 @@ class GatewayPlugin(InitPluginProtocol):
             ]
         )
         app_config.dependencies.update(DEPENDENCIES)
+        # /mcp after the runtime's lifespan: MCP sessions close before the backends do.
+        proxy = MCPProxy(lambda: runtime_of(self.state))
+        app_config.route_handlers.append(proxy.route_handler())
+        app_config.lifespan.append(proxy.lifespan)
 
     def _configure_middleware(self, app_config: AppConfig) -> None:
         admit, self.state.admission = admission_middleware(self.settings.max_concurrent_requests)

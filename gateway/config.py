@@ -87,6 +87,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # HTTP transports may name private, loopback or link-local targets (refused by default:
     # the MCP proxy connects to them from inside the network).
     allow_private_upstreams: bool = False
+    # The MCP proxy (/mcp): each upstream connect, initialize and request must finish within
+    # this; a client session (with its upstream sessions) idle this long is closed.
+    mcp_upstream_timeout_seconds: float = 30.0
+    mcp_session_idle_seconds: float = 1800.0
     # Auth disabled on a non-loopback address needs this too (it serves everyone's servers).
     allow_insecure_bind: bool = False
 

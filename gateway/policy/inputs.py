@@ -101,13 +101,36 @@ class _ManagedServerFields(_ServerFields, kw_only=True, frozen=True):
     created_by: str | None = None
 
 
+class ToolAnnotations(msgspec.Struct, kw_only=True, frozen=True):
+    """A tool's MCP annotations, snake_cased (`readOnlyHint` is `read_only_hint`). Hints the
+    upstream server gives about itself: a rule on them trusts the server it allows."""
+
+    title: str | None = None
+    read_only_hint: bool | None = None
+    destructive_hint: bool | None = None
+    idempotent_hint: bool | None = None
+    open_world_hint: bool | None = None
+
+
+class ToolFacts(msgspec.Struct, kw_only=True, frozen=True):
+    """The tool a `tool.call` is about (the MCP proxy); `arguments` only on a call."""
+
+    name: str
+    title: str | None = None
+    description: str | None = None
+    annotations: ToolAnnotations = msgspec.field(default_factory=ToolAnnotations)
+    arguments: dict[str, Any] | None = None
+
+
 class MCPServerResource(_ManagedServerFields, kw_only=True, frozen=True, tag="mcp_server"):
     """A server reached through `/v1/mcp-servers`: personal, or an enterprise server of the
-    merged view. `listing` is filled on a proposed personal server that names a listing."""
+    merged view. `listing` is filled on a proposed personal server that names a listing;
+    `tool` on a `tool.call` through the MCP proxy."""
 
     source: Literal["personal", "enterprise"] | None = None
     user_id: str | None = None
     listing: ListingFacts | None = None
+    tool: ToolFacts | None = None
 
 
 class EnterpriseServerResource(
@@ -242,11 +265,17 @@ def _server_values(server: AnyServer) -> dict[str, Any]:
     return _same_named(server, _ServerFields)
 
 
-def view_server(server: AnyServer, listing: ListingFacts | None = None) -> MCPServerResource:
-    """A server as reached through the merged view (`/v1/mcp-servers/{id}`)."""
+def view_server(
+    server: AnyServer, listing: ListingFacts | None = None, tool: ToolFacts | None = None
+) -> MCPServerResource:
+    """A server as reached through the merged view (`/v1/mcp-servers/{id}`, the MCP proxy)."""
     if isinstance(server, MCPServerConfig):
         return MCPServerResource(
-            **_server_values(server), source="personal", user_id=server.user_id, listing=listing
+            **_server_values(server),
+            source="personal",
+            user_id=server.user_id,
+            listing=listing,
+            tool=tool,
         )
     return MCPServerResource(
         **_server_values(server),
@@ -254,6 +283,7 @@ def view_server(server: AnyServer, listing: ListingFacts | None = None) -> MCPSe
         enterprise_id=server.enterprise_id,
         auto_enabled=server.auto_enabled,
         created_by=server.created_by,
+        tool=tool,
     )
 
 

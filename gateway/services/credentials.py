@@ -101,6 +101,11 @@ class CredentialService:
             raise NotFound(f"{env_var} is not an env var of {server.id}")
         await self._records.forget_name(server, env_var)
 
+    async def values_for(self, server: AnyServer) -> dict[str, str]:
+        """The secret values `launch` resolves, for a caller that has already decided on the
+        server (the MCP proxy, which sends them upstream as the server's headers)."""
+        return await self._records.resolve(server)
+
     async def launch(self, subject: Subject, server_id: str) -> LaunchConfig:
         server = await self._servers.authorized(subject, server_id, "mcp_server.launch")
         values = await self._records.resolve(server)
