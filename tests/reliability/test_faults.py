@@ -7,15 +7,19 @@ of load. The fault matrix (docs/reliability.md) says which test shows what."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.config import REPO_POLICY_DIR
 from tests.fixtures.live_gateway import live_gateway
+from tests.fixtures.opa_server import OPAServer
 from tests.reliability.conftest import DoomedOpenBao, DoomedRedis
 from tests.reliability.load import User, organization, server, until_ready, users
 
@@ -281,3 +285,129 @@ def test_vault_stopped_or_killed_fails_only_credentials_and_recovers(
         GATEWAY_VAULT_TOKEN=doomed_openbao.token,
     ) as gateway:
         asyncio.run(_vault_outage(gateway.base_url, doomed_openbao))
+
+
+# --- The policy engine: OPA paused, killed and restarted; an embedded evaluation error -------
+# What tests/api/test_opa_engine.py already shows, one request at a time in-process: OPA
+# stopped -> 503 and not ready; paused -> 503 after the timeout; an error answer -> 503; a
+# wrong or undefined answer -> deny. Here: a real gateway process under concurrent load, and
+# recovery after OPA comes back on the same address.
+
+
+async def _engine_outage(
+    base_url: str, opa: OPAServer, restart: Callable[[], OPAServer], users_: list[User]
+) -> None:
+    baseline = {u.id: await u.view() for u in users_}
+
+    async def load(user: User, seen: Seen, until: float) -> None:
+        n = 0
+        while time.monotonic() < until:
+            n += 1
+            made = await user.request("POST", "/v1/mcp-servers", json=server(f"down-{n}"))
+            seen.add(f"POST by {user.id}", made)
+            listed = await user.request("GET", "/v1/mcp-servers", params={"limit": 500})
+            seen.add(f"GET by {user.id}", listed)
+            if listed.status_code == 200:
+                # Only the answer the policy gave before (a remembered decision for the very
+                # same input and revision), never one it did not give.
+                assert listed.json()["items"] == baseline[user.id], user.id
+
+    for fault in ("paused", "killed"):
+        opa.pause() if fault == "paused" else opa.stop()
+        seen = Seen()
+        until = time.monotonic() + 1.5
+        await asyncio.gather(*(load(u, seen, until) for u in users_))
+        seen.only_clean_failures("policy engine", allowed={200, 403, 404})
+        assert all(
+            r.status_code != 200 for w, r in seen.answers if r is not None and "POST" in w
+        ), fault
+        assert seen.statuses()[503] > 0, (fault, seen.statuses())
+        if fault == "paused":
+            opa.resume()
+        else:
+            opa = await asyncio.to_thread(restart)
+            await until_ready(base_url)
+        for user in users_:  # back: writes work, and nothing refused meanwhile was written
+            await user.must(201, "POST", "/v1/mcp-servers", json=server(f"after-{fault}"))
+            names = {s["name"] for s in await user.view()}
+            assert not {n for n in names if n.startswith("down-")}, names
+
+
+@pytest.mark.opa
+def test_opa_paused_or_killed_under_load_never_allows_and_recovers(tmp_path: Path) -> None:
+    opa = OPAServer(REPO_POLICY_DIR, tmp_path)
+    try:
+        with live_gateway(
+            tmp_path, GATEWAY_OPA_URL=opa.url, GATEWAY_OPA_TIMEOUT_SECONDS="0.3"
+        ) as gateway:
+
+            def restart() -> OPAServer:
+                nonlocal opa
+                opa = OPAServer(REPO_POLICY_DIR, tmp_path, port=opa.port)
+                return opa
+
+            async def scenario() -> None:
+                everyone = await users(gateway.base_url, "alice", "bob", "carol")
+                try:
+                    for user in everyone:
+                        await user.must(201, "POST", "/v1/mcp-servers", json=server("mine"))
+                    await _engine_outage(gateway.base_url, opa, restart, everyone)
+                finally:
+                    for user in everyone:
+                        await user.aclose()
+
+            asyncio.run(scenario())
+    finally:
+        opa.stop()
+
+
+# Valid Rego that passes every reload check (it compiles, every entrypoint answers the probe)
+# but fails at evaluation for one input: two values for one complete rule.
+_FAILS_FOR_BOOM = """package gateway.authz
+
+_boom := 1 if input.proposed.name == "boom"
+
+_boom := 2 if input.proposed.name == "boom"
+
+deny contains {"code": "boom", "message": "boom"} if _boom
+"""
+
+
+async def _embedded_error(base_url: str, policies: Path) -> None:
+    alice, bob = await users(base_url, "alice", "bob")
+    try:
+        await alice.must(201, "POST", "/v1/mcp-servers", json=server("boom"))  # before
+        before = (await alice.must(200, "GET", "/readyz"))["policy_revision"]
+        (policies / "gateway" / "authz" / "boom.rego").write_text(_FAILS_FOR_BOOM)
+        deadline = time.monotonic() + 10
+        while (await alice.must(200, "GET", "/readyz"))["policy_revision"] == before:
+            assert time.monotonic() < deadline, "the new revision was never served"
+            await asyncio.sleep(0.1)
+        seen = Seen()
+        calls = [(u, name) for u in (alice, bob) for name in ("boom", "fine") * 4]
+        answers = await asyncio.gather(
+            *(u.request("POST", "/v1/mcp-servers", json=server(n)) for u, n in calls)
+        )
+        for (user, name), answer in zip(calls, answers, strict=True):
+            seen.add(f"POST {name} by {user.id}", answer)
+            if name == "fine":
+                assert answer.status_code == 201, answer.text
+            else:
+                assert answer.status_code in (403, 503), answer.text
+        seen.only_clean_failures("policy engine", allowed={201, 403})
+        for user in (alice, bob):  # the other actions keep working; nothing "boom" was added
+            names = [s["name"] for s in await user.view()]
+            assert names.count("boom") == (1 if user is alice else 0), names
+            assert names.count("fine") == 4, names
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+
+
+def test_a_reloaded_policy_that_errors_at_evaluation_never_allows(tmp_path: Path) -> None:
+    """The embedded engine: a hot-reloaded module that fails only for some inputs passes the
+    reload checks; those requests are a 503 (or a deny), every other one is served."""
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO_POLICY_DIR, policies, ignore=shutil.ignore_patterns("*_test.rego"))
+    with live_gateway(tmp_path, GATEWAY_POLICY_DIR=str(policies)) as gateway:
+        asyncio.run(_embedded_error(gateway.base_url, policies))
