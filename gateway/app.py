@@ -36,6 +36,7 @@ from gateway.api.health import healthz, readyz
 from gateway.api.invitations import InvitationController
 from gateway.api.marketplace import MarketplaceController
 from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
+from gateway.api.metrics import metrics_route, request_metrics_middleware
 from gateway.api.middleware import request_context_middleware
 from gateway.api.requests import GatewayRequest
 from gateway.api.security_headers import add_security_headers
@@ -43,6 +44,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.mcp_proxy import MCPProxy
+from gateway.observability.metrics import count_backend_error, worker_exiting
 from gateway.services.identity import Authenticator
 from gateway.wiring import Runtime, open_runtime
 
@@ -64,6 +66,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_errors(app_config)
         app_config.request_class = GatewayRequest
         app_config.before_send.append(add_security_headers)
+        app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
             title="MCP Policy Gateway", version="0.1.0", path="/schema"
         )
@@ -99,7 +102,8 @@ class GatewayPlugin(InitPluginProtocol):
                 finisher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await finisher
-                await runtime.aclose()
+                await runtime.aclose()  # the decision log's writer first: it flushes
+                worker_exiting()
 
         app_config.lifespan.append(runtime_lifespan)
 
@@ -108,6 +112,7 @@ class GatewayPlugin(InitPluginProtocol):
             [
                 healthz,
                 readyz,
+                metrics_route(self.settings.metrics_token),
                 MCPServerController,
                 MCPServerCredentialController,
                 EnterpriseController,
@@ -127,7 +132,8 @@ class GatewayPlugin(InitPluginProtocol):
         admit, self.state.admission = admission_middleware(self.settings.max_concurrent_requests)
         app_config.middleware.extend(
             [
-                admit,  # first: a refused request costs nothing else
+                request_metrics_middleware,  # outermost: refused requests are counted too
+                admit,  # then: a refused request costs nothing else
                 body_deadline_middleware(self.settings.body_timeout_seconds),
                 request_context_middleware(self._writer),
                 DefineMiddleware(

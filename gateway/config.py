@@ -64,6 +64,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     policy_offload_bytes: int = 0
     marketplace_catalog: str = str(BUNDLED_CATALOG)
     log_level: str = "INFO"
+    # `text` for people, `json` (one object per line, with request and decision ids) for a
+    # log pipeline; docs/operations.md.
+    log_format: str = "text"
+    # /metrics: unset, only loopback clients may read it; set, a scraper sends it as a
+    # bearer token (from anywhere). No tenant ids are in the metrics, but traffic is.
+    metrics_token: str | None = None
+    # On SIGTERM: stop accepting, let requests in flight finish for up to this, then write
+    # what the decision log's writer holds and exit.
+    shutdown_grace_seconds: float = 20.0
     # The decision log (docs/audit.md). Required: a request whose decisions cannot be
     # logged fails (503) instead of going unlogged.
     audit_required: bool = False
@@ -197,6 +206,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 "GATEWAY_MAX_CONCURRENT_REQUESTS: between 1 and 100000, "
                 f"not {self.max_concurrent_requests}"
             )
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"GATEWAY_LOG_FORMAT: text or json, not {self.log_format!r}")
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("GATEWAY_METRICS_TOKEN: at least 16 characters")
+        if not 0 < self.shutdown_grace_seconds <= 600:
+            raise ConfigError(
+                "GATEWAY_SHUTDOWN_GRACE_SECONDS: above 0 and at most 600, "
+                f"not {self.shutdown_grace_seconds}"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
 
@@ -206,7 +224,7 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
 
 
-_SECRET_FIELDS = {"jwt_secret", "vault_token", "vault_secret_id"}
+_SECRET_FIELDS = {"jwt_secret", "vault_token", "vault_secret_id", "metrics_token"}
 _ALIASES = {
     # The standard Vault variables are honoured when the GATEWAY_ names are unset.
     "vault_addr": "VAULT_ADDR",

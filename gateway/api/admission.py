@@ -1,8 +1,9 @@
 """Admission control: at most `limit` requests in flight per process; beyond it a prompt
 503 with `Retry-After`, before any work is done for the request (no token check, no Redis,
 no decision), so a burst cannot queue without bound on one event loop and time out
-everyone. The health endpoints are exempt: a load balancer must see a busy replica as alive
-and ready (it is), not as failing."""
+everyone. The health endpoints and /metrics are exempt: a load balancer must see a busy
+replica as alive and ready (it is), not as failing, and a busy replica is when its metrics
+matter most."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from litestar.types import (
     Send,
 )
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+from gateway.observability.metrics import ADMISSION_REJECTED, IN_FLIGHT
+
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 RETRY_AFTER_SECONDS = 1
 
 
@@ -55,14 +58,17 @@ def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], Admi
                 return
             if stats.in_flight >= stats.limit:
                 stats.refused += 1
+                ADMISSION_REJECTED.inc()
                 await send(start)
                 await send(end)
                 return
             stats.in_flight += 1
+            IN_FLIGHT.inc()
             try:
                 await app(scope, receive, send)
             finally:
                 stats.in_flight -= 1
+                IN_FLIGHT.dec()
 
         return middleware
 

@@ -31,6 +31,7 @@ from gateway.audit.log import DecisionLog
 from gateway.audit.masking import Masker
 from gateway.audit.records import DecisionRecord
 from gateway.errors import BackendUnavailable
+from gateway.observability.metrics import DECISION_LOG_FAILURES, RECORDS_DROPPED, RECORDS_WRITTEN
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class AuditWriter:
             return
         if self._pending + len(records) > self._queue_size:
             self.stats.dropped += len(records)
+            RECORDS_DROPPED.inc(len(records))
             self._warn("decision log queue full")
             return
         self._queue.extend(_Item(record) for record in records)
@@ -120,6 +122,7 @@ class AuditWriter:
             return
         if self._pending + len(records) > self._queue_size:
             self.stats.dropped += len(records)
+            RECORDS_DROPPED.inc(len(records))
             raise LogUnavailable("decision log unavailable: its queue is full")
         loop = asyncio.get_running_loop()
         items = [_Item(record, loop.create_future()) for record in records]
@@ -205,10 +208,12 @@ class AuditWriter:
         self.stats.mask_failures = self._masker.failures
         await self.log.append([item.record for item in items if item.record is not None])
         self.stats.written += len(items)
+        RECORDS_WRITTEN.inc(len(items))
 
     def _failed(self, batch: list[_Item], exc: BackendUnavailable) -> None:
         self._failing = True
         self.stats.failed_writes += 1
+        DECISION_LOG_FAILURES.inc()
         self.stats.last_error = exc.detail
         retry: list[_Item] = []
         for item in batch:
@@ -247,12 +252,17 @@ class AuditWriter:
         return msgspec.structs.replace(self.stats)
 
     async def aclose(self, wait_seconds: float = 5.0) -> None:
-        """Write what is queued (for at most `wait_seconds`), then stop."""
+        """Write what is queued (for at most `wait_seconds`), then stop. At shutdown this
+        runs after uvicorn has drained the requests in flight (GATEWAY_SHUTDOWN_GRACE_SECONDS),
+        so their records are among what is written."""
         if self._task is None:
             return
+        waiting = self._pending
         flushed = await self.flush(wait_seconds)
         if not flushed or self._pending:
             log.error("decision log: %d records not written at shutdown", self._pending)
+        elif waiting:
+            log.info("decision log: %d queued records written at shutdown", waiting)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

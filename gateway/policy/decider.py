@@ -21,7 +21,8 @@ from gateway.audit.records import BundleInfo, DecisionRecord, HTTPInfo
 from gateway.audit.writer import AuditWriter
 from gateway.domain.decisions import Decision, Reason, ViewScope
 from gateway.domain.subjects import Subject
-from gateway.errors import Denied, NotFound
+from gateway.errors import BackendUnavailable, Denied, NotFound
+from gateway.observability.metrics import observe_decision
 from gateway.policy.engine import (
     ACCOUNTS_PROVISION,
     AUTHZ_DECISION,
@@ -127,12 +128,21 @@ class Authorizer:
         raw_input = _encode(input_doc)
         request = getattr(input_doc, "request", None) or _NO_REQUEST
         started = time.perf_counter_ns()
-        result, engine_decision_id, remembered = await self._answer(path, raw_input, request.req_id)
+        try:
+            result, engine_decision_id, remembered = await self._answer(
+                path, raw_input, request.req_id
+            )
+        except BackendUnavailable:
+            observe_decision(path, "error", False, None)
+            raise
         elapsed = time.perf_counter_ns() - started
+        allowed = result.get("allow") if isinstance(result, dict) else None
+        observe_decision(
+            path, _outcome(path, result, allowed), remembered, None if remembered else elapsed / 1e9
+        )
         decision_id = engine_decision_id or self._new_id()
         if remembered and not log_repeats:
             return decision_id, result
-        allowed = result.get("allow") if isinstance(result, dict) else None
         metrics = {"timer_rego_query_eval_ns": elapsed}
         if remembered:
             metrics["counter_gateway_memoized"] = 1
@@ -296,6 +306,15 @@ class Authorizer:
                 decision_id,
             )
             return {lid: Decision(reasons=(_MALFORMED,), decision_id=decision_id) for lid in ids}
+
+
+def _outcome(path: str, result: Any, allowed: Any) -> str:
+    """The decision's label in gateway_decisions_total: an authz decision allows or denies
+    (anything else is a malformed answer, denied as an error); the other entrypoints answer
+    (a scope, listings) or give nothing usable."""
+    if path == AUTHZ_DECISION:
+        return "allow" if allowed is True else "deny" if allowed is False else "error"
+    return "answered" if isinstance(result, dict) else "error"
 
 
 def _resource_id(resource: Resource, proposed: Resource | None) -> str | None:

@@ -32,6 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
 from gateway.errors import BackendUnavailable
+from gateway.observability.redis_pool import MeasuredBlockingConnectionPool
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,7 +82,7 @@ def redis_client_from_url(
             queue=_ConnectionQueue(max_connections, pool_timeout),
             **options,
         )
-    pool = aredis.BlockingConnectionPool.from_url(
+    pool = MeasuredBlockingConnectionPool.from_url(  # counts waits for /metrics
         url, max_connections=max_connections, timeout=pool_timeout, **options
     )
     return aredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it

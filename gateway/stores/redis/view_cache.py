@@ -43,6 +43,12 @@ import msgspec
 
 from gateway.domain.decisions import ViewScope
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
+from gateway.observability.metrics import (
+    VIEW_CACHE_BYPASS,
+    VIEW_CACHE_ERROR,
+    VIEW_CACHE_HIT,
+    VIEW_CACHE_MISS,
+)
 from gateway.stores import readahead
 from gateway.stores.base import ViewLoader
 from gateway.stores.redis import keys as k
@@ -128,6 +134,7 @@ class RedisMergedViewCache:
         if scope.unscoped:
             # Every user's servers: no generation covers "a user appeared"; local dev only.
             self.bypasses += 1
+            VIEW_CACHE_BYPASS.inc()
             return await compute()
         try:
             stamp, cached = await self._lookup(user_id, scope)
@@ -136,8 +143,10 @@ class RedisMergedViewCache:
             return await compute()
         if cached is not None:
             self.hits += 1
+            VIEW_CACHE_HIT.inc()
             return cached
         self.misses += 1
+        VIEW_CACHE_MISS.inc()
         items = await compute()
         try:
             await self._redis.set(
@@ -182,6 +191,7 @@ class RedisMergedViewCache:
     def _failed(self, what: str, exc: BaseException) -> None:
         """Count, and warn at most every few seconds so an outage does not flood the log."""
         self.errors += 1
+        VIEW_CACHE_ERROR.inc()
         now = time.monotonic()
         if now - self._last_warning < _WARN_EVERY_S:
             self._suppressed += 1
