@@ -45,7 +45,10 @@ def _fields(
 ) -> _Node:
     """Merge the alternatives into one tree of known field names (a union, like OPA's)."""
     objects = [a for a in alternatives if a.get("type") == "object"]
-    if depth > 8 or not objects or any("additionalProperties" in o for o in objects):
+    # A map (`additionalProperties`) or a free-form object (a tool's `arguments`: no
+    # `properties` at all) may have any key.
+    free_form = any("additionalProperties" in o or "properties" not in o for o in objects)
+    if depth > 8 or not objects or free_form:
         return None
     merged: dict[str, list[Mapping[str, Any]]] = {}
     for obj in objects:
