@@ -8,7 +8,9 @@ import ipaddress
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,29 +76,58 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    from gateway.observability.logs import configure_logging
+
+    configure_logging(settings)
+    # With JSON logs every line a log pipeline reads is JSON: the banner is a log line too.
+    say = logging.getLogger("gateway").info if settings.log_format == "json" else print
     mode = "redis" if settings.redis_url else "memory"
     engine = f"OPA at {settings.opa_url}" if settings.opa_url else "embedded"
-    print(f"MCP Policy Gateway on http://{host}:{port} (stores: {mode}, policy engine: {engine})")
+    say(f"MCP Policy Gateway on http://{host}:{port} (stores: {mode}, policy engine: {engine})")
     if settings.auth_enabled and settings.jwt_secret:
-        print("Get a development token:  gateway token --sub alice --email alice@example.com")
-        print("(with the same GATEWAY_JWT_SECRET in the environment)")
+        say("Get a development token:  gateway token --sub alice --email alice@example.com")
+        say("(with the same GATEWAY_JWT_SECRET in the environment)")
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": settings.log_level.lower(),
+        "log_config": None,  # uvicorn's loggers propagate to ours (one format, redacted)
         "access_log": False,
         "http": HeaderDeadlineProtocol,  # uvicorn's httptools protocol + a header deadline
+        # SIGTERM: stop accepting, wait this long for requests in flight, then the lifespan
+        # closes the runtime (the decision log's writer flushes first).
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
     }
     if workers == 1:
         uvicorn.run(served_app(), **options)
-    else:
-        # Workers import the app themselves, from the same GATEWAY_* environment.
-        print(f"{workers} worker processes")
+        return 0
+    # Workers import the app themselves, from the same GATEWAY_* environment; their metrics
+    # meet in one directory so a scrape of any worker sums them all.
+    created = _metrics_directory()
+    say(f"{workers} worker processes")
+    try:
         uvicorn.run("gateway.cli:served_app", factory=True, workers=workers, **options)
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
     return 0
+
+
+def _metrics_directory() -> str | None:
+    """prometheus-client's multiprocess mode for `--workers N`: PROMETHEUS_MULTIPROC_DIR as
+    given (emptied of a previous run's files), else a fresh directory removed at exit (its
+    path returned). Set before the workers start: they choose the mode when they import."""
+    from gateway.observability.metrics import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    created = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return created
 
 
 def _is_loopback(host: str) -> bool:
@@ -117,8 +148,10 @@ def served_app() -> Litestar:
 
     from gateway.api.deadlines import HeaderDeadlineProtocol
     from gateway.app import create_app
+    from gateway.observability.logs import configure_logging
 
     settings = _settings()
+    configure_logging(settings)  # in each worker process too
     HeaderDeadlineProtocol.header_timeout = settings.header_timeout_seconds
     app = create_app(settings)
     gc.collect()

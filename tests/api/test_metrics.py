@@ -9,8 +9,10 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
+import redis
 import redis.asyncio as aredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -23,7 +25,8 @@ from gateway.config import Settings
 from gateway.errors import BackendUnavailable
 from gateway.observability.metrics import backend_of
 from gateway.observability.redis_pool import MeasuredBlockingConnectionPool
-from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller, token_for
+from tests.fixtures.live_gateway import live_gateway
 from tests.fixtures.redis_server import start_redis_server, stop_process
 
 TOKEN = "metrics-token-for-the-tests-0123"
@@ -328,3 +331,27 @@ async def test_metrics_scrapes_pass_a_full_gateway(start_gateway: AppFactory) ->
     assert grew(before, after, "gateway_admission_rejected_total") == 1
     route = {"method": "GET", "route": "/v1/mcp-servers", "status": "503"}
     assert grew(before, after, "gateway_http_requests_total", **route) == 1
+
+
+@pytest.mark.redis
+def test_with_workers_any_worker_answers_the_sum_of_all(tmp_path: Path, redis_url: str) -> None:
+    """`gateway serve --workers 2` runs prometheus-client's multiprocess mode: whichever
+    worker a scrape reaches, it counts the requests every worker served."""
+    flush = redis.Redis.from_url(redis_url)
+    flush.flushdb()
+    flush.close()
+    with live_gateway(tmp_path, args=("--workers", "2"), GATEWAY_REDIS_URL=redis_url) as gw:
+        alice = gw.client("alice")
+        created = alice.post("/v1/mcp-servers", json=SERVER)
+        url = f"{gw.base_url}/v1/mcp-servers/{created.json()['id']}"
+        # Fresh connections, so the kernel spreads them over both workers.
+        for _ in range(40):
+            assert httpx.get(url, headers=alice.headers).status_code == 200
+        auditor = {"Authorization": f"Bearer {token_for('ann', roles=('auditor',))}"}
+        listed = httpx.get(
+            f"{gw.base_url}/v1/audit/decisions?user_id=alice&limit=100", headers=auditor
+        ).json()["items"]
+        scrapes = [parse(httpx.get(f"{gw.base_url}/metrics").text) for _ in range(6)]
+    assert len({r["labels"]["id"] for r in listed}) == 2  # both workers served some
+    route = {"method": "GET", "route": "/v1/mcp-servers/{server_id}", "status": "200"}
+    assert {value(s, "gateway_http_requests_total", **route) for s in scrapes} == {40.0}
