@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     vault_mount: str = "secret"
     vault_role_id: str | None = None
     vault_secret_id: str | None = None
+    # Vault calls queued or running per process (8 threads); beyond it a 503 at once: a
+    # hung Vault must not pile requests up behind its 5 s timeouts.
+    vault_max_pending: int = 64
     opa_url: str | None = None
     opa_timeout_seconds: float = 0.5
     policy_dir: str = str(REPO_POLICY_DIR)

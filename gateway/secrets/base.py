@@ -145,6 +145,17 @@ class SecretStore(Protocol):
         """Sorted names of the env vars with a stored value (to reconcile credentials_set)."""
         ...
 
+    async def mark_for_deletion(self, owner: SecretOwner) -> None:
+        """Note, durably and before the server's record goes, that its secrets are to be
+        deleted: an outage after the record is gone leaves the note for a finisher."""
+
+    async def marked_for_deletion(self, older_than_seconds: float) -> list[SecretOwner]:
+        """Owners whose note is older than that (younger ones may be a delete in flight)."""
+        ...
+
+    async def unmark(self, owner: SecretOwner) -> None:
+        """Drop the note (the secrets are gone, or the delete never happened)."""
+
     async def check(self) -> None:
         """Readiness: raise ``BackendUnavailable`` when the backend cannot serve."""
 

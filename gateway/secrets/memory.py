@@ -6,6 +6,7 @@ isolation behave identically; nothing survives a restart.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 from gateway.secrets.base import (
@@ -21,6 +22,7 @@ class MemorySecretStore:
 
     def __init__(self) -> None:
         self._data: dict[str, SecretValue] = {}
+        self._marked: dict[str, tuple[SecretOwner, float]] = {}  # server id -> (owner, when)
 
     def __repr__(self) -> str:
         return f"MemorySecretStore(secrets={len(self._data)})"
@@ -56,6 +58,16 @@ class MemorySecretStore:
             for path in self._data
             if path.startswith(prefix) and "/" not in (rest := path[len(prefix) :])
         )
+
+    async def mark_for_deletion(self, owner: SecretOwner) -> None:
+        self._marked[owner.server_id] = (owner, time.monotonic())
+
+    async def marked_for_deletion(self, older_than_seconds: float) -> list[SecretOwner]:
+        cutoff = time.monotonic() - older_than_seconds
+        return [owner for owner, when in self._marked.values() if when <= cutoff]
+
+    async def unmark(self, owner: SecretOwner) -> None:
+        self._marked.pop(owner.server_id, None)
 
     async def check(self) -> None:
         return None

@@ -2,7 +2,10 @@
 
 hvac is blocking, so every call runs on a small dedicated thread pool (never on the event
 loop, never on the loop's shared default executor) with a client-side request timeout.
-Failures of any kind surface as ``BackendUnavailable`` with a short, value-free reason.
+The pool's queue is bounded (``max_pending`` calls queued or running): while Vault hangs,
+calls beyond it are refused at once instead of piling up behind the stuck ones, and a call
+still queued when its deadline passes is dropped. Failures of any kind surface as
+``BackendUnavailable`` with a short, value-free reason.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import hvac
@@ -20,7 +25,7 @@ import requests
 
 from gateway.config import ConfigError, Settings
 from gateway.domain.ids import ENV_VAR, matches
-from gateway.errors import BackendUnavailable
+from gateway.errors import BackendUnavailable, InvalidInput
 from gateway.secrets.base import (
     ENTERPRISE_SEGMENT,
     ROOT,
@@ -38,19 +43,37 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 5.0
 MAX_WORKERS = 8
+# Calls queued or running per process. A healthy Vault answers in milliseconds, so this is
+# only reached when it hangs: then each call holds a worker for the whole timeout.
+MAX_PENDING = 64
 # Never a secret (enterprise ids start with `ent_`): readiness reads its metadata to prove
 # the KV v2 mount exists and the token may read the tree; a 404 is the healthy answer.
 _PROBE_PATH = f"{ROOT}/{ENTERPRISE_SEGMENT}/.readiness-probe"
+# Deletion marks, one per server id, beside the probe (no enterprise id starts with `.`):
+# inside the tree the gateway's Vault policy already grants, never read as a secret.
+_MARKS = f"{ROOT}/{ENTERPRISE_SEGMENT}/.deleting/"
 
 
 class _Closed(Exception):
     """The store was closed; no more calls are scheduled."""
 
 
+class _Busy(Exception):
+    """``max_pending`` calls are queued or running already (Vault slow or hung)."""
+
+
+class _Stuck(Exception):
+    """The call did not finish by its deadline (queued behind hung calls)."""
+
+
 def _reason(exc: BaseException) -> str:
     """A short cause for the 503 detail, from the exception type only (never its payload)."""
     if isinstance(exc, _Closed):
         return "store closed"
+    if isinstance(exc, _Busy):
+        return "too many calls waiting (slow or hung)"
+    if isinstance(exc, _Stuck):
+        return "timeout (queued behind slow calls)"
     if isinstance(exc, requests.exceptions.Timeout):
         return "timeout"
     if isinstance(exc, requests.exceptions.ConnectionError):
@@ -98,6 +121,7 @@ class VaultSecretStore:
         timeout: float = DEFAULT_TIMEOUT,
         renew_fraction: float = DEFAULT_RENEW_FRACTION,
         max_workers: int = MAX_WORKERS,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         if not addr:
             raise ConfigError("vault address is empty")
@@ -108,6 +132,8 @@ class VaultSecretStore:
                 "Vault needs GATEWAY_VAULT_TOKEN, or GATEWAY_VAULT_ROLE_ID and "
                 "GATEWAY_VAULT_SECRET_ID for AppRole"
             )
+        if max_pending < 1:
+            raise ConfigError(f"GATEWAY_VAULT_MAX_PENDING must be at least 1, not {max_pending}")
         if not 0 < renew_fraction < 1:
             raise ConfigError(f"renew_fraction must be in (0, 1), not {renew_fraction}")
         self._addr = addr
@@ -125,6 +151,10 @@ class VaultSecretStore:
             url=addr, token=token if approle is None else "", timeout=timeout
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="vault")
+        # Released by the call's future when it is done, on whatever thread that happens.
+        self._slots = threading.BoundedSemaphore(max_pending)
+        # hvac's timeout bounds connect and read each; a call may also wait its turn.
+        self._deadline = 2 * timeout + 1
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._closed = False
@@ -157,6 +187,7 @@ class VaultSecretStore:
             secret_id=settings.vault_secret_id,
             timeout=timeout,
             renew_fraction=renew_fraction,
+            max_pending=settings.vault_max_pending,
         )
 
     @property
@@ -174,20 +205,35 @@ class VaultSecretStore:
     # -- plumbing ---------------------------------------------------------------------
 
     async def _call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run one blocking hvac call on the pool, translating every failure to a 503."""
+        """Run one blocking hvac call on the pool, translating every failure to a 503. At most
+        ``max_pending`` calls are queued or running: beyond, a 503 at once."""
         try:
             if self._closed:
                 raise _Closed
-            loop = asyncio.get_running_loop()
+            if not self._slots.acquire(blocking=False):
+                raise _Busy
             try:
-                return await loop.run_in_executor(
-                    self._pool, functools.partial(fn, *args, **kwargs)
-                )
+                done: Future[T] = self._pool.submit(functools.partial(fn, *args, **kwargs))
             except RuntimeError as exc:  # the pool was shut down under us
+                self._slots.release()
                 if self._closed:
                     raise _Closed from exc
                 raise
-        except (hvac.exceptions.VaultError, requests.exceptions.RequestException, _Closed) as exc:
+            # The slot is freed when the thread is, not when we stop waiting for it.
+            done.add_done_callback(lambda _: self._slots.release())
+            try:
+                async with asyncio.timeout(self._deadline):
+                    return await asyncio.wrap_future(done)
+            except TimeoutError as exc:
+                done.cancel()  # still queued: never runs; running: ends at hvac's timeout
+                raise _Stuck from exc
+        except (
+            hvac.exceptions.VaultError,
+            requests.exceptions.RequestException,
+            _Closed,
+            _Busy,
+            _Stuck,
+        ) as exc:
             raise BackendUnavailable(f"vault unavailable: {_reason(exc)}") from exc
 
     @staticmethod
@@ -268,6 +314,35 @@ class VaultSecretStore:
     def _probe(self) -> None:
         self._read(_PROBE_PATH)
 
+    def _write_mark(self, owner: SecretOwner) -> None:
+        self._client.secrets.kv.v2.create_or_update_secret(
+            path=_MARKS + owner.server_id,
+            secret={
+                "kind": owner.kind,
+                "owner_id": owner.owner_id,
+                "server_id": owner.server_id,
+                "marked_at_ms": str(time.time_ns() // 1_000_000),
+            },
+            mount_point=self._mount,
+        )
+
+    def _read_mark(self, server_id: str) -> tuple[SecretOwner, float] | None:
+        try:
+            response = self._client.secrets.kv.v2.read_secret_version(
+                path=_MARKS + server_id, mount_point=self._mount, raise_on_deleted_version=True
+            )
+        except hvac.exceptions.InvalidPath as exc:
+            if _is_missing(exc):
+                return None  # unmarked meanwhile
+            raise
+        data: dict[str, Any] = (response.get("data") or {}).get("data") or {}
+        try:
+            owner = SecretOwner(kind=data["kind"], owner_id=data["owner_id"], server_id=server_id)
+            return owner, int(data["marked_at_ms"]) / 1000
+        except (InvalidInput, KeyError, TypeError, ValueError):
+            log.warning("vault deletion mark %s is malformed; ignored", server_id)
+            return None
+
     # -- SecretStore --------------------------------------------------------------------
 
     async def put_many(self, owner: SecretOwner, values: Mapping[str, str]) -> None:
@@ -311,6 +386,21 @@ class VaultSecretStore:
         names = [k for k in keys if matches(ENV_VAR, k)]
         live = await self._all([self._call(self._is_live, prefix + n) for n in names])
         return sorted(n for n, ok in zip(names, live, strict=True) if ok)
+
+    async def mark_for_deletion(self, owner: SecretOwner) -> None:
+        await self.start()
+        await self._call(self._write_mark, owner)
+
+    async def marked_for_deletion(self, older_than_seconds: float) -> list[SecretOwner]:
+        await self.start()
+        ids = [k for k in await self._call(self._list, _MARKS) if not k.endswith("/")]
+        marks = await self._all([self._call(self._read_mark, i) for i in ids])
+        cutoff = time.time() - older_than_seconds
+        return [m[0] for m in marks if m is not None and m[1] <= cutoff]
+
+    async def unmark(self, owner: SecretOwner) -> None:
+        await self.start()
+        await self._call(self._destroy, _MARKS + owner.server_id)
 
     async def check(self) -> None:
         """Reachable, unsealed, our token valid, and the KV mount readable."""

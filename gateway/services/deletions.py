@@ -5,8 +5,11 @@ leave every merged view) and records the intent; `finish` then removes every ser
 its secrets (`CredentialRecords.delete_server`, secrets before the record) and finally the
 enterprise's own keys. A crash or an outage midway leaves the intent: `resume_pending`, run
 at startup and then periodically by every replica, finishes what is older than a grace
-period. Each step is idempotent, so two replicas finishing the same deletion is harmless.
-See docs/storage.md.
+period — unless the enterprise is still live: then `begin_delete` never ran (the request
+failed with a 503), and a failed delete must not come true a minute later. Each step is
+idempotent, so two replicas finishing the same deletion is harmless. The same loop finishes
+server deletions whose secrets an outage left behind (`CredentialRecords.resume_pending`).
+See docs/storage.md and docs/adr/0041-never-half-written.md.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class EnterpriseDeletions:
         finished = []
         for enterprise_id in await self._enterprises.pending_deletions(older_than_seconds):
             try:
+                if await self._enterprises.get(enterprise_id) is not None:
+                    continue  # live: the intent outlived a failed begin; nothing to finish
                 await self.finish(enterprise_id)
             except BackendUnavailable as exc:
                 log.warning("deletion of %s not finished yet: %s", enterprise_id, exc.detail)
@@ -64,8 +69,9 @@ class EnterpriseDeletions:
         while True:
             try:
                 await self.resume_pending()
+                await self._records.resume_pending(GRACE_SECONDS)
             except BackendUnavailable as exc:
-                log.warning("pending enterprise deletions not checked: %s", exc.detail)
+                log.warning("pending deletions not checked: %s", exc.detail)
             except Exception:  # a bug must not end the loop silently
                 log.exception("checking pending enterprise deletions failed")
             task = asyncio.current_task()

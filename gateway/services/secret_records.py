@@ -1,15 +1,16 @@
 """Server records and their secrets, written in an order that survives a failure anywhere.
 
 Vault holds the truth; a server's `credentials_set` is a copy of it, kept on the safe side:
-- set: write Vault, then record what Vault now lists. A failure in between leaves a value
-  stored but not yet listed — never one listed but not stored — and the next credential
-  operation or launch re-derives the list from Vault. If the server vanished meanwhile
-  (a concurrent delete), the values just written are deleted again.
+- set: write Vault, then read the record again and record what Vault now lists. A failure in
+  between leaves a value stored but not yet listed — never one listed but not stored. If the
+  server vanished meanwhile (a concurrent delete), the values are deleted again.
 - delete one: drop the name from the record, then delete in Vault. A failure in between
   leaves a secret at its derived path, found and repaired by the next re-derivation.
-- delete a server: empty its `credentials_set`, delete every secret under its prefix, then
-  delete the record if it is still the one we emptied (else round again). If Vault is down,
-  the record stays (503) rather than orphan a secret.
+- delete a server: mark it for deletion in Vault, delete the record (the commit: one atomic
+  write, after which readers find no server), then delete every secret under its prefix and
+  the mark. Before the commit a failure changes nothing a reader sees (503); after it, the
+  mark lets `resume_pending` (every replica, periodically) finish the secrets. Never a server
+  whose `credentials_set` was emptied while its secrets stayed (docs/adr/0041).
 - launch resolves only the names `credentials_set` lists, so a value left behind by a cut-short
   write or delete is inert: never used, overwritten by the next PUT, deleted with the server.
 - change `env`: leftovers of names being added are purged first (so an old value can never
@@ -109,9 +110,11 @@ class CredentialRecords:
             ]
 
         try:
-            return await self.record(server, names_for)
+            # Read again after the Vault write, even when nothing is to change: either this
+            # sees the record, so a delete commits after our write and its purge removes it,
+            # or it sees the server gone and we take the values back out ourselves.
+            return await self.record(await self._load(server), names_for)
         except NotFound:
-            # Deleted while we wrote to Vault: take the values back out, leave no orphan.
             await self.secrets.delete_all(owner)
             raise
 
@@ -125,27 +128,61 @@ class CredentialRecords:
         await self.secrets.delete(secret_owner(server), env_var)
 
     async def delete_server(self, server: AnyServer) -> None:
-        """Secrets first, then the record — and only the record we emptied: a credential
-        write landing in between changes it, so we go round again rather than orphan it."""
+        """Mark, record (the commit), secrets. A 503 means nothing readers see changed; once
+        the record is gone the deletion is done, and the mark guarantees the secrets follow."""
+        owner = secret_owner(server)
+        await self.secrets.mark_for_deletion(owner)  # Vault down: 503 before any change
         current = server
         for _ in range(_RETRIES):
-            emptied = await self.record(current, lambda s: [])
-            await self.secrets.delete_all(secret_owner(current))
             try:
-                if isinstance(emptied, MCPServerConfig):
-                    await self._personal.delete(emptied.id, expected_updated_at=emptied.updated_at)
-                else:
-                    await self._enterprise.delete(
-                        emptied.id, expected_updated_at=emptied.updated_at
-                    )
-            except Conflict:
+                await self._delete_record(current)  # Redis down: 503, the record stays
+            except Conflict:  # changed since read (a credential write): go again on the new one
                 try:
                     current = await self._load(current)
                 except NotFound:
-                    return
+                    break
                 continue
-            return
-        raise Conflict(f"MCP server {server.id} keeps changing; retry the delete")
+            break
+        else:
+            raise Conflict(f"MCP server {server.id} keeps changing; retry the delete")
+        try:
+            await self.purge(owner)
+        except BackendUnavailable as exc:
+            # Committed: the server is gone and its secrets are unreachable; the mark stays.
+            log.warning("secrets of deleted %s stay until Vault is back: %s", server.id, exc.detail)
+
+    async def _delete_record(self, server: AnyServer) -> None:
+        if isinstance(server, MCPServerConfig):
+            await self._personal.delete(server.id, expected_updated_at=server.updated_at)
+        else:
+            await self._enterprise.delete(server.id, expected_updated_at=server.updated_at)
+
+    async def purge(self, owner: SecretOwner) -> None:
+        """Every secret of the server, then its deletion mark (so a failure keeps the mark)."""
+        await self.secrets.delete_all(owner)
+        await self.secrets.unmark(owner)
+
+    async def resume_pending(self, older_than_seconds: float) -> list[str]:
+        """Finish server deletions whose secrets an outage or a crash left behind; drop the
+        marks of deletions that never committed (the record is still there). Returns the
+        server ids whose secrets were purged."""
+        purged = []
+        for owner in await self.secrets.marked_for_deletion(older_than_seconds):
+            try:
+                if await self._find(owner) is not None:
+                    await self.secrets.unmark(owner)
+                    continue
+                await self.purge(owner)
+            except BackendUnavailable as exc:
+                log.warning("secrets of deleted %s not purged yet: %s", owner.server_id, exc.detail)
+                continue
+            purged.append(owner.server_id)
+        return purged
+
+    async def _find(self, owner: SecretOwner) -> AnyServer | None:
+        if owner.kind == "personal":
+            return await self._personal.get(owner.server_id)
+        return await self._enterprise.get(owner.server_id)
 
     async def save_patch(self, old: AnyServer, new: AnyServer) -> None:
         """Write a PATCHed server, keeping its secrets in step with a changed `env`."""

@@ -73,19 +73,19 @@ async def test_a_put_racing_a_delete_leaves_no_orphaned_secret(
 
 
 async def test_a_put_landing_inside_a_delete_leaves_no_orphaned_secret(parts: Parts) -> None:
-    """The delete has emptied the record and wiped Vault; a PUT lands before the record is
-    deleted. The delete must notice (its record changed) and go round again."""
+    """The delete has marked the server for deletion; a PUT lands before the record is
+    deleted. The delete must notice (its record changed), go round again, then purge."""
     store, records, secrets = parts
     server = await _server(store)
-    wipe = secrets.delete_all
+    mark = secrets.mark_for_deletion
     raced = []
 
-    async def wipe_then_race(owner: object) -> None:
-        await wipe(owner)  # type: ignore[arg-type]
+    async def mark_then_race(owner: object) -> None:
+        await mark(owner)  # type: ignore[arg-type]
         if not raced:
             raced.append(await records.put(server, {"K": "late"}))
 
-    secrets.delete_all = wipe_then_race  # type: ignore[method-assign]
+    secrets.mark_for_deletion = mark_then_race  # type: ignore[method-assign]
     await records.delete_server(server)
     assert raced and raced[0].credentials_set == ["K"]  # the race really happened
     assert await store.get(server.id) is None
