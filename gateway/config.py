@@ -96,6 +96,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Requests per subject per window (all replicas, counted in Redis); beyond: 429. 0 = off.
     rate_limit_requests: int = 1200
     rate_limit_window_seconds: int = 10
+    # How long a create's response is replayed to a retry with the same Idempotency-Key.
+    idempotency_ttl_seconds: int = 86400
     # HTTP transports may name private, loopback or link-local targets (refused by default:
     # the MCP proxy connects to them from inside the network).
     allow_private_upstreams: bool = False
@@ -199,6 +201,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError(
                 "GATEWAY_RATE_LIMIT_WINDOW_SECONDS: between 1 and 3600, "
                 f"not {self.rate_limit_window_seconds}"
+            )
+        if not 60 <= self.idempotency_ttl_seconds <= 30 * 86400:
+            raise ConfigError(
+                "GATEWAY_IDEMPOTENCY_TTL_SECONDS: between 60 and 2592000 (30 days), "
+                f"not {self.idempotency_ttl_seconds}"
             )
         if self.policy_offload_bytes < 0:
             raise ConfigError(

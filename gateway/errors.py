@@ -47,6 +47,14 @@ class Conflict(GatewayError):
     """The request collides with the stored state (a stale write, a duplicate)."""
 
 
+class PreconditionFailed(GatewayError):
+    """An If-Match names a version the resource no longer has (412): nothing was written."""
+
+
+class IdempotencyKeyReused(GatewayError):
+    """An Idempotency-Key already used for a different request (422, as the IETF draft says)."""
+
+
 class RateLimited(GatewayError):
     """Too many requests from one subject (429); `retry_after` seconds until the window ends."""
 

@@ -39,6 +39,7 @@ from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
 from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, EnterpriseStore, MCPServerStore, ViewCache
+from gateway.stores.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.stores.memory import (
     MemoryEnterpriseMCPServerStore,
     MemoryEnterpriseStore,
@@ -61,6 +62,7 @@ class Stores:
     secrets: SecretStore
     decision_log: DecisionLog
     view_cache: ViewCache | None
+    idempotency: IdempotencyStore
     rate_limiter: RateLimiter | None = None  # None: GATEWAY_RATE_LIMIT_REQUESTS=0
 
 
@@ -141,6 +143,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
             RedisMergedViewCache,
             redis_client_from_url,
         )
+        from gateway.stores.redis.idempotency import RedisIdempotencyStore
         from gateway.stores.redis.rate_limits import RedisRateLimiter
 
         client = redis_client_from_url(
@@ -154,6 +157,9 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprise_servers = RedisEnterpriseMCPServerStore(client)
         enterprises = RedisEnterpriseStore(client)
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
+        idempotency: IdempotencyStore = RedisIdempotencyStore(
+            client, settings.idempotency_ttl_seconds
+        )
         rate_limiter: RateLimiter | None = RedisRateLimiter(
             client, settings.rate_limit_requests, settings.rate_limit_window_seconds
         )
@@ -167,6 +173,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         personal = MemoryMCPServerStore()
         enterprise_servers = MemoryEnterpriseMCPServerStore(memory_enterprises)
         enterprises = memory_enterprises
+        idempotency = MemoryIdempotencyStore(settings.idempotency_ttl_seconds)
         rate_limiter = MemoryRateLimiter(
             settings.rate_limit_requests, settings.rate_limit_window_seconds
         )
@@ -189,6 +196,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         secrets=secrets,
         decision_log=decision_log,
         view_cache=view_cache,
+        idempotency=idempotency,
         rate_limiter=rate_limiter if settings.rate_limit_requests else None,
     )
 

@@ -17,6 +17,7 @@ from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.marketplace import MarketplaceService
 from gateway.services.servers import MCPServerService
+from gateway.stores.idempotency import IdempotencyStore
 from gateway.wiring import Runtime
 
 
@@ -69,6 +70,10 @@ def provide_audit(state: State, subject: NamedDependency[Subject]) -> AuditServi
     return runtime_of(state).services.audit
 
 
+def provide_idempotency_keys(state: State, subject: NamedDependency[Subject]) -> IdempotencyStore:
+    return runtime_of(state).stores.idempotency
+
+
 DEPENDENCIES = {
     "runtime": Provide(provide_runtime, sync_to_thread=False),
     "subject": Provide(provide_subject, sync_to_thread=False),
@@ -78,4 +83,5 @@ DEPENDENCIES = {
     "credentials": Provide(provide_credentials, sync_to_thread=False),
     "marketplace": Provide(provide_marketplace, sync_to_thread=False),
     "audit": Provide(provide_audit, sync_to_thread=False),
+    "idempotency_keys": Provide(provide_idempotency_keys, sync_to_thread=False),
 }

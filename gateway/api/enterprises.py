@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import Body
 
+from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseIdParam, UserIdParam
+from gateway.api.preconditions import IfMatchHeader, if_match, tagged
 from gateway.domain.enterprises import (
     EnterpriseCreate,
     EnterprisePatch,
@@ -21,6 +23,7 @@ from gateway.domain.enterprises import (
 from gateway.domain.subjects import Subject
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.pagination import DEFAULT_LIMIT
+from gateway.stores.idempotency import IdempotencyStore
 
 
 class EnterpriseController(Controller):
@@ -40,13 +43,26 @@ class EnterpriseController(Controller):
     @post("/", summary="Create an organization; the caller becomes its owner")
     async def create_enterprise(
         self,
+        request: Request[Subject, Any, Any],
         subject: NamedDependency[Subject],
         enterprises: NamedDependency[EnterpriseService],
+        idempotency_keys: NamedDependency[IdempotencyStore],
         data: Annotated[EnterpriseCreate, Body()],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[EnterpriseWithRole]:
-        created = await enterprises.create(subject, data)
-        return Response(
-            created, status_code=201, headers={"Location": f"/v1/enterprises/{created.id}"}
+        async def create() -> Created:
+            created = await enterprises.create(subject, data)
+            location = f"/v1/enterprises/{created.id}"
+            return Created(value=created, location=location, resource_id=created.id)
+
+        return await create_once(
+            keys=idempotency_keys,
+            subject=subject,
+            request=request,
+            header=idempotency_key,
+            payload=data,
+            create=create,
+            reread=lambda enterprise_id: enterprises.get(subject, enterprise_id),
         )
 
     @get("/{enterprise_id:str}")
@@ -55,8 +71,8 @@ class EnterpriseController(Controller):
         subject: NamedDependency[Subject],
         enterprises: NamedDependency[EnterpriseService],
         enterprise_id: EnterpriseIdParam,
-    ) -> EnterpriseWithRole:
-        return await enterprises.get(subject, enterprise_id)
+    ) -> Response[EnterpriseWithRole]:
+        return tagged(await enterprises.get(subject, enterprise_id))
 
     @patch("/{enterprise_id:str}", summary="Rename, or change governance settings")
     async def update_enterprise(
@@ -65,8 +81,10 @@ class EnterpriseController(Controller):
         enterprises: NamedDependency[EnterpriseService],
         enterprise_id: EnterpriseIdParam,
         data: Annotated[EnterprisePatch, Body()],
-    ) -> EnterpriseWithRole:
-        return await enterprises.update(subject, enterprise_id, data)
+        if_match_header: IfMatchHeader = None,
+    ) -> Response[EnterpriseWithRole]:
+        condition = if_match(if_match_header)
+        return tagged(await enterprises.update(subject, enterprise_id, data, if_match=condition))
 
     @delete(
         "/{enterprise_id:str}",
@@ -78,8 +96,9 @@ class EnterpriseController(Controller):
         subject: NamedDependency[Subject],
         enterprises: NamedDependency[EnterpriseService],
         enterprise_id: EnterpriseIdParam,
+        if_match_header: IfMatchHeader = None,
     ) -> None:
-        await enterprises.delete(subject, enterprise_id)
+        await enterprises.delete(subject, enterprise_id, if_match=if_match(if_match_header))
 
     @get("/{enterprise_id:str}/members", summary="Members (and, for owners and admins, invitees)")
     async def list_members(

@@ -13,8 +13,10 @@ from gateway.errors import (
     Conflict,
     Denied,
     GatewayError,
+    IdempotencyKeyReused,
     InvalidInput,
     NotFound,
+    PreconditionFailed,
     RateLimited,
     Unauthenticated,
 )
@@ -27,6 +29,8 @@ STATUS: dict[type[GatewayError], int] = {
     Denied: 403,
     NotFound: 404,
     Conflict: 409,
+    PreconditionFailed: 412,
+    IdempotencyKeyReused: 422,
     RateLimited: 429,
     BackendUnavailable: 503,
 }

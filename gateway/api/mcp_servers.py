@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import Body
 
+from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnvVarParam, ServerIdParam
+from gateway.api.preconditions import IfMatchHeader, if_match, refuse_if_match, tagged
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch
 from gateway.domain.subjects import Subject
 from gateway.services.credentials import CredentialService, CredentialsPut, LaunchConfig
 from gateway.services.pagination import DEFAULT_LIMIT
 from gateway.services.servers import MCPServerService
+from gateway.stores.idempotency import IdempotencyStore
 
 
 class MCPServerController(Controller):
@@ -34,13 +37,27 @@ class MCPServerController(Controller):
     @post("/", summary="Install a personal server")
     async def create_server(
         self,
+        request: Request[Subject, Any, Any],
         subject: NamedDependency[Subject],
         servers: NamedDependency[MCPServerService],
+        idempotency_keys: NamedDependency[IdempotencyStore],
         data: Annotated[ServerCreate, Body(description="the server to install")],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[MCPServerConfig]:
-        server = await servers.create(subject, data)
-        return Response(
-            server, status_code=201, headers={"Location": f"/v1/mcp-servers/{server.id}"}
+        async def create() -> Created:
+            server = await servers.create(subject, data)
+            return Created(
+                value=server, location=f"/v1/mcp-servers/{server.id}", resource_id=server.id
+            )
+
+        return await create_once(
+            keys=idempotency_keys,
+            subject=subject,
+            request=request,
+            header=idempotency_key,
+            payload=data,
+            create=create,
+            reread=lambda server_id: servers.get(subject, server_id),
         )
 
     @get("/{server_id:str}")
@@ -49,8 +66,8 @@ class MCPServerController(Controller):
         subject: NamedDependency[Subject],
         servers: NamedDependency[MCPServerService],
         server_id: ServerIdParam,
-    ) -> AnyServer:
-        return await servers.get(subject, server_id)
+    ) -> Response[AnyServer]:
+        return tagged(await servers.get(subject, server_id))
 
     @patch("/{server_id:str}")
     async def update_server(
@@ -59,8 +76,10 @@ class MCPServerController(Controller):
         servers: NamedDependency[MCPServerService],
         server_id: ServerIdParam,
         data: Annotated[ServerPatch, Body(description="fields to change")],
-    ) -> AnyServer:
-        return await servers.update(subject, server_id, data)
+        if_match_header: IfMatchHeader = None,
+    ) -> Response[AnyServer]:
+        condition = if_match(if_match_header)
+        return tagged(await servers.update(subject, server_id, data, if_match=condition))
 
     @delete("/{server_id:str}", status_code=204)
     async def delete_server(
@@ -68,8 +87,9 @@ class MCPServerController(Controller):
         subject: NamedDependency[Subject],
         servers: NamedDependency[MCPServerService],
         server_id: ServerIdParam,
+        if_match_header: IfMatchHeader = None,
     ) -> None:
-        await servers.delete(subject, server_id)
+        await servers.delete(subject, server_id, if_match=if_match(if_match_header))
 
 
 class MCPServerCredentialController(Controller):
@@ -85,7 +105,9 @@ class MCPServerCredentialController(Controller):
         credentials: NamedDependency[CredentialService],
         server_id: ServerIdParam,
         data: Annotated[CredentialsPut, Body(description='{"values": {"ENV_VAR": "secret"}}')],
+        if_match_header: IfMatchHeader = None,
     ) -> AnyServer:
+        refuse_if_match(if_match_header)
         return await credentials.set_personal(subject, server_id, data)
 
     @delete("/credentials/{env_var:str}", status_code=204, summary="Remove one secret (owner)")
@@ -95,7 +117,9 @@ class MCPServerCredentialController(Controller):
         credentials: NamedDependency[CredentialService],
         server_id: ServerIdParam,
         env_var: EnvVarParam,
+        if_match_header: IfMatchHeader = None,
     ) -> None:
+        refuse_if_match(if_match_header)
         await credentials.delete_personal(subject, server_id, env_var)
 
     @get("/launch", summary="Launch config with secrets resolved (policy: mcp_server.launch)")

@@ -19,6 +19,7 @@ from gateway.domain.enterprises import (
 )
 from gateway.domain.ids import ENTERPRISE_PREFIX, new_id
 from gateway.domain.subjects import MemberStatus, Role, Subject
+from gateway.domain.versions import IfMatch, version_held
 from gateway.errors import NotFound
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer, apply
@@ -124,7 +125,12 @@ class EnterpriseService:
         return _with_role(enterprise, _role_of(subject, enterprise_id))
 
     async def update(
-        self, subject: Subject, enterprise_id: str, patch: EnterprisePatch
+        self,
+        subject: Subject,
+        enterprise_id: str,
+        patch: EnterprisePatch,
+        *,
+        if_match: IfMatch | None = None,
     ) -> EnterpriseWithRole:
         enterprise = await self.load(subject, enterprise_id, "enterprise.update")
         changes = {
@@ -140,14 +146,24 @@ class EnterpriseService:
             inputs.enterprise(updated),
             what=f"enterprise {enterprise_id}",
         )
-        await self._enterprises.replace(updated, expected=enterprise)
+        what = f"enterprise {enterprise_id}"
+        if if_match is not None:  # the ETag is of what the caller reads: record and role
+            if_match.check(_with_role(enterprise, _role_of(subject, enterprise_id)), what)
+        with version_held(if_match, what):  # the compare-and-set is on the checked record
+            await self._enterprises.replace(updated, expected=enterprise)
         return _with_role(updated, _role_of(subject, enterprise_id))
 
-    async def delete(self, subject: Subject, enterprise_id: str) -> None:
+    async def delete(
+        self, subject: Subject, enterprise_id: str, *, if_match: IfMatch | None = None
+    ) -> None:
         """Hidden at once, then its servers, their secrets, the roster and the record go (a
         crash midway is finished by `EnterpriseDeletions`)."""
         enterprise = await self.authorized(subject, enterprise_id, "enterprise.delete")
-        await self._enterprises.begin_delete(enterprise_id, expected=enterprise)
+        what = f"enterprise {enterprise_id}"
+        if if_match is not None:
+            if_match.check(_with_role(enterprise, _role_of(subject, enterprise_id)), what)
+        with version_held(if_match, what):
+            await self._enterprises.begin_delete(enterprise_id, expected=enterprise)
         await self._deletions.finish(enterprise_id)
 
     # --- the roster -----------------------------------------------------------------------

@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+import msgspec
+
 from gateway.domain.servers import AnyServer, ServerPatch, patched
 from gateway.domain.subjects import Subject
 from gateway.domain.targets import check_target
+from gateway.domain.versions import IfMatch, etag_of, failed, version_held
 from gateway.errors import Conflict, InvalidInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
@@ -99,13 +102,25 @@ class ServerAccess(Generic[S]):
     async def get(self, subject: Subject, server_id: str) -> S:
         return await self.authorized(subject, server_id, f"{self.actions}.read")
 
-    async def update(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
-        """Decided on the server as it is and as the patch would leave it. A PATCH names
-        fields, not a version: when another write lands between the read and the
-        compare-and-set, the patch is read, decided and applied again on the newer server
-        (a few times), instead of a 409 the client could do nothing but repeat."""
+    async def update(
+        self,
+        subject: Subject,
+        server_id: str,
+        patch: ServerPatch,
+        *,
+        if_match: IfMatch | None = None,
+    ) -> S:
+        """Decided on the server as it is and as the patch would leave it. A PATCH without
+        If-Match names fields, not a version: when another write lands between the read and
+        the compare-and-set, the patch is read, decided and applied again on the newer server
+        (a few times), instead of a 409 the client could do nothing but repeat. With an
+        If-Match naming versions the client asked for that version only: one attempt, and a
+        version that moved is a 412."""
         lock = self._patching.setdefault(server_id, asyncio.Lock())
         async with lock:
+            if if_match is not None and if_match.pinned:
+                with version_held(if_match, self.what(server_id)):
+                    return await self._update_once(subject, server_id, patch, if_match)
             return await self._update_retrying(subject, server_id, patch)
 
     async def _update_retrying(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
@@ -116,9 +131,16 @@ class ServerAccess(Generic[S]):
             await asyncio.sleep(random.uniform(0, 0.002 * attempt))
         return await self._update_once(subject, server_id, patch)
 
-    async def _update_once(self, subject: Subject, server_id: str, patch: ServerPatch) -> S:
+    async def _update_once(
+        self, subject: Subject, server_id: str, patch: ServerPatch, if_match: IfMatch | None = None
+    ) -> S:
         action, what = f"{self.actions}.update", self.what(server_id)
         server = await self.load(subject, server_id, action)
+        if if_match is not None and not if_match.matches(etag_of(server)):
+            # Decided first: a 412 must not tell what a 404 or a 403 hides (RFC 9110 §13.2.2
+            # evaluates preconditions after those, and before the body is applied).
+            await self._authorizer.require(action, subject, self.resource(server), what=what)
+            raise failed(what)
         try:
             updated: S = patched(server, patch)  # type: ignore[assignment]
             self.check_target(updated)
@@ -132,7 +154,20 @@ class ServerAccess(Generic[S]):
         await self._records.save_patch(server, updated)
         return updated
 
-    async def delete(self, subject: Subject, server_id: str) -> S:
+    async def delete(
+        self, subject: Subject, server_id: str, *, if_match: IfMatch | None = None
+    ) -> S:
         server = await self.authorized(subject, server_id, f"{self.actions}.delete")
+        if if_match is not None:
+            what = self.what(server_id)
+            if_match.check(server, what)
+            if if_match.pinned:
+                # Claim the matched version with one compare-and-set before anything goes:
+                # the delete below re-reads and retries once begun, so it must begin only
+                # from the version the client named.
+                claimed = msgspec.structs.replace(server, updated_at=now())
+                with version_held(if_match, what):
+                    await self._records.write(server, claimed)
+                server = claimed
         await self._records.delete_server(server)
         return server

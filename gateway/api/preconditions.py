@@ -1,0 +1,51 @@
+"""ETag on what a client reads or writes, If-Match on what it changes (ADR-0042). The
+versions themselves are `gateway/domain/versions.py`; this is their HTTP side."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from litestar import Response
+from litestar.enums import MediaType
+from litestar.params import HeaderParameter
+
+from gateway.domain.versions import IF_MATCH, IfMatch, etag_of_bytes, failed, representation
+
+IfMatchHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=IF_MATCH,
+        required=False,
+        description=(
+            "Optional. `*` or the resource's ETags: the write happens only if the resource "
+            "still has one of them, else 412 (RFC 9110 §13.1.1)."
+        ),
+    ),
+]
+
+
+def if_match(header: str | None) -> IfMatch | None:
+    return IfMatch.parse(header)
+
+
+def tagged(
+    value: Any, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response[Any]:
+    """The resource as JSON with its strong ETag: the hash of exactly these bytes."""
+    body = representation(value)
+    return Response(
+        body,
+        status_code=status_code,
+        media_type=MediaType.JSON,
+        headers={**(headers or {}), "ETag": etag_of_bytes(body)},
+    )
+
+
+def refuse_if_match(header: str | None) -> None:
+    """For targets with no representation to match (credentials: values are write-only and
+    their Vault write cannot be compared-and-set with the record). RFC 9110 §13.1.1: with no
+    current representation the condition is false — 412, and nothing is written."""
+    if header is not None:
+        IfMatch.parse(header)  # a malformed header is still a 400 naming it
+        raise failed("credentials (they have no representation to match)")
