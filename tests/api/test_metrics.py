@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.api.admission import admission_middleware
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import BackendUnavailable
 from gateway.observability.metrics import backend_of
 from gateway.observability.redis_pool import MeasuredBlockingConnectionPool
@@ -355,3 +355,22 @@ def test_with_workers_any_worker_answers_the_sum_of_all(tmp_path: Path, redis_ur
     assert len({r["labels"]["id"] for r in listed}) == 2  # both workers served some
     route = {"method": "GET", "route": "/v1/mcp-servers/{server_id}", "status": "200"}
     assert {value(s, "gateway_http_requests_total", **route) for s in scrapes} == {40.0}
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"GATEWAY_METRICS_TOKEN": "short"}, "GATEWAY_METRICS_TOKEN"),
+        ({"GATEWAY_SHUTDOWN_GRACE_SECONDS": "0"}, "GATEWAY_SHUTDOWN_GRACE_SECONDS"),
+        ({"GATEWAY_SHUTDOWN_GRACE_SECONDS": "601"}, "GATEWAY_SHUTDOWN_GRACE_SECONDS"),
+    ],
+)
+def test_bad_operability_settings_name_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"GATEWAY_JWT_SECRET": JWT_SECRET, **env})
+
+
+def test_the_metrics_token_is_never_printed() -> None:
+    settings = load_settings({"GATEWAY_JWT_SECRET": JWT_SECRET, "GATEWAY_METRICS_TOKEN": TOKEN})
+    assert settings.metrics_token == TOKEN
+    assert TOKEN not in repr(settings)
