@@ -16,6 +16,7 @@ Keys that change together share a hash tag, so every Lua script and MULTI touche
     gw:{e:<ent>}:deleting            set while the enterprise is being deleted (hides it)
     gw:{u:<user>}:invites            invitation hints: enterprise id -> "<ms>:<nonce>"
     gw:{u:<user>}:rate:<window>      requests in one rate-limit window (expires after it)
+    gw:{u:<user>}:idem:<scope>       an Idempotency-Key's claim or kept answer (lease, then TTL)
     gw:deleting                      sorted set: enterprises whose deletion began (score: ms)
     gw:loc:{<server_id>}             personal server id -> user id (GET by id without a scan)
     gw:eloc:{<server_id>}            enterprise server id -> enterprise id
