@@ -34,7 +34,7 @@ HeaderName = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9!#$%&'*+.^_`|
 HeaderValue = Annotated[str, msgspec.Meta(pattern=whole(r"[\x20-\x7e]{0,4096}"))]
 Headers = Annotated[dict[HeaderName, HeaderValue], msgspec.Meta(max_length=32)]
 
-_ENV_REF = re.compile(r"\$\{([^}]*)\}")
+ENV_REF = re.compile(r"\$\{([^}]*)\}")  # `${NAME}` in a header value
 # The proxy owns these: a server may not set them (framing, routing, the MCP session).
 _RESERVED_HEADERS = frozenset(
     {
@@ -107,7 +107,7 @@ def _check_headers(headers: dict[str, str], env: list[str]) -> None:
         if lowered in seen:
             raise InvalidInput.field("headers", f"names {name!r} twice")
         seen.add(lowered)
-        for ref in _ENV_REF.findall(value):
+        for ref in ENV_REF.findall(value):
             if ref not in env:
                 raise InvalidInput.field(
                     "headers", f"{name!r} references ${{{ref}}}, which is not declared in `env`"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -22,12 +21,11 @@ from mcp import ClientSession, McpError, types
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from gateway.domain.servers import AnyServer
+from gateway.domain.servers import ENV_REF, AnyServer
 from gateway.mcp_proxy.network import guarded_client
 
 log = logging.getLogger(__name__)
 
-_ENV_REF = re.compile(r"\$\{([^}]*)\}")
 # How long an upstream's idle notification stream may stay silent before it is reopened.
 _STREAM_READ_SECONDS = 300.0
 
@@ -47,9 +45,9 @@ def upstream_headers(server: AnyServer, values: dict[str, str]) -> dict[str, str
     naming a credential that is not set is left out rather than sent half-filled."""
     headers = {}
     for name, template in server.headers.items():
-        refs = _ENV_REF.findall(template)
+        refs = ENV_REF.findall(template)
         if all(ref in values for ref in refs):
-            headers[name] = _ENV_REF.sub(lambda m: values[m.group(1)], template)
+            headers[name] = ENV_REF.sub(lambda m: values[m.group(1)], template)
     return headers
 
 
