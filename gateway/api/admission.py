@@ -24,6 +24,7 @@ from gateway.observability.metrics import ADMISSION_REJECTED, IN_FLIGHT
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 RETRY_AFTER_SECONDS = 1
+STREAM_PATHS = frozenset({"/mcp", "/mcp/"})
 
 
 class AdmissionStats(msgspec.Struct, kw_only=True):
@@ -61,6 +62,12 @@ def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], Admi
                 ADMISSION_REJECTED.inc()
                 await send(start)
                 await send(end)
+                return
+            if scope["method"] == "GET" and scope["path"] in STREAM_PATHS:
+                # An MCP client's notification stream stays open for the whole session: admitted
+                # like any request, but holding no slot, or 256 idle clients would refuse
+                # everyone (sessions are bounded by GATEWAY_MCP_SESSION_IDLE_SECONDS).
+                await app(scope, receive, send)
                 return
             stats.in_flight += 1
             IN_FLIGHT.inc()
