@@ -43,7 +43,10 @@ def _instant(name: str, value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise InvalidInput.field(name, "needs a time zone (e.g. Z or +01:00)")
-    return format_timestamp(value)
+    try:
+        return format_timestamp(value)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise InvalidInput.field(name, "is out of range once in UTC") from None
 
 
 def provide_filter(

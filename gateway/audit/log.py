@@ -20,8 +20,11 @@ CLOCK_SLACK_MS = 60_000
 
 
 def format_timestamp(at: datetime) -> str:
-    """RFC 3339 in UTC with microseconds and `Z`: fixed width, so it sorts as text."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC with microseconds and `Z`: fixed width, so it sorts as text. The year
+    is padded by hand: strftime's `%Y` writes year 685 as `685`, which neither sorts nor
+    parses back."""
+    at = at.astimezone(UTC)
+    return f"{at.year:04d}{at:-%m-%dT%H:%M:%S.%f}Z"
 
 
 def timestamp_ms(timestamp: str) -> int:

@@ -193,6 +193,8 @@ class RedisDecisionLog:
         low, high = await self._seq_bounds(where)
         if high is not None:
             before = high if before is None else min(before, high)
+        if before is not None and before < 1:
+            return  # seqs start at 1, so nothing lies below (and XREVRANGE refuses "(0-0")
         top = "+inf" if before is None else f"({before}"
         bottom = "-inf" if low is None else str(low)
         while True:
