@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 import msgspec
 
 from gateway.domain.decisions import Reason
-from gateway.domain.servers import MCPServerConfig, ServerCreate
+from gateway.domain.ids import EnvVarName
+from gateway.domain.servers import Arg, MCPServerConfig, ServerCreate
 from gateway.domain.subjects import Subject
 from gateway.errors import Conflict
-from gateway.marketplace.catalog import Catalog, Listing, launch_fields, listing_server_fields
+from gateway.marketplace.catalog import (
+    Catalog,
+    Category,
+    Listing,
+    launch_fields,
+    listing_server_fields,
+)
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.listings import ListingApprovals
@@ -29,6 +37,16 @@ from gateway.services.views import MergedView
 class MarketplaceListing(Listing, kw_only=True, frozen=True):
     """A listing as the caller sees it (the response body)."""
 
+    # Lists, not the catalog's tuples: Litestar documents a `tuple[X, ...]` item as
+    # `oneOf: [X, {}]`, which every X matches twice, so no response could conform. (The
+    # values stay the catalog's tuples; both encode as arrays.)
+    categories: Annotated[list[Category], msgspec.Meta(min_length=1, max_length=8)]  # type: ignore[assignment]
+    args: Annotated[list[Arg], msgspec.Meta(max_length=64)] = msgspec.field(  # type: ignore[assignment]
+        default_factory=list
+    )
+    env: Annotated[list[EnvVarName], msgspec.Meta(max_length=64)] = msgspec.field(  # type: ignore[assignment]
+        default_factory=list
+    )
     installed: bool
     allowed: bool
     reason: Reason | None = None

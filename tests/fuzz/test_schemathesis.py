@@ -1,0 +1,166 @@
+"""Every operation of the gateway's own OpenAPI document, fuzzed by schemathesis in-process
+(its ASGI client on the memory stores), as an authenticated caller who owns an enterprise, a
+personal server and an approved enterprise server: no request may get a 5xx, and every
+documented response must match its schema.
+
+Bounded and reproducible: FUZZ_EXAMPLES examples per operation (default small), derandomized.
+docs/testing.md says how to run it longer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.python.asgi import get_client
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+    unsupported_method,
+)
+
+from gateway.api.errors import STATUS
+from gateway.app import create_app
+from gateway.config import Settings
+from tests.fixtures.gateway import JWT_SECRET, token_for
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
+FUZZER = "fuzzer"
+OTHER = "fuzz-member"
+HEADERS = {"Authorization": f"Bearer {token_for(FUZZER)}"}
+
+# The rate limit is a per-subject counter: one fuzzing subject would reach it and see 429s
+# that say nothing about the operation fuzzed.
+app = create_app(Settings(jwt_secret=JWT_SECRET, rate_limit_requests=1_000_000))
+schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
+schema.config.generation.update(
+    max_examples=EXAMPLES, deterministic=True, modes=["positive", "negative"]
+)
+
+# Issue 15 will document every status each operation answers; until then the document lists
+# only 2xx and 400. The statuses gateway/api/errors.py maps its error types to are the ones
+# the gateway answers by design (no token, a denial, not found or invisible, a conflict, a
+# failed If-Match, a reused Idempotency-Key, the rate limit, a backend down): only
+# status_code_conformance skips them, every other check still runs on those responses. A
+# 500 is never among them.
+UNDOCUMENTED_UNTIL_ISSUE_15 = frozenset(STATUS.values()) - {500}
+
+
+@schemathesis.check
+def status_code_documented_or_pending_issue_15(ctx: Any, response: Any, case: Any) -> bool | None:
+    if response.status_code in UNDOCUMENTED_UNTIL_ISSUE_15:
+        return None
+    return status_code_conformance(ctx, response, case)
+
+
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_documented_or_pending_issue_15,
+    content_type_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+    unsupported_method,
+]
+# Not run, and why:
+# - positive_data_acceptance: the document cannot say yet what the gateway rightly refuses
+#   with 400 (an opaque cursor it did not issue, `url` null for stdio, an empty `values`);
+#   issue 15 adds those constraints.
+# - allow_header_conformance: Litestar 2's automatic OPTIONS answer lists only one handler's
+#   methods when several share a path (litestar#4169, fixed in Litestar 3); 405 answers carry
+#   the right Allow header, and unsupported_method checks those.
+
+
+# --- a world to fuzz in: ids that exist, so requests reach past the 404 -----------------------
+
+WORLD: dict[str, str] = {}
+
+
+def _seed() -> dict[str, str]:
+    """A fresh enterprise owned by the fuzzer, a member in it, a pending invitee, a personal
+    server and an approved server: created anew for each operation, because fuzzed deletes
+    and updates change them."""
+    # schemathesis's own ASGI client: the app's lifespan is started once, by schemathesis.
+    with get_client(app) as client:
+
+        def call(method: str, url: str, user: str = FUZZER, **kw: Any) -> Any:
+            auth = {"Authorization": f"Bearer {token_for(user)}"}
+            answer = client.request(method, url, headers=auth, **kw)
+            assert answer.status_code < 300, (method, url, answer.text)
+            return answer.json() if answer.content else None
+
+        ent = call("POST", "/v1/enterprises", json={"name": "Fuzz Co"})["id"]
+        call("PUT", f"/v1/enterprises/{ent}/members/{OTHER}", json={"role": "member"})
+        call("POST", f"/v1/invitations/{ent}/accept", user=OTHER)
+        call("PUT", f"/v1/enterprises/{ent}/members/fuzz-invitee", json={"role": "admin"})
+        server = call(
+            "POST",
+            "/v1/mcp-servers",
+            json={
+                "name": "files",
+                "transport": "stdio",
+                "command": "uvx",
+                "args": ["mcp-server-files"],
+                "env": ["API_KEY"],
+            },
+        )["id"]
+        approved = call(
+            "POST",
+            f"/v1/enterprise/mcp-servers?enterprise_id={ent}",
+            json={
+                "name": "tools",
+                "transport": "streamable_http",
+                "url": "https://mcp.example.com/mcp",
+                "env": ["API_KEY"],
+            },
+        )["id"]
+    return {
+        "enterprise_id": ent,
+        "user_id": OTHER,
+        "env_var": "API_KEY",
+        "server_id": server,
+        "approved_id": approved,
+        "listing_id": "time",
+    }
+
+
+@schema.hook
+def flatmap_path_parameters(ctx: Any, parameters: dict[str, Any] | None) -> Any:
+    """Half the time, the ids of the seeded world in place of generated ones."""
+    if not parameters:
+        return st.just(parameters)
+    known = dict(WORLD)
+    if ctx.operation.path.startswith("/v1/enterprise/mcp-servers"):
+        known["server_id"] = known.get("approved_id", "")
+    real = {name: known.get(name, value) for name, value in parameters.items()}
+    return st.sampled_from([parameters, real])
+
+
+@schema.hook
+def flatmap_query(ctx: Any, query: dict[str, Any] | None) -> Any:
+    """The same for `?enterprise_id=`, which picks the enterprise of /v1/enterprise/mcp-servers."""
+    if not query or "enterprise_id" not in query:
+        return st.just(query)
+    return st.sampled_from([query, {**query, "enterprise_id": WORLD["enterprise_id"]}])
+
+
+@pytest.fixture(autouse=True)
+def world() -> Iterator[None]:
+    WORLD.clear()
+    WORLD.update(_seed())
+    yield
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_operation_errors_or_breaks_its_schema(case: schemathesis.Case) -> None:
+    case.call_and_validate(headers=HEADERS, checks=CHECKS)
