@@ -63,6 +63,19 @@ LISTINGS = 200  # x scale
 VIEW_PATH = "/v1/mcp-servers?limit=500"  # the whole view in one page (max page 500)
 BUMP_PERIOD_S = 0.0005
 WRK_TIMEOUT = "30s"  # a slow endpoint under 32 connections queues for seconds: not an error
+MCP_SERVER = "echo"  # the measured user's personal server that points at the upstream
+MCP_SESSIONS = 32
+MCP_VERSION = "2025-06-18"
+# `$id` is replaced per request: two requests in flight in one session need distinct ids (the
+# SDK routes a response to its POST by id).
+MCP_CALL = (
+    '{{"jsonrpc": "2.0", "id": "$id", "method": "tools/call", '
+    '"params": {{"name": "{tool}", "arguments": {{"path": "/tmp/bench.txt"}}}}}}'
+)
+MCP_HEADERS = (
+    ("Accept", "application/json, text/event-stream"),
+    ("Mcp-Protocol-Version", MCP_VERSION),
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,8 @@ class Endpoint:
     hook_until_routed: bool = False  # skipped (with a note) while the route answers 404
     rotate: bool = False  # each request takes the next of the user's personal servers
     creators: int = 0  # each request as the next of this many users (not the measured one)
+    mcp_sessions: bool = False  # each request in the next of the open MCP sessions, own id
+    part_of: str = ""  # `--only <part_of>` selects it too
     note: str = ""
 
 
@@ -124,17 +139,31 @@ ENDPOINTS = (
         "/v1/marketplace/servers?limit=100",
         note="first page of 100 listings, each with installed/allowed/reason",
     ),
-    # HOOK: the MCP proxy route. Until `/mcp` exists it answers 404 and this row is skipped with
-    # a note; when it lands, check the method, headers and body against the route's contract.
+    # The MCP proxy: the same tools/call sent straight to the upstream (a FastMCP server over
+    # Streamable HTTP the harness starts) and through `/mcp`; the summary gives the ratio.
     Endpoint(
-        "mcp",
-        "POST /mcp (tools/list)",
+        "mcp_direct",
+        "tools/call direct to the upstream",
         "POST",
         "/mcp",
-        body='{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}',
-        headers=(("Accept", "application/json, text/event-stream"),),
-        hook_until_routed=True,
-        note="the MCP proxy: JSON-RPC tools/list",
+        body=MCP_CALL.format(tool="read_file"),
+        headers=MCP_HEADERS,
+        target="upstream",
+        mcp_sessions=True,
+        part_of="mcp",
+        note="FastMCP (tests/mcp_proxy/upstream_server.py) over Streamable HTTP, stateful: "
+        f"{MCP_SESSIONS} sessions opened before, each request in the next one",
+    ),
+    Endpoint(
+        "mcp",
+        "POST /mcp tools/call (proxied)",
+        "POST",
+        "/mcp",
+        body=MCP_CALL.format(tool=f"{MCP_SERVER}__read_file"),
+        headers=MCP_HEADERS,
+        mcp_sessions=True,
+        note=f"the same call through the gateway: {MCP_SESSIONS} client sessions of the measured "
+        "user (so as many upstream sessions), a tool.call decision logged per call",
     ),
     Endpoint(
         "server_create",
@@ -311,6 +340,8 @@ def gateway_env(src: Path, redis_url: str, port: int, catalog: Path) -> dict[str
         # One user drives thousands of requests a second here: counted (the cost is part of
         # what is measured) but never refused.
         GATEWAY_RATE_LIMIT_REQUESTS="10000000",
+        # The mcp rows' upstream listens on 127.0.0.1 (changes nothing else measured here).
+        GATEWAY_ALLOW_PRIVATE_UPSTREAMS="true",
         PYTHONPATH=str(src),
     )
     return env
@@ -559,9 +590,34 @@ def parse_wrk(stdout: str) -> WrkResult:
 
 
 def write_script(
-    directory: Path, endpoint: Endpoint, token: str, paths: list[str] | None = None
+    directory: Path,
+    endpoint: Endpoint,
+    token: str,
+    paths: list[str] | None = None,
+    sessions: list[str] | None = None,
 ) -> Path:
     extra = [f'wrk.headers["{name}"] = "{value}"' for name, value in endpoint.headers]
+    body = endpoint.body
+    if sessions:
+        listed = ", ".join(f'"{s}"' for s in sessions)
+        head, tail = (endpoint.body or "").split("$id")
+        extra += [
+            f"local sessions = {{{listed}}}",
+            "local threads, at, seq = 0, 0, 0",
+            "function setup(thread)",
+            "  threads = threads + 1",
+            "  thread:set('tid', threads); thread:set('offset', math.random(#sessions))",
+            "end",
+            "function init(args) at = offset or 0 end",
+            "function request()",
+            "  at = at % #sessions + 1; seq = seq + 1",
+            '  wrk.headers["Mcp-Session-Id"] = sessions[at]',
+            f"  return wrk.format(nil, nil, nil, [==[{head}]==] .. tid .. '-' .. seq .. "
+            f"[==[{tail}]==])",
+            "end",
+            'wrk.headers["Content-Type"] = "application/json"',
+        ]
+        body = None  # request() builds it
     if endpoint.creators:
         tokens = ", ".join(f'"{token_for(f"creator{i}")}"' for i in range(endpoint.creators))
         extra += [
@@ -583,10 +639,10 @@ def write_script(
             "function init(args) at = offset or 0 end",
             "function request() at = at % #paths + 1; return wrk.format(nil, paths[at]) end",
         ]
-    if endpoint.body is not None:
+    if body is not None:
         extra += [
             'wrk.headers["Content-Type"] = "application/json"',
-            f"wrk.body = [==[{endpoint.body}]==]",
+            f"wrk.body = [==[{body}]==]",
         ]
     script = directory / f"{endpoint.key}.lua"
     script.write_text(
@@ -756,6 +812,109 @@ def probe_status(base: str, endpoint: Endpoint, path: str, token: str) -> int:
     return response.status_code
 
 
+def selected(args: argparse.Namespace, endpoint: Endpoint) -> bool:
+    return not args.only or bool({endpoint.key, endpoint.part_of} & args.only)
+
+
+def open_mcp_sessions(server: Server, token: str, count: int) -> list[str]:
+    """`count` MCP sessions (initialize, then notifications/initialized), as the user of
+    `token`; waits for a server that is still starting."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": MCP_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "bench-harness", "version": "1"},
+        },
+    }
+    ready = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    sessions: list[str] = []
+    deadline = time.monotonic() + 30
+    with httpx.Client(base_url=server.base, headers=headers, timeout=30) as client:
+        while len(sessions) < count:
+            try:
+                opened = client.post("/mcp", json=init)
+            except httpx.ConnectError:
+                if server.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{server.name} did not start:\n{server.output()}") from None
+                time.sleep(0.1)
+                continue
+            session = opened.headers.get("mcp-session-id")
+            if opened.status_code != 200 or not session:
+                raise SystemExit(f"{server.name}: initialize: {opened.status_code} {opened.text}")
+            acked = client.post(
+                "/mcp",
+                json=ready,
+                headers={"Mcp-Session-Id": session, "Mcp-Protocol-Version": MCP_VERSION},
+            )
+            if acked.status_code != 202:
+                raise SystemExit(f"{server.name}: initialized: {acked.status_code} {acked.text}")
+            sessions.append(session)
+    return sessions
+
+
+@dataclass
+class McpRig:
+    """What the mcp rows need: the upstream (FastMCP over Streamable HTTP on a free port), the
+    measured user's personal server `echo` pointing at it, and open sessions on both sides."""
+
+    upstream: Server
+    sessions: dict[str, list[str]]  # Endpoint.target -> session ids
+
+    @classmethod
+    def start(cls, gateway: Server, token: str, tmp: Path) -> McpRig:
+        from tests.fixtures.redis_server import free_port
+
+        port = free_port()
+        upstream = Server(
+            "mcp-upstream",
+            [sys.executable, str(REPO / "tests" / "mcp_proxy" / "upstream_server.py"),
+             "--transport", "streamable_http", "--port", str(port), "--name", MCP_SERVER],
+            REPO,
+            {**os.environ, "PYTHONPATH": str(REPO)},
+            port,
+            tmp,
+        )  # fmt: skip
+        try:
+            direct = open_mcp_sessions(upstream, token, MCP_SESSIONS)
+            me = Api(gateway.base, USER)
+            body = {
+                "name": MCP_SERVER,
+                "transport": "streamable_http",
+                "url": f"{upstream.base}/mcp",
+            }
+            me.call("POST", "/v1/mcp-servers", body, expect=201)
+            me.client.close()
+            proxied = open_mcp_sessions(gateway, token, MCP_SESSIONS)
+        except BaseException:
+            upstream.stop()
+            raise
+        return cls(upstream, {"upstream": direct, "gateway": proxied})
+
+
+def probe_mcp(base: str, endpoint: Endpoint, path: str, token: str, session: str) -> int:
+    """One call in `session`: it must be a tools/call result (a JSON-RPC error is a 200 too,
+    and measuring errors would measure nothing)."""
+    import httpx
+
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Mcp-Session-Id": session,
+        **dict(endpoint.headers),
+    }
+    body = (endpoint.body or "").replace("$id", "probe")
+    response = httpx.post(base + path, headers=headers, content=body, timeout=30)
+    if response.status_code != 200 or '"result"' not in response.text or '"error"' in response.text:
+        raise SystemExit(f"{endpoint.label}: {response.status_code} {response.text[:500]}")
+    return response.status_code
+
+
 def one_run(
     args: argparse.Namespace, config: LoadConfig, src: Path, run_no: int, tmp: Path
 ) -> dict[str, Any]:
@@ -775,6 +934,7 @@ def one_run(
             "gateway", [sys.executable, "-m", "gateway.cli", "serve"], src, env, port, tmp
         )
         bare: Server | None = None
+        mcp: McpRig | None = None
         try:
             gateway.wait_ready("/readyz")
             log(f"run {run_no}: gateway pid {gateway.proc.pid} on {gateway.base}; seeding")
@@ -795,12 +955,18 @@ def one_run(
             )  # fmt: skip
             bare.wait_ready("/v1/mcp-servers")
             token = token_for(USER)
-            run["endpoints"] = measure(args, config, gateway, bare, tenant, redis_url, token, tmp)
+            if any(e.mcp_sessions and selected(args, e) for e in ENDPOINTS):
+                mcp = McpRig.start(gateway, token, tmp)
+            run["endpoints"] = measure(
+                args, config, gateway, bare, tenant, redis_url, token, tmp, mcp
+            )
             if not args.only or "burst" in args.only:
                 run["burst"] = burst(gateway.base, args.burst)
         finally:
             if bare is not None:
                 bare.stop()
+            if mcp is not None:
+                mcp.upstream.stop()
             gateway.stop()
             run["gateway_log_tail"] = gateway.output()[-2000:]
     return run
@@ -815,15 +981,18 @@ def measure(
     redis_url: str,
     token: str,
     tmp: Path,
+    mcp: McpRig | None = None,
 ) -> list[dict[str, Any]]:
     import redis
 
     info = redis.Redis.from_url(redis_url)
     results = []
     for endpoint in ENDPOINTS:
-        if args.only and endpoint.key not in args.only:
+        if not selected(args, endpoint):
             continue
-        server = bare if endpoint.target == "bare" else gateway
+        upstream = mcp.upstream if mcp else None
+        server = {"bare": bare, "upstream": upstream}.get(endpoint.target) or gateway
+        sessions = mcp.sessions[endpoint.target] if mcp and endpoint.mcp_sessions else None
         path = endpoint.path.format(server_id=tenant.server_id)
         url = server.base + path
         row: dict[str, Any] = {
@@ -834,7 +1003,10 @@ def measure(
             "body": endpoint.body,
             "note": endpoint.note,
         }
-        status = probe_status(server.base, endpoint, path, token)
+        if sessions:
+            status = probe_mcp(server.base, endpoint, path, token, sessions[0])
+        else:
+            status = probe_status(server.base, endpoint, path, token)
         row["probe_status"] = status
         if endpoint.hook_until_routed and status == 404:
             row["skipped"] = f"{endpoint.method} {path} answers 404: the route does not exist yet"
@@ -846,7 +1018,9 @@ def measure(
             if endpoint.rotate
             else None
         )
-        script = write_script(tmp, endpoint, token, rotation)
+        script = write_script(tmp, endpoint, token, rotation, sessions)
+        # Through the proxy, the upstream's CPU is part of each call's cost too.
+        behind = upstream if sessions and server is gateway else None
         bumper = GenerationBumper(redis_url, USER) if endpoint.cold else None
         views = ViewWrites(redis_url, USER) if endpoint.key.startswith("view_") else None
         try:
@@ -858,9 +1032,15 @@ def measure(
             writes_before = views.count if views else 0
             bumps_before = bumper.bumps if bumper else 0
             cpu_before = process_cpu_seconds(server.proc.pid)
+            behind_before = process_cpu_seconds(behind.proc.pid) if behind else 0.0
             redis_cpu_before = _redis_cpu(info)
             result, wrk_cpu = wrk(config, url, script, config.duration)
             cpu = process_cpu_seconds(server.proc.pid) - cpu_before
+            if behind:
+                behind_cpu = process_cpu_seconds(behind.proc.pid) - behind_before
+                row["upstream_cpu_ms_per_request"] = round(
+                    1000 * behind_cpu / max(1, result.requests), 3
+                )
             redis_cpu = _redis_cpu(info) - redis_cpu_before
             time.sleep(0.2)  # the last keyspace events arrive
             if views:
@@ -994,7 +1174,17 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         if "view_cache_miss_share" in first:
             entry["view_cache_miss_share"] = [r["view_cache_miss_share"] for r in rows]
+        if "upstream_cpu_ms_per_request" in first:
+            entry["upstream_cpu_ms_per_request"] = round(
+                statistics.median(r["upstream_cpu_ms_per_request"] for r in rows), 3
+            )
         summary.append(entry)
+    keyed = {entry["key"]: entry for entry in summary}
+    direct, proxied = keyed.get("mcp_direct", {}), keyed.get("mcp", {})
+    if "rps" in direct and "rps" in proxied:  # proxied / direct, same call, same upstream
+        proxied["vs_direct"] = {
+            name: round(proxied[name] / direct[name], 3) for name in ("rps", "p50_ms", "p99_ms")
+        }
     return summary
 
 
@@ -1153,7 +1343,7 @@ def main() -> None:
             "the cache (view_cache_miss_share counts the rewrites per request)",
             "gateway_env": "embedded engine, HS256 auth, decision log in Redis (not required), "
             "Redis stores and view cache, memory secrets, GATEWAY_LOG_LEVEL=WARNING, "
-            "rate limit counted but never reached",
+            "rate limit counted but never reached, private upstreams allowed (the mcp rows)",
             "gateway_env_extra": args.gateway_env,
         },
     }
@@ -1189,6 +1379,11 @@ def main() -> None:
             print(f"\nnote: {row['label']} skipped: {row['skipped']}")
         if "view_cache_miss_share" in row:
             print(f"\n{row['label']}: view cache miss share per run {row['view_cache_miss_share']}")
+        if "vs_direct" in row:
+            print(
+                f"\n{row['label']} / direct: {json.dumps(row['vs_direct'])}; upstream CPU "
+                f"{row['upstream_cpu_ms_per_request']} ms per proxied call"
+            )
     for profile in profiles.values():
         print("\n" + profile.get("markdown", json.dumps(profile, indent=2)))
     print(f"\nwrote {out} and {chart_path} in {result['seconds']} s")

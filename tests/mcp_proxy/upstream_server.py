@@ -1,6 +1,7 @@
 """An upstream MCP server for the proxy's tests: FastMCP from the `mcp` SDK, over Streamable
 HTTP or SSE, on the port given. Every HTTP request it receives is appended to `--requests`
-(method, path and the `authorization` header) so a test can see what the gateway sent."""
+(method, path and the `authorization` header) so a test can see what the gateway sent; without
+`--requests` nothing is recorded (the bench harness's upstream, bench/harness.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def main() -> None:
     parser.add_argument("--transport", choices=["streamable_http", "sse"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--requests", required=True)
+    parser.add_argument("--requests")
     args = parser.parse_args()
     name = args.name
     mcp = FastMCP(name, host="127.0.0.1", port=args.port)
@@ -36,7 +37,7 @@ def main() -> None:
     app = mcp.streamable_http_app() if args.transport == "streamable_http" else mcp.sse_app()
 
     async def recording(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and args.requests:
             headers = {k.decode(): v.decode() for k, v in scope["headers"]}
             line = {
                 "method": scope["method"],
