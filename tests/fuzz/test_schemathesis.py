@@ -17,6 +17,7 @@ import hypothesis.strategies as st
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from jsonschema import Draft202012Validator
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import get_client
 from schemathesis.specs.openapi.checks import (
@@ -133,24 +134,39 @@ def _seed() -> dict[str, str]:
     }
 
 
+def _valid(operation: Any, location: str, name: str, value: Any) -> bool:
+    schemas = [
+        p.definition.get("schema", {}) for p in operation.iter_parameters() if p.name == name
+    ]
+    return any(
+        p.location == location for p in operation.iter_parameters() if p.name == name
+    ) and all(Draft202012Validator(schema).is_valid(value) for schema in schemas)
+
+
+def _with_world(operation: Any, location: str, values: dict[str, Any] | None) -> Any:
+    """Half the time, the seeded world's ids in place of generated ones; only where the
+    generated value was valid, so a case meant to be invalid stays invalid."""
+    if not values:
+        return st.just(values)
+    known = dict(WORLD)
+    if operation.path.startswith("/v1/enterprise/mcp-servers"):
+        known["server_id"] = known["approved_id"]
+    real = {
+        name: known[name] if name in known and _valid(operation, location, name, value) else value
+        for name, value in values.items()
+    }
+    return st.sampled_from([values, real])
+
+
 @schema.hook
 def flatmap_path_parameters(ctx: Any, parameters: dict[str, Any] | None) -> Any:
-    """Half the time, the ids of the seeded world in place of generated ones."""
-    if not parameters:
-        return st.just(parameters)
-    known = dict(WORLD)
-    if ctx.operation.path.startswith("/v1/enterprise/mcp-servers"):
-        known["server_id"] = known.get("approved_id", "")
-    real = {name: known.get(name, value) for name, value in parameters.items()}
-    return st.sampled_from([parameters, real])
+    return _with_world(ctx.operation, "path", parameters)
 
 
 @schema.hook
 def flatmap_query(ctx: Any, query: dict[str, Any] | None) -> Any:
-    """The same for `?enterprise_id=`, which picks the enterprise of /v1/enterprise/mcp-servers."""
-    if not query or "enterprise_id" not in query:
-        return st.just(query)
-    return st.sampled_from([query, {**query, "enterprise_id": WORLD["enterprise_id"]}])
+    """`?enterprise_id=` picks the enterprise of /v1/enterprise/mcp-servers and the log."""
+    return _with_world(ctx.operation, "query", query)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ every action, not only the ones a resource "should" see.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import msgspec
@@ -46,7 +47,12 @@ USERS = ("ann", "bob", "cat", "dan")
 ENTS = ("ent_a", "ent_b", "ent_c")
 ROLES = ("owner", "admin", "member")
 STATUSES = ("active", "invited")
-PROPERTY = settings(max_examples=120, deadline=None, derandomize=True)
+# POLICY_PROPERTY_EXAMPLES raises the count for a longer local run (docs/testing.md).
+PROPERTY = settings(
+    max_examples=int(os.environ.get("POLICY_PROPERTY_EXAMPLES", "120")),
+    deadline=None,
+    derandomize=True,
+)
 
 
 class World(msgspec.Struct, kw_only=True, frozen=True):
