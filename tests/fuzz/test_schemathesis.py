@@ -3,7 +3,7 @@
 personal server and an approved enterprise server: no request may get a 5xx, and every
 documented response must match its schema.
 
-Bounded and reproducible: FUZZ_EXAMPLES examples per operation (default small), derandomized.
+Bounded and reproducible: FUZZ_EXAMPLES examples per operation (default 50), derandomized.
 docs/testing.md says how to run it longer.
 """
 
@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
 from schemathesis.checks import not_a_server_error
-from schemathesis.python.asgi import get_client
+from schemathesis.python.asgi import get_client, shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -167,6 +167,14 @@ def flatmap_path_parameters(ctx: Any, parameters: dict[str, Any] | None) -> Any:
 def flatmap_query(ctx: Any, query: dict[str, Any] | None) -> Any:
     """`?enterprise_id=` picks the enterprise of /v1/enterprise/mcp-servers and the log."""
     return _with_world(ctx.operation, "query", query)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def app_stops() -> Iterator[None]:
+    """schemathesis starts the app's lifespan once and keeps it to the end of the process:
+    stop it with this module, so its background tasks do not outlive the fuzzing."""
+    yield
+    shutdown_lifespans()
 
 
 @pytest.fixture(autouse=True)
