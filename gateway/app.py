@@ -38,6 +38,8 @@ from gateway.api.marketplace import MarketplaceController
 from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.metrics import metrics_route, request_metrics_middleware
 from gateway.api.middleware import request_context_middleware
+from gateway.api.openapi import SECURITY
+from gateway.api.openapi import components as openapi_components
 from gateway.api.requests import GatewayRequest
 from gateway.api.security_headers import add_security_headers
 from gateway.audit.writer import AuditWriter
@@ -68,7 +70,12 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.before_send.append(add_security_headers)
         app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
-            title="MCP Policy Gateway", version="0.1.0", path="/schema"
+            title="MCP Policy Gateway",
+            version="0.1.0",
+            path="/schema",
+            # Every route needs the bearer token but the few that say `security: []`.
+            components=openapi_components(),
+            security=SECURITY,
         )
         return app_config
 

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from gateway.api.openapi import answers
 from gateway.api.pages import Cursor, Limit, Page
 from gateway.api.params import (
     ActionQuery,
@@ -86,12 +87,16 @@ async def _lines(records: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield raw + b"\n"
 
 
+class DecisionPage(Page[DecisionRecord]):
+    pass
+
+
 class AuditController(Controller):
     path = "/v1/audit/decisions"
     tags = ["audit"]
     dependencies = {"where": Provide(provide_filter, sync_to_thread=False)}
 
-    @get("/", summary="Decision records, newest first")
+    @get("/", summary="Decision records, newest first", **answers(404))
     async def list_decisions(
         self,
         subject: NamedDependency[Subject],
@@ -99,15 +104,16 @@ class AuditController(Controller):
         where: NamedDependency[AuditFilter],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> Page[DecisionRecord]:
+    ) -> DecisionPage:
         found = await audit.query(subject, where, before=_before(cursor), limit=limit)
         next_cursor = encode_cursor(str(found.next_before)) if found.next_before else None
-        return Page(items=found.records, next_cursor=next_cursor)
+        return DecisionPage(items=found.records, next_cursor=next_cursor)
 
     @get(
         "/export",
         summary="Every matching record as NDJSON, oldest first: one OPA decision-log line each",
         media_type=NDJSON,
+        **answers(404),
     )
     async def export_decisions(
         self,
@@ -118,7 +124,11 @@ class AuditController(Controller):
         records = await audit.export(subject, where)
         return Stream(_lines(records), media_type=NDJSON)
 
-    @get("/{decision_id:str}", summary="One decision record (the X-Decision-Id of a response)")
+    @get(
+        "/{decision_id:str}",
+        summary="One decision record (the X-Decision-Id of a response)",
+        **answers(404),
+    )
     async def get_decision(
         self,
         subject: NamedDependency[Subject],

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import Body
 
 from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
+from gateway.api.openapi import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseServerIdParam, EnvVarParam, OptionalEnterpriseId
 from gateway.api.preconditions import IfMatchHeader, if_match, refuse_if_match, tagged
@@ -24,11 +25,15 @@ from gateway.services.pagination import DEFAULT_LIMIT
 from gateway.stores.idempotency import IdempotencyStore
 
 
+class EnterpriseServerPage(Page[EnterpriseMCPServer]):
+    pass
+
+
 class EnterpriseServerController(Controller):
     path = "/v1/enterprise/mcp-servers"
     tags = ["enterprise-mcp-servers"]
 
-    @get("/", summary="An enterprise's approved servers (any member)")
+    @get("/", summary="An enterprise's approved servers (any member)", **answers(404))
     async def list_servers(
         self,
         subject: NamedDependency[Subject],
@@ -36,11 +41,13 @@ class EnterpriseServerController(Controller):
         enterprise_id: OptionalEnterpriseId = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> Page[EnterpriseMCPServer]:
+    ) -> EnterpriseServerPage:
         ent = choose_enterprise(subject, enterprise_id)
-        return paged(await enterprise_servers.list(subject, ent), limit, cursor)
+        return paged(
+            EnterpriseServerPage, await enterprise_servers.list(subject, ent), limit, cursor
+        )
 
-    @post("/", summary="Approve a server (owners and admins)")
+    @post("/", summary="Approve a server (owners and admins)", **answers(404, 409, 413, 422))
     async def create_server(
         self,
         request: Request[Subject, Any, Any],
@@ -68,7 +75,7 @@ class EnterpriseServerController(Controller):
             reread=lambda server_id: enterprise_servers.get(subject, server_id),
         )
 
-    @get("/{server_id:str}")
+    @get("/{server_id:str}", **answers(404))
     async def get_server(
         self,
         subject: NamedDependency[Subject],
@@ -77,7 +84,7 @@ class EnterpriseServerController(Controller):
     ) -> Response[EnterpriseMCPServer]:
         return tagged(await enterprise_servers.get(subject, server_id))
 
-    @patch("/{server_id:str}")
+    @patch("/{server_id:str}", **answers(404, 409, 412, 413))
     async def update_server(
         self,
         subject: NamedDependency[Subject],
@@ -89,7 +96,11 @@ class EnterpriseServerController(Controller):
         condition = if_match(if_match_header)
         return tagged(await enterprise_servers.update(subject, server_id, data, if_match=condition))
 
-    @put("/{server_id:str}/credentials", summary="Store or replace secrets (owners and admins)")
+    @put(
+        "/{server_id:str}/credentials",
+        summary="Store or replace secrets (owners and admins)",
+        **answers(404, 412, 413),
+    )
     async def put_credentials(
         self,
         subject: NamedDependency[Subject],
@@ -105,6 +116,7 @@ class EnterpriseServerController(Controller):
         "/{server_id:str}/credentials/{env_var:str}",
         status_code=204,
         summary="Remove one secret (owners and admins)",
+        **answers(404, 412),
     )
     async def delete_credential(
         self,
@@ -117,7 +129,7 @@ class EnterpriseServerController(Controller):
         refuse_if_match(if_match_header)
         await credentials.delete_enterprise(subject, server_id, env_var)
 
-    @delete("/{server_id:str}", status_code=204)
+    @delete("/{server_id:str}", status_code=204, **answers(404, 409, 412))
     async def delete_server(
         self,
         subject: NamedDependency[Subject],

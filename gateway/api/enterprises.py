@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import Body
 
 from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
+from gateway.api.openapi import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseIdParam, UserIdParam
 from gateway.api.preconditions import IfMatchHeader, if_match, tagged
@@ -26,21 +28,33 @@ from gateway.services.pagination import DEFAULT_LIMIT
 from gateway.stores.idempotency import IdempotencyStore
 
 
+class EnterprisePage(Page[EnterpriseWithRole]):
+    pass
+
+
+class MemberPage(Page[Member]):
+    pass
+
+
 class EnterpriseController(Controller):
     path = "/v1/enterprises"
     tags = ["enterprises"]
 
-    @get("/", summary="The caller's enterprises, each with the caller's membership")
+    @get("/", summary="The caller's enterprises, each with the caller's membership", **answers())
     async def list_enterprises(
         self,
         subject: NamedDependency[Subject],
         enterprises: NamedDependency[EnterpriseService],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> Page[EnterpriseWithRole]:
-        return paged(await enterprises.list_mine(subject), limit, cursor)
+    ) -> EnterprisePage:
+        return paged(EnterprisePage, await enterprises.list_mine(subject), limit, cursor)
 
-    @post("/", summary="Create an organization; the caller becomes its owner")
+    @post(
+        "/",
+        summary="Create an organization; the caller becomes its owner",
+        **answers(409, 413, 422),
+    )
     async def create_enterprise(
         self,
         request: Request[Subject, Any, Any],
@@ -65,7 +79,7 @@ class EnterpriseController(Controller):
             reread=lambda enterprise_id: enterprises.get(subject, enterprise_id),
         )
 
-    @get("/{enterprise_id:str}")
+    @get("/{enterprise_id:str}", **answers(404))
     async def get_enterprise(
         self,
         subject: NamedDependency[Subject],
@@ -74,7 +88,11 @@ class EnterpriseController(Controller):
     ) -> Response[EnterpriseWithRole]:
         return tagged(await enterprises.get(subject, enterprise_id))
 
-    @patch("/{enterprise_id:str}", summary="Rename, or change governance settings")
+    @patch(
+        "/{enterprise_id:str}",
+        summary="Rename, or change governance settings",
+        **answers(404, 409, 412, 413),
+    )
     async def update_enterprise(
         self,
         subject: NamedDependency[Subject],
@@ -90,6 +108,7 @@ class EnterpriseController(Controller):
         "/{enterprise_id:str}",
         status_code=204,
         summary="Delete an organization with its servers, secrets, members and invitations",
+        **answers(404, 409, 412),
     )
     async def delete_enterprise(
         self,
@@ -100,7 +119,11 @@ class EnterpriseController(Controller):
     ) -> None:
         await enterprises.delete(subject, enterprise_id, if_match=if_match(if_match_header))
 
-    @get("/{enterprise_id:str}/members", summary="Members (and, for owners and admins, invitees)")
+    @get(
+        "/{enterprise_id:str}/members",
+        summary="Members (and, for owners and admins, invitees)",
+        **answers(404),
+    )
     async def list_members(
         self,
         subject: NamedDependency[Subject],
@@ -108,13 +131,19 @@ class EnterpriseController(Controller):
         enterprise_id: EnterpriseIdParam,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> Page[Member]:
+    ) -> MemberPage:
         members = await enterprises.members(subject, enterprise_id)
-        return paged(members, limit, cursor, key=operator.attrgetter("user_id"))
+        return paged(MemberPage, members, limit, cursor, key=operator.attrgetter("user_id"))
 
     @put(
         "/{enterprise_id:str}/members/{user_id:str}",
         summary="Change an active member's role (200), or invite anyone else (202)",
+        **answers(
+            404,
+            409,
+            413,
+            success={202: ResponseSpec(Member, description="Invited", generate_examples=False)},
+        ),
     )
     async def put_member(
         self,
@@ -131,6 +160,7 @@ class EnterpriseController(Controller):
         "/{enterprise_id:str}/members/{user_id:str}",
         status_code=204,
         summary="Remove a member (members may remove themselves: leave), or revoke an invitation",
+        **answers(404, 409),
     )
     async def remove_member(
         self,

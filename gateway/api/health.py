@@ -16,7 +16,9 @@ import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 
+from gateway.api.openapi import public
 from gateway.errors import GatewayError
 from gateway.wiring import Runtime
 
@@ -27,7 +29,7 @@ _BACKENDS = {"policy_engine": "policy engine", "stores": "redis", "secrets": "va
 log = logging.getLogger(__name__)
 
 
-@get("/healthz", tags=["ops"], summary="The process is up")
+@get("/healthz", tags=["ops"], summary="The process is up", **public())
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -71,7 +73,20 @@ async def _check_all(runtime: Runtime) -> tuple[dict[str, Any], bool]:
     return {"status": status, "checks": results}, ready
 
 
-@get("/readyz", tags=["ops"], summary="Every backend answers")
+@get(
+    "/readyz",
+    tags=["ops"],
+    summary="Every backend answers",
+    **public(
+        {
+            503: ResponseSpec(
+                dict[str, Any],
+                description="Not ready: `checks` says which",
+                generate_examples=False,
+            )
+        }
+    ),
+)
 async def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[dict[str, Any]]:
     readiness: _Readiness = state.setdefault("readiness", _Readiness())
     if time.monotonic() - readiness.at >= READINESS_TTL_SECONDS:

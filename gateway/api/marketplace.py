@@ -8,6 +8,7 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
+from gateway.api.openapi import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import ListingIdParam
 from gateway.domain.servers import MCPServerConfig
@@ -25,11 +26,19 @@ CategoryParam = Annotated[
 ]
 
 
+class ListingPage(Page[MarketplaceListing]):
+    pass
+
+
 class MarketplaceController(Controller):
     path = "/v1/marketplace/servers"
     tags = ["marketplace"]
 
-    @get("/", summary="Catalog listings, each with `installed` and `allowed` for the caller")
+    @get(
+        "/",
+        summary="Catalog listings, each with `installed` and `allowed` for the caller",
+        **answers(),
+    )
     async def list_listings(
         self,
         subject: NamedDependency[Subject],
@@ -38,14 +47,14 @@ class MarketplaceController(Controller):
         category: CategoryParam = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> Page[MarketplaceListing]:
+    ) -> ListingPage:
         # Page first, so the caller-specific part (one decision) covers only this page.
-        page = paged(marketplace.search(q, category), limit, cursor)
-        return Page(
+        page = paged(ListingPage, marketplace.search(q, category), limit, cursor)
+        return ListingPage(
             items=await marketplace.describe(subject, page.items), next_cursor=page.next_cursor
         )
 
-    @get("/{listing_id:str}")
+    @get("/{listing_id:str}", **answers(404))
     async def get_listing(
         self,
         subject: NamedDependency[Subject],
@@ -54,7 +63,11 @@ class MarketplaceController(Controller):
     ) -> MarketplaceListing:
         return await marketplace.get(subject, listing_id)
 
-    @post("/{listing_id:str}/install", summary="Install a listing as a personal server")
+    @post(
+        "/{listing_id:str}/install",
+        summary="Install a listing as a personal server",
+        **answers(404, 409),
+    )
     async def install_listing(
         self,
         subject: NamedDependency[Subject],

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import Body
 
 from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
+from gateway.api.openapi import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnvVarParam, ServerIdParam
 from gateway.api.preconditions import IfMatchHeader, if_match, refuse_if_match, tagged
@@ -20,21 +21,25 @@ from gateway.services.servers import MCPServerService
 from gateway.stores.idempotency import IdempotencyStore
 
 
+class ServerPage(Page[AnyServer]):
+    """The merged view: personal servers and the enterprises' auto-enabled ones."""
+
+
 class MCPServerController(Controller):
     path = "/v1/mcp-servers"
     tags = ["mcp-servers"]
 
-    @get("/", summary="The caller's merged view (personal + enterprise auto-enabled)")
+    @get("/", summary="The caller's merged view (personal + enterprise auto-enabled)", **answers())
     async def list_servers(
         self,
         subject: NamedDependency[Subject],
         servers: NamedDependency[MCPServerService],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> Page[AnyServer]:
-        return paged(await servers.list(subject), limit, cursor)
+    ) -> ServerPage:
+        return paged(ServerPage, await servers.list(subject), limit, cursor)
 
-    @post("/", summary="Install a personal server")
+    @post("/", summary="Install a personal server", **answers(409, 413, 422))
     async def create_server(
         self,
         request: Request[Subject, Any, Any],
@@ -60,7 +65,7 @@ class MCPServerController(Controller):
             reread=lambda server_id: servers.get(subject, server_id),
         )
 
-    @get("/{server_id:str}")
+    @get("/{server_id:str}", **answers(404))
     async def get_server(
         self,
         subject: NamedDependency[Subject],
@@ -69,7 +74,7 @@ class MCPServerController(Controller):
     ) -> Response[AnyServer]:
         return tagged(await servers.get(subject, server_id))
 
-    @patch("/{server_id:str}")
+    @patch("/{server_id:str}", **answers(404, 409, 412, 413))
     async def update_server(
         self,
         subject: NamedDependency[Subject],
@@ -81,7 +86,7 @@ class MCPServerController(Controller):
         condition = if_match(if_match_header)
         return tagged(await servers.update(subject, server_id, data, if_match=condition))
 
-    @delete("/{server_id:str}", status_code=204)
+    @delete("/{server_id:str}", status_code=204, **answers(404, 409, 412))
     async def delete_server(
         self,
         subject: NamedDependency[Subject],
@@ -98,7 +103,11 @@ class MCPServerCredentialController(Controller):
     path = "/v1/mcp-servers/{server_id:str}"
     tags = ["mcp-servers", "credentials"]
 
-    @put("/credentials", summary="Store or replace secret env var values (owner)")
+    @put(
+        "/credentials",
+        summary="Store or replace secret env var values (owner)",
+        **answers(404, 412, 413),
+    )
     async def put_credentials(
         self,
         subject: NamedDependency[Subject],
@@ -110,7 +119,12 @@ class MCPServerCredentialController(Controller):
         refuse_if_match(if_match_header)
         return await credentials.set_personal(subject, server_id, data)
 
-    @delete("/credentials/{env_var:str}", status_code=204, summary="Remove one secret (owner)")
+    @delete(
+        "/credentials/{env_var:str}",
+        status_code=204,
+        summary="Remove one secret (owner)",
+        **answers(404, 412),
+    )
     async def delete_credential(
         self,
         subject: NamedDependency[Subject],
@@ -122,7 +136,11 @@ class MCPServerCredentialController(Controller):
         refuse_if_match(if_match_header)
         await credentials.delete_personal(subject, server_id, env_var)
 
-    @get("/launch", summary="Launch config with secrets resolved (policy: mcp_server.launch)")
+    @get(
+        "/launch",
+        summary="Launch config with secrets resolved (policy: mcp_server.launch)",
+        **answers(404),
+    )
     async def launch(
         self,
         subject: NamedDependency[Subject],

@@ -23,6 +23,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.errors import WWW_AUTHENTICATE, status_of
+from gateway.api.openapi import public
 from gateway.errors import GatewayError
 from gateway.observability.metrics import exposition, observe_request
 
@@ -36,6 +37,7 @@ def metrics_route(token: str | None) -> HTTPRouteHandler:
         "/metrics",
         exclude_from_auth=True,  # no user token: its own rule, above
         include_in_schema=False,
+        **public(),
     )
     async def metrics(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
         if expected is None:

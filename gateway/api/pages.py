@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from gateway.services.pagination import MAX_LIMIT, page
 
 T = TypeVar("T")
+P = TypeVar("P", bound="Page[Any]")
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[
@@ -21,15 +22,19 @@ Cursor = Annotated[
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
+    """Each endpoint answers a concrete subclass (`ServerPage(Page[AnyServer])`): its name is
+    the OpenAPI component's, where `Page[...]` would spell out module paths."""
+
     items: list[T]
     next_cursor: str | None = None
 
 
 def paged(
+    into: type[P],
     items: Sequence[Any],
     limit: int,
     cursor: str | None,
     key: Callable[[Any], str] = operator.attrgetter("id"),
-) -> Page[Any]:
+) -> P:
     chunk, next_cursor = page(items, limit=limit, cursor=cursor, key=key)
-    return Page(items=chunk, next_cursor=next_cursor)
+    return into(items=chunk, next_cursor=next_cursor)

@@ -1,0 +1,148 @@
+"""What the OpenAPI document says beyond the success answer: the error answers each operation
+can give (one body shape, gateway/api/errors.py), their headers, and who needs no token.
+
+Each route decorator takes `**answers(...)` with the statuses that apply to it; the ones every
+authenticated route can answer are always included. docs/adr/0048-openapi-contract.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Components, OpenAPIHeader, Operation, Schema, SecurityScheme
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.serialization import encode_json
+
+from gateway.domain.decisions import Reason
+
+BEARER = "bearer"
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    key: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every error answer: its status again, what went wrong, and for a 400 the fields."""
+
+    status_code: int
+    detail: str
+    extra: list[FieldError] | None = None
+
+
+class DenialBody(ErrorBody, kw_only=True):
+    """A 403: the policy's reasons, and the decision to look up in /v1/audit/decisions."""
+
+    reasons: list[Reason]
+    decision_id: str | None
+
+
+# Every route behind the bearer token can answer these: a bad parameter, no or a bad token, a
+# policy denial (every route asks the policy), the rate limit, a backend down or admission full.
+AUTHENTICATED = (400, 401, 403, 429, 503)
+_DESCRIPTIONS = {
+    400: "Invalid input: `extra` names each field",
+    401: "No bearer token, or one that is not valid",
+    403: "Denied by the policy: `reasons` and `decision_id` say why",
+    404: "Not found, or not visible to the caller (the two look alike on purpose)",
+    409: "Conflicts with the stored state",
+    412: "If-Match names a version the resource no longer has: nothing was written",
+    413: "Request body too large",
+    422: "Idempotency-Key already used for a different request",
+    429: "Rate limited: retry after `Retry-After` seconds",
+    503: "A backend is unavailable, or the gateway is at capacity: retry after `Retry-After`",
+}
+_RETRY_AFTER = OpenAPIHeader(
+    description="seconds to wait before retrying",
+    schema=Schema(type=OpenAPIType.INTEGER),
+    required=True,
+)
+_HEADERS = {
+    "401": {
+        "WWW-Authenticate": OpenAPIHeader(
+            description="the bearer challenge",
+            schema=Schema(type=OpenAPIType.STRING),
+            required=True,
+        )
+    },
+    "429": {"Retry-After": _RETRY_AFTER},
+    "503": {"Retry-After": _RETRY_AFTER},
+}
+
+
+@dataclass
+class _WithErrorHeaders(Operation):
+    """ResponseSpec has no headers: they are added to the error answers here."""
+
+    def __post_init__(self) -> None:
+        for status, response in (self.responses or {}).items():
+            if status in _HEADERS and not isinstance(response, dict):
+                response.headers = {**(response.headers or {}), **_HEADERS[status]}  # type: ignore[union-attr]
+
+
+@dataclass
+class _Public(Operation):
+    """No token needed. Litestar drops an empty `security`, which would inherit the global one."""
+
+    def __post_init__(self) -> None:
+        self.security = []
+
+
+def answers(*statuses: int, success: dict[int, ResponseSpec] | None = None) -> dict[str, Any]:
+    """Route decorator arguments: every status in AUTHENTICATED and in `statuses`, each with
+    its body (ErrorBody, DenialBody for 403); `success` adds the other 2xx answers."""
+    responses: dict[int, ResponseSpec] = {
+        status: ResponseSpec(
+            data_container=DenialBody if status == 403 else ErrorBody,
+            description=_DESCRIPTIONS[status],
+            generate_examples=False,  # random ones: the document would change each start
+        )
+        for status in sorted({*AUTHENTICATED, *statuses})
+    }
+    responses.update(success or {})
+    return {"responses": responses, "operation_class": _WithErrorHeaders}
+
+
+def public(responses: dict[int, ResponseSpec] | None = None) -> dict[str, Any]:
+    """Route decorator arguments for a route that needs no token (probes, tooling)."""
+    return {
+        "responses": responses,
+        "operation_class": _Public,
+        "security": [],
+    }
+
+
+def components() -> Components:
+    return Components(
+        security_schemes={
+            BEARER: SecurityScheme(
+                type="http",
+                scheme="bearer",
+                bearer_format="JWT",
+                description="an OIDC/JWT access token; its `sub` is the caller",
+            )
+        }
+    )
+
+
+SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
+
+
+def document() -> dict[str, Any]:
+    """The live document, as `/schema/openapi.json` serves it (it depends on no setting)."""
+    from gateway.app import create_app  # the app imports this module
+    from gateway.config import Settings
+
+    app = create_app(Settings(auth_enabled=False))
+    # Through Litestar's encoder, as served: the schema objects hold Structs (examples).
+    document: dict[str, Any] = msgspec.json.decode(encode_json(app.openapi_schema.to_schema()))
+    return document
+
+
+if __name__ == "__main__":  # python -m gateway.api.openapi > docs/openapi.json
+    import json
+
+    print(json.dumps(document(), indent=2, sort_keys=True))

@@ -1,0 +1,135 @@
+"""The OpenAPI document is a contract apps build on: it validates, its snapshot in docs/ is the
+live one (so a contract change shows up in review), every /v1 operation documents its error
+answers and the bearer scheme, and component names are readable (docs/adr/0048)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from openapi_spec_validator import validate
+
+from gateway.api.openapi import AUTHENTICATED, document
+from gateway.config import Settings
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
+
+SNAPSHOT = Path(__file__).parents[2] / "docs" / "openapi.json"
+REGENERATE = ".venv/bin/python -m gateway.api.openapi > docs/openapi.json"
+PUBLIC = {"/healthz", "/readyz"}
+METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+@pytest.fixture(scope="module")
+def live() -> dict[str, Any]:
+    return document()
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, op)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    ]
+
+
+def test_the_document_is_valid_openapi(live: dict[str, Any]) -> None:
+    validate(live)
+
+
+def test_the_snapshot_in_docs_is_the_live_document(live: dict[str, Any]) -> None:
+    snapshot = json.loads(SNAPSHOT.read_text())
+    assert snapshot == live, (
+        f"docs/openapi.json is not the document the gateway serves: if the change to the API "
+        f"contract is meant, regenerate it with `{REGENERATE}` and commit it"
+    )
+
+
+async def test_the_served_document_is_the_one_checked(start_gateway: AppFactory) -> None:
+    client = await start_gateway(Settings(jwt_secret=JWT_SECRET))
+    served = await client.get("/schema/openapi.json")
+    assert served.status_code == 200
+    assert served.json() == document()
+
+
+def test_every_v1_operation_documents_its_error_answers(live: dict[str, Any]) -> None:
+    missing = {
+        f"{method.upper()} {path}": sorted(
+            status for status in map(str, AUTHENTICATED) if status not in op["responses"]
+        )
+        for path, method, op in _operations(live)
+        if path.startswith("/v1/")
+    }
+    assert not {op: statuses for op, statuses in missing.items() if statuses}
+    for path, method, op in _operations(live):
+        if not path.startswith("/v1/"):
+            continue
+        responses = op["responses"]
+        where = f"{method.upper()} {path}"
+        denial = responses["403"]["content"]["application/json"]["schema"]
+        assert denial == {"$ref": "#/components/schemas/DenialBody"}, where
+        assert "WWW-Authenticate" in responses["401"]["headers"], where
+        assert responses["503"]["headers"]["Retry-After"]["required"], where
+        assert responses["429"]["headers"]["Retry-After"]["required"], where
+    member_put = live["paths"]["/v1/enterprises/{enterprise_id}/members/{user_id}"]["put"]
+    assert {"200", "202"} <= set(member_put["responses"])
+
+
+def test_the_error_bodies_are_named_components(live: dict[str, Any]) -> None:
+    schemas = live["components"]["schemas"]
+    assert set(schemas["ErrorBody"]["required"]) == {"status_code", "detail"}
+    assert set(schemas["DenialBody"]["required"]) == {
+        "status_code",
+        "detail",
+        "reasons",
+        "decision_id",
+    }
+    assert schemas["DenialBody"]["properties"]["reasons"]["items"] == {
+        "$ref": "#/components/schemas/Reason"
+    }
+
+
+def test_bearer_is_required_everywhere_but_the_probes(live: dict[str, Any]) -> None:
+    assert live["security"] == [{"bearer": []}]
+    scheme = live["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    exempt = {path for path, _, op in _operations(live) if op.get("security") == []}
+    assert exempt == PUBLIC
+
+
+def test_component_names_are_readable(live: dict[str, Any]) -> None:
+    names = set(live["components"]["schemas"])
+    assert not {name for name in names if not name.isidentifier()}
+    assert {
+        "ServerPage",
+        "EnterprisePage",
+        "EnterpriseServerPage",
+        "MemberPage",
+        "InvitationPage",
+        "ListingPage",
+        "DecisionPage",
+        "MCPServerConfig",
+        "EnterpriseMCPServer",
+    } <= names
+
+
+async def test_a_number_is_not_a_boolean_in_a_body(
+    start_gateway: AppFactory,
+) -> None:
+    """The document says `boolean`, and the gateway refuses what is not (ADR 0029)."""
+    client: AsyncTestClient[Litestar] = await start_gateway(Settings(jwt_secret=JWT_SECRET))
+    owner = caller(client, "alice")
+    created = await owner.post("/v1/enterprises", json={"name": "Acme"})
+    assert created.status_code == 201
+    ent = created.json()["id"]
+    refused = await owner.patch(f"/v1/enterprises/{ent}", json={"restrict_installs_to_approved": 0})
+    assert refused.status_code == 400
+    assert "restrict_installs_to_approved" in refused.text
+    after = await owner.get(f"/v1/enterprises/{ent}")
+    assert after.json()["restrict_installs_to_approved"] is False
+    kept = document()["components"]["schemas"]["EnterprisePatch"]["properties"]
+    assert "boolean" in json.dumps(kept["restrict_installs_to_approved"])
