@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
-from gateway.domain.ids import DisplayName
+from gateway.domain.ids import READ_ONLY, DisplayName
 from gateway.domain.subjects import EnterpriseKind, MemberStatus, Role
 
 EnterpriseName = DisplayName
 
 
 class Enterprise(msgspec.Struct, kw_only=True):
-    id: str
+    id: Annotated[str, READ_ONLY]
     name: str
     kind: EnterpriseKind
-    created_at: datetime
+    created_at: Annotated[datetime, READ_ONLY]
     # Governance beyond the ADR (marketplace): members may install only approved listings.
     restrict_installs_to_approved: bool = False
 
@@ -44,8 +45,8 @@ class Invitation(msgspec.Struct, kw_only=True, frozen=True):
     enterprise_id: str
     user_id: str
     role: Role
-    invited_by: str
-    created_at: datetime
+    invited_by: Annotated[str, READ_ONLY]
+    created_at: Annotated[datetime, READ_ONLY]
 
 
 class PendingInvitation(msgspec.Struct, kw_only=True, frozen=True):
@@ -54,8 +55,8 @@ class PendingInvitation(msgspec.Struct, kw_only=True, frozen=True):
     enterprise_id: str
     enterprise_name: str
     role: Role
-    invited_by: str
-    created_at: datetime
+    invited_by: Annotated[str, READ_ONLY]
+    created_at: Annotated[datetime, READ_ONLY]
 
 
 class EnterpriseCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -62,6 +62,10 @@ EnvVarName = Annotated[str, msgspec.Meta(pattern=ENV_VAR, max_length=128)]
 ListingId = Annotated[str, msgspec.Meta(pattern=LISTING_ID, max_length=128)]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=DISPLAY_NAME)]
 
+# For the OpenAPI document only: `readOnly` on what the gateway sets (ids, owners, times).
+# No constraint, so nothing decodes differently; Litestar copies `extra` into the schema.
+READ_ONLY: Final = msgspec.Meta(extra_json_schema={"extra": {"readOnly": True}})
+
 _compiled: dict[str, re.Pattern[str]] = {}
 
 

@@ -11,6 +11,7 @@ import msgspec
 
 from gateway.domain.ids import (
     ENV_VAR,
+    READ_ONLY,
     DisplayName,
     EnvVarName,
     ListingId,
@@ -117,23 +118,23 @@ def _check_headers(headers: dict[str, str], env: list[str]) -> None:
 class MCPServerConfig(ServerFields, kw_only=True, tag_field="source", tag="personal"):
     """A personal server; `user_id` and `source` (the tag) are read-only."""
 
-    id: str
-    user_id: str
-    credentials_set: list[str] = msgspec.field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    id: Annotated[str, READ_ONLY]
+    user_id: Annotated[str, READ_ONLY]
+    credentials_set: Annotated[list[str], READ_ONLY] = msgspec.field(default_factory=list)
+    created_at: Annotated[datetime, READ_ONLY]
+    updated_at: Annotated[datetime, READ_ONLY]
 
 
 class EnterpriseMCPServer(ServerFields, kw_only=True, tag_field="source", tag="enterprise"):
     """An approved server of an enterprise; `auto_enabled` ones are in every member's view."""
 
-    id: str
-    enterprise_id: str
+    id: Annotated[str, READ_ONLY]
+    enterprise_id: Annotated[str, READ_ONLY]
     auto_enabled: bool = False
-    created_by: str
-    credentials_set: list[str] = msgspec.field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    created_by: Annotated[str, READ_ONLY]
+    credentials_set: Annotated[list[str], READ_ONLY] = msgspec.field(default_factory=list)
+    created_at: Annotated[datetime, READ_ONLY]
+    updated_at: Annotated[datetime, READ_ONLY]
 
 
 AnyServer = MCPServerConfig | EnterpriseMCPServer
