@@ -6,25 +6,29 @@ no Content-Security-Policy. HSTS belongs to whatever terminates TLS in front."""
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
+from typing import Any
+
 from litestar.types import Message, Scope
 
-_ALWAYS = (
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
-    ("cross-origin-resource-policy", "same-origin"),
-)
-_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_ALWAYS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in _ALWAYS:
-        headers[name] = value
+    # The raw header list, appended to: on every response, so no header-mapping object.
+    headers: list[Any] = list(message.get("headers") or ())
+    cached = any(name.lower() == b"cache-control" for name, _ in headers)
+    headers.extend(_ALWAYS)
     if not scope.get("path", "").startswith("/schema"):
-        headers["content-security-policy"] = _API_CSP
-    if "cache-control" not in headers:
-        headers["cache-control"] = "no-store"
+        headers.append(_API_CSP)
+    if not cached:
+        headers.append(_NO_STORE)
+    message["headers"] = headers
