@@ -27,6 +27,7 @@ from gateway.observability.metrics import backend_of
 from gateway.observability.redis_pool import MeasuredBlockingConnectionPool
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller, token_for
 from tests.fixtures.live_gateway import live_gateway
+from tests.fixtures.policies import minimal_policy
 from tests.fixtures.redis_server import start_redis_server, stop_process
 
 TOKEN = "metrics-token-for-the-tests-0123"
@@ -151,29 +152,15 @@ async def test_an_engine_error_is_an_error_decision_and_a_policy_engine_backend_
 
 def _conflicting(tmp_path: Path) -> Path:
     """Every entrypoint defined; a create's decision has two values (an evaluation error)."""
-    root = tmp_path / "policies"
-    (root / "gateway").mkdir(parents=True)
-    (root / ".manifest").write_text('{"roots": ["gateway"]}')
-    (root / "gateway" / "authz.rego").write_text(
-        "package gateway.authz\n\n"
+    return minimal_policy(
+        tmp_path,
         'decision := {"allow": true, "visible": true, "reasons": []} '
         'if input.action == "mcp_server.create"\n'
         'decision := {"allow": false, "visible": true, "reasons": []} '
         'if input.action == "mcp_server.create"\n'
         'decision := {"allow": false, "visible": false, "reasons": []} '
-        'if input.action != "mcp_server.create"\n'
+        'if input.action != "mcp_server.create"\n',
     )
-    (root / "gateway" / "rest.rego").write_text(
-        "package gateway.scope\n\n"
-        'view := {"unscoped": true, "user_ids": [], "enterprise_ids": []}\n'
-    )
-    (root / "gateway" / "accounts.rego").write_text(
-        'package gateway.accounts\n\nprovision := {"personal_enterprise": false}\n'
-    )
-    (root / "gateway" / "marketplace.rego").write_text(
-        'package gateway.marketplace\n\nlistings := {"decisions": {}}\n'
-    )
-    return root
 
 
 @pytest.mark.redis

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from gateway.config import REPO_POLICY_DIR, Settings
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller, join, token_for
+from tests.fixtures.policies import minimal_policy
 
 SERVER = {"name": "time", "transport": "stdio", "command": "uvx", "args": ["mcp-server-time"]}
 
@@ -59,26 +60,6 @@ async def test_the_shipped_policy_allows_that_delete(
     assert (await alice.delete(url)).status_code == 204
 
 
-def _minimal_policy(tmp_path: Path, authz: str) -> Path:
-    """A policy bundle with every entrypoint: the given authz module, and scope, accounts and
-    marketplace rules that let everything be seen."""
-    root = tmp_path / "policies"
-    (root / "gateway").mkdir(parents=True)
-    (root / ".manifest").write_text('{"roots": ["gateway"]}')
-    (root / "gateway" / "authz.rego").write_text("package gateway.authz\n\n" + authz)
-    (root / "gateway" / "rest.rego").write_text(
-        "package gateway.scope\n\n"
-        'view := {"unscoped": true, "user_ids": [], "enterprise_ids": []}\n'
-    )
-    (root / "gateway" / "accounts.rego").write_text(
-        'package gateway.accounts\n\nprovision := {"personal_enterprise": false}\n'
-    )
-    (root / "gateway" / "marketplace.rego").write_text(
-        'package gateway.marketplace\n\nlistings := {"decisions": {}}\n'
-    )
-    return root
-
-
 # Well-formed for every action but creates (which the probe at load time does not ask).
 _OTHERWISE = (
     'decision := {"allow": false, "visible": false, "reasons": []} '
@@ -87,7 +68,7 @@ _OTHERWISE = (
 
 
 async def test_a_malformed_decision_is_a_deny(tmp_path: Path, start_gateway: AppFactory) -> None:
-    policies = _minimal_policy(
+    policies = minimal_policy(
         tmp_path,
         'decision := {"allow": "yes", "visible": true} if input.action == "mcp_server.create"\n'
         + _OTHERWISE,
@@ -99,13 +80,13 @@ async def test_a_malformed_decision_is_a_deny(tmp_path: Path, start_gateway: App
 
 
 async def test_an_undefined_decision_is_a_deny(tmp_path: Path, start_gateway: AppFactory) -> None:
-    alice = await _alice(start_gateway, _minimal_policy(tmp_path, _OTHERWISE))
+    alice = await _alice(start_gateway, minimal_policy(tmp_path, _OTHERWISE))
     assert (await alice.post("/v1/mcp-servers", json=SERVER)).status_code == 404
 
 
 async def test_an_engine_error_is_a_503(tmp_path: Path, start_gateway: AppFactory) -> None:
     # Two values for one complete rule: a conflict error at evaluation time.
-    policies = _minimal_policy(
+    policies = minimal_policy(
         tmp_path,
         'decision := {"allow": true, "visible": true, "reasons": []} '
         'if input.action == "mcp_server.create"\n'
@@ -131,7 +112,7 @@ def test_a_policy_that_cannot_serve_stops_startup(tmp_path: Path, authz: str, wh
     from gateway.policy.sources import PolicyLoadError
 
     with pytest.raises(PolicyLoadError, match=why):
-        EmbeddedRegoEngine(_minimal_policy(tmp_path, authz))
+        EmbeddedRegoEngine(minimal_policy(tmp_path, authz))
 
 
 def test_a_directory_pointed_a_level_too_deep_stops_startup() -> None:

@@ -19,6 +19,7 @@ from gateway.observability.logs import formatter
 from gateway.policy.decider import request_records
 from gateway.policy.inputs import RequestInfo, current_request
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
+from tests.fixtures.policies import minimal_policy
 
 VAULT_TOKEN = "hvs.CAESIJ1hc2tlZC12YXVsdC10b2tlbi1mb3ItdGVzdHM"
 SECRETS = (JWT_SECRET, VAULT_TOKEN, None)
@@ -126,26 +127,12 @@ async def test_a_request_that_logs_is_joined_to_its_decision(
 
 
 def _malformed_policy(tmp_path: Path) -> Path:
-    root = tmp_path / "policies"
-    (root / "gateway").mkdir(parents=True)
-    (root / ".manifest").write_text('{"roots": ["gateway"]}')
-    (root / "gateway" / "authz.rego").write_text(
-        "package gateway.authz\n\n"
+    return minimal_policy(
+        tmp_path,
         'decision := {"allow": "yes", "visible": true} if input.action == "mcp_server.create"\n'
         'decision := {"allow": false, "visible": false, "reasons": []} '
-        'if input.action != "mcp_server.create"\n'
+        'if input.action != "mcp_server.create"\n',
     )
-    (root / "gateway" / "rest.rego").write_text(
-        "package gateway.scope\n\n"
-        'view := {"unscoped": true, "user_ids": [], "enterprise_ids": []}\n'
-    )
-    (root / "gateway" / "accounts.rego").write_text(
-        'package gateway.accounts\n\nprovision := {"personal_enterprise": false}\n'
-    )
-    (root / "gateway" / "marketplace.rego").write_text(
-        'package gateway.marketplace\n\nlistings := {"decisions": {}}\n'
-    )
-    return root
 
 
 def test_the_format_is_a_setting() -> None:
