@@ -20,6 +20,7 @@ from litestar.plugins import InitPluginProtocol
 from litestar.types import Scope
 
 from gateway.api.admission import admission_middleware
+from gateway.api.allow_header import complete_allow_header
 from gateway.api.audit import AuditController
 from gateway.api.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.deadlines import body_deadline_middleware
@@ -68,6 +69,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_errors(app_config)
         app_config.request_class = GatewayRequest
         app_config.before_send.append(add_security_headers)
+        app_config.before_send.append(complete_allow_header)  # litestar#4169
         app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
             title="MCP Policy Gateway",
