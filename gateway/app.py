@@ -41,6 +41,7 @@ from gateway.api.metrics import metrics_route, request_metrics_middleware
 from gateway.api.middleware import request_context_middleware
 from gateway.api.openapi import SECURITY
 from gateway.api.openapi import components as openapi_components
+from gateway.api.openapi_refine import render_plugins
 from gateway.api.requests import GatewayRequest
 from gateway.api.security_headers import add_security_headers
 from gateway.audit.writer import AuditWriter
@@ -78,6 +79,7 @@ class GatewayPlugin(InitPluginProtocol):
             # Every route needs the bearer token but the few that say `security: []`.
             components=openapi_components(),
             security=SECURITY,
+            render_plugins=render_plugins(),  # each serves the refined document
         )
         return app_config
 

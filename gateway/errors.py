@@ -24,6 +24,12 @@ class InvalidInput(GatewayError):
         return cls(f"invalid {name}: {message}", fields={name: message})
 
 
+class UnprocessableInput(InvalidInput):
+    """Well-formed input (it matches the OpenAPI document) that the gateway still refuses: a
+    rule between fields, against what is stored, or a value only the gateway issues (a cursor).
+    The document states the form; these rules are listed in docs/api-contract.md."""
+
+
 class Unauthenticated(GatewayError):
     """No valid bearer token; the reason is safe to tell the caller."""
 

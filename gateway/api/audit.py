@@ -24,7 +24,7 @@ from gateway.api.params import (
 from gateway.audit.log import AuditFilter, format_timestamp
 from gateway.audit.records import DecisionRecord
 from gateway.domain.subjects import Subject
-from gateway.errors import InvalidInput
+from gateway.errors import InvalidInput, UnprocessableInput
 from gateway.services.audit import AuditService
 from gateway.services.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 
@@ -47,7 +47,7 @@ def _instant(name: str, value: datetime | None) -> str | None:
     try:
         return format_timestamp(value)
     except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
-        raise InvalidInput.field(name, "is out of range once in UTC") from None
+        raise UnprocessableInput.field(name, "is out of range once in UTC") from None
 
 
 def provide_filter(
@@ -78,7 +78,7 @@ def _before(cursor: str | None) -> int | None:
         return None
     seq = decode_cursor(cursor)
     if not seq.isdigit():
-        raise InvalidInput.field("cursor", "not a cursor we issued")
+        raise UnprocessableInput.field("cursor", "not a cursor we issued")
     return int(seq)
 
 
@@ -88,7 +88,7 @@ async def _lines(records: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 class DecisionPage(Page[DecisionRecord]):
-    pass
+    items: list[DecisionRecord]
 
 
 class AuditController(Controller):
@@ -96,7 +96,7 @@ class AuditController(Controller):
     tags = ["audit"]
     dependencies = {"where": Provide(provide_filter, sync_to_thread=False)}
 
-    @get("/", summary="Decision records, newest first", **answers(404))
+    @get("/", summary="Decision records, newest first", **answers(404, 422))
     async def list_decisions(
         self,
         subject: NamedDependency[Subject],
@@ -113,7 +113,7 @@ class AuditController(Controller):
         "/export",
         summary="Every matching record as NDJSON, oldest first: one OPA decision-log line each",
         media_type=NDJSON,
-        **answers(404),
+        **answers(404, 422),
     )
     async def export_decisions(
         self,

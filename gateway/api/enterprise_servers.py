@@ -26,14 +26,14 @@ from gateway.stores.idempotency import IdempotencyStore
 
 
 class EnterpriseServerPage(Page[EnterpriseMCPServer]):
-    pass
+    items: list[EnterpriseMCPServer]
 
 
 class EnterpriseServerController(Controller):
     path = "/v1/enterprise/mcp-servers"
     tags = ["enterprise-mcp-servers"]
 
-    @get("/", summary="An enterprise's approved servers (any member)", **answers(404))
+    @get("/", summary="An enterprise's approved servers (any member)", **answers(404, 422))
     async def list_servers(
         self,
         subject: NamedDependency[Subject],
@@ -84,7 +84,7 @@ class EnterpriseServerController(Controller):
     ) -> Response[EnterpriseMCPServer]:
         return tagged(await enterprise_servers.get(subject, server_id))
 
-    @patch("/{server_id:str}", **answers(404, 409, 412, 413))
+    @patch("/{server_id:str}", **answers(404, 409, 412, 413, 422))
     async def update_server(
         self,
         subject: NamedDependency[Subject],
@@ -99,7 +99,7 @@ class EnterpriseServerController(Controller):
     @put(
         "/{server_id:str}/credentials",
         summary="Store or replace secrets (owners and admins)",
-        **answers(404, 412, 413),
+        **answers(404, 412, 413, 422),
     )
     async def put_credentials(
         self,
@@ -116,7 +116,7 @@ class EnterpriseServerController(Controller):
         "/{server_id:str}/credentials/{env_var:str}",
         status_code=204,
         summary="Remove one secret (owners and admins)",
-        **answers(404, 412),
+        **answers(404, 412, 422),
     )
     async def delete_credential(
         self,
@@ -129,7 +129,7 @@ class EnterpriseServerController(Controller):
         refuse_if_match(if_match_header)
         await credentials.delete_enterprise(subject, server_id, env_var)
 
-    @delete("/{server_id:str}", status_code=204, **answers(404, 409, 412))
+    @delete("/{server_id:str}", status_code=204, **answers(404, 409, 412, 422))
     async def delete_server(
         self,
         subject: NamedDependency[Subject],

@@ -29,18 +29,18 @@ from gateway.stores.idempotency import IdempotencyStore
 
 
 class EnterprisePage(Page[EnterpriseWithRole]):
-    pass
+    items: list[EnterpriseWithRole]
 
 
 class MemberPage(Page[Member]):
-    pass
+    items: list[Member]
 
 
 class EnterpriseController(Controller):
     path = "/v1/enterprises"
     tags = ["enterprises"]
 
-    @get("/", summary="The caller's enterprises, each with the caller's membership", **answers())
+    @get("/", summary="The caller's enterprises, each with the caller's membership", **answers(422))
     async def list_enterprises(
         self,
         subject: NamedDependency[Subject],
@@ -91,7 +91,7 @@ class EnterpriseController(Controller):
     @patch(
         "/{enterprise_id:str}",
         summary="Rename, or change governance settings",
-        **answers(404, 409, 412, 413),
+        **answers(404, 409, 412, 413, 422),
     )
     async def update_enterprise(
         self,
@@ -108,7 +108,7 @@ class EnterpriseController(Controller):
         "/{enterprise_id:str}",
         status_code=204,
         summary="Delete an organization with its servers, secrets, members and invitations",
-        **answers(404, 409, 412),
+        **answers(404, 409, 412, 422),
     )
     async def delete_enterprise(
         self,
@@ -122,7 +122,7 @@ class EnterpriseController(Controller):
     @get(
         "/{enterprise_id:str}/members",
         summary="Members (and, for owners and admins, invitees)",
-        **answers(404),
+        **answers(404, 422),
     )
     async def list_members(
         self,

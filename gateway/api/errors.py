@@ -19,11 +19,14 @@ from gateway.errors import (
     PreconditionFailed,
     RateLimited,
     Unauthenticated,
+    UnprocessableInput,
 )
 
 log = logging.getLogger(__name__)
 
+# Most specific first: the first kind an exception is an instance of gives its status.
 STATUS: dict[type[GatewayError], int] = {
+    UnprocessableInput: 422,
     InvalidInput: 400,
     Unauthenticated: 401,
     Denied: 403,
@@ -46,7 +49,7 @@ def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) ->
     body: dict[str, Any] = {"status_code": status, "detail": exc.detail}
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidInput):
-        # One shape for every 400: Litestar's list of {"key", "message"}.
+        # One shape for every 400 and 422: Litestar's list of {"key", "message"}.
         body["extra"] = [{"key": k, "message": v} for k, v in exc.fields.items()]
     elif isinstance(exc, Denied):
         # The contract: a policy denial adds the policy's reasons and the decision id.

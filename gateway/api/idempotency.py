@@ -27,6 +27,7 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter
 
+from gateway.domain.ids import whole
 from gateway.domain.subjects import Subject
 from gateway.domain.versions import etag_of_bytes, representation
 from gateway.errors import (
@@ -42,7 +43,10 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 # UUIDs, ULIDs and base64 tokens fit; nothing that could smuggle a separator into a store key.
-KEY_PATTERN = re.compile(r"[A-Za-z0-9._~:+/=-]{1,128}")
+_KEY = r"[A-Za-z0-9._~:+/=-]{1,128}"
+KEY_PATTERN = re.compile(_KEY)
+# The header as the OpenAPI document states it: the key, bare or quoted, with SP/HTAB around.
+HEADER_PATTERN = whole(rf'[ \t]*(?:{_KEY}|"{_KEY}")[ \t]*')
 KEY_RULE = "1 to 128 of A-Z a-z 0-9 . _ ~ : + / = - (optionally in double quotes)"
 
 IdempotencyKeyHeader = Annotated[
@@ -50,6 +54,7 @@ IdempotencyKeyHeader = Annotated[
     HeaderParameter(
         name=IDEMPOTENCY_KEY,
         required=False,
+        schema_extra={"pattern": HEADER_PATTERN},  # documents parse_key's grammar
         description=(
             "Optional. A retry with the same key (same caller, route and payload) gets the "
             "first create's answer and creates nothing; another payload is a 422, a retry "
@@ -70,7 +75,7 @@ def parse_key(header: str | None) -> str | None:
     draft's form is a structured-field string (`"…"`); a bare token is taken too."""
     if header is None:
         return None
-    value = header.strip()
+    value = header.strip(" \t")
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
     if not KEY_PATTERN.fullmatch(value):

@@ -15,14 +15,14 @@ from gateway.services.pagination import DEFAULT_LIMIT
 
 
 class InvitationPage(Page[PendingInvitation]):
-    pass
+    items: list[PendingInvitation]
 
 
 class InvitationController(Controller):
     path = "/v1/invitations"
     tags = ["invitations"]
 
-    @get("/", summary="The caller's pending invitations", **answers())
+    @get("/", summary="The caller's pending invitations", **answers(422))
     async def list_invitations(
         self,
         subject: NamedDependency[Subject],

@@ -27,7 +27,7 @@ CategoryParam = Annotated[
 
 
 class ListingPage(Page[MarketplaceListing]):
-    pass
+    items: list[MarketplaceListing]
 
 
 class MarketplaceController(Controller):
@@ -37,7 +37,7 @@ class MarketplaceController(Controller):
     @get(
         "/",
         summary="Catalog listings, each with `installed` and `allowed` for the caller",
-        **answers(),
+        **answers(422),
     )
     async def list_listings(
         self,
@@ -66,7 +66,7 @@ class MarketplaceController(Controller):
     @post(
         "/{listing_id:str}/install",
         summary="Install a listing as a personal server",
-        **answers(404, 409),
+        **answers(404, 409, 422),
     )
     async def install_listing(
         self,

@@ -24,12 +24,16 @@ from gateway.stores.idempotency import IdempotencyStore
 class ServerPage(Page[AnyServer]):
     """The merged view: personal servers and the enterprises' auto-enabled ones."""
 
+    items: list[AnyServer]
+
 
 class MCPServerController(Controller):
     path = "/v1/mcp-servers"
     tags = ["mcp-servers"]
 
-    @get("/", summary="The caller's merged view (personal + enterprise auto-enabled)", **answers())
+    @get(
+        "/", summary="The caller's merged view (personal + enterprise auto-enabled)", **answers(422)
+    )
     async def list_servers(
         self,
         subject: NamedDependency[Subject],
@@ -74,7 +78,7 @@ class MCPServerController(Controller):
     ) -> Response[AnyServer]:
         return tagged(await servers.get(subject, server_id))
 
-    @patch("/{server_id:str}", **answers(404, 409, 412, 413))
+    @patch("/{server_id:str}", **answers(404, 409, 412, 413, 422))
     async def update_server(
         self,
         subject: NamedDependency[Subject],
@@ -86,7 +90,7 @@ class MCPServerController(Controller):
         condition = if_match(if_match_header)
         return tagged(await servers.update(subject, server_id, data, if_match=condition))
 
-    @delete("/{server_id:str}", status_code=204, **answers(404, 409, 412))
+    @delete("/{server_id:str}", status_code=204, **answers(404, 409, 412, 422))
     async def delete_server(
         self,
         subject: NamedDependency[Subject],
@@ -106,7 +110,7 @@ class MCPServerCredentialController(Controller):
     @put(
         "/credentials",
         summary="Store or replace secret env var values (owner)",
-        **answers(404, 412, 413),
+        **answers(404, 412, 413, 422),
     )
     async def put_credentials(
         self,
@@ -123,7 +127,7 @@ class MCPServerCredentialController(Controller):
         "/credentials/{env_var:str}",
         status_code=204,
         summary="Remove one secret (owner)",
-        **answers(404, 412),
+        **answers(404, 412, 422),
     )
     async def delete_credential(
         self,

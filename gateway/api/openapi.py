@@ -51,7 +51,11 @@ _DESCRIPTIONS = {
     409: "Conflicts with the stored state",
     412: "If-Match names a version the resource no longer has: nothing was written",
     413: "Request body too large",
-    422: "Idempotency-Key already used for a different request",
+    422: (
+        "Matches this document but breaks a rule it cannot state (docs/api-contract.md): "
+        "a rule between fields or against the stored state, a cursor the gateway did not "
+        "issue, an Idempotency-Key already used for another request"
+    ),
     429: "Rate limited: retry after `Retry-After` seconds",
     503: "A backend is unavailable, or the gateway is at capacity: retry after `Retry-After`",
 }
@@ -133,12 +137,14 @@ SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
 
 def document() -> dict[str, Any]:
     """The live document, as `/schema/openapi.json` serves it (it depends on no setting)."""
+    from gateway.api.openapi_refine import refined
     from gateway.app import create_app  # the app imports this module
     from gateway.config import Settings
 
     app = create_app(Settings(auth_enabled=False))
     # Through Litestar's encoder, as served: the schema objects hold Structs (examples).
-    document: dict[str, Any] = msgspec.json.decode(encode_json(app.openapi_schema.to_schema()))
+    served = msgspec.json.decode(encode_json(app.openapi_schema.to_schema()))
+    document: dict[str, Any] = refined(app, served)
     return document
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 from litestar.params import Parameter
 
+from gateway.domain.ids import whole
 from gateway.services.pagination import MAX_LIMIT, page
 
 T = TypeVar("T")
@@ -17,13 +18,19 @@ P = TypeVar("P", bound="Page[Any]")
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size")]
 Cursor = Annotated[
     str | None,
-    Parameter(max_length=512, description="next_cursor of the previous page"),
+    Parameter(
+        max_length=512,
+        pattern=whole(r"[A-Za-z0-9_-]{1,512}"),  # base64url; one the gateway issued, or a 422
+        description="next_cursor of the previous page",
+    ),
 ]
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
     """Each endpoint answers a concrete subclass (`ServerPage(Page[AnyServer])`): its name is
-    the OpenAPI component's, where `Page[...]` would spell out module paths."""
+    the OpenAPI component's, where `Page[...]` would spell out module paths. The subclass
+    declares `items` again with the concrete type: Litestar does not carry the type argument
+    of a subclassed generic Struct into the document (its items were untyped objects)."""
 
     items: list[T]
     next_cursor: str | None = None

@@ -10,13 +10,21 @@ from litestar import Response
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter
 
-from gateway.domain.versions import IF_MATCH, IfMatch, etag_of_bytes, failed, representation
+from gateway.domain.versions import (
+    IF_MATCH,
+    IF_MATCH_PATTERN,
+    IfMatch,
+    etag_of_bytes,
+    failed,
+    representation,
+)
 
 IfMatchHeader = Annotated[
     str | None,
     HeaderParameter(
         name=IF_MATCH,
         required=False,
+        schema_extra={"pattern": IF_MATCH_PATTERN},  # documents IfMatch.parse's grammar
         description=(
             "Optional. `*` or the resource's ETags: the write happens only if the resource "
             "still has one of them, else 412 (RFC 9110 §13.1.1)."

@@ -40,7 +40,12 @@ SERVER_ID: Final = whole(r"e?mcp_[0-9a-z]{1,64}")
 ENV_VAR: Final = whole(r"[A-Z_][A-Z0-9_]{0,127}")
 LISTING_ID: Final = whole(r"[a-z0-9][a-z0-9._-]{0,127}")
 # Names people give things (servers, enterprises, listings): no leading or trailing space.
-DISPLAY_NAME: Final = whole(r"\S(?:.*\S)?")
+# Python's `\s` and `.` are not ECMAScript's (`\x1c`-`\x1f` are whitespace only in Python, `.`
+# takes `\r` only in Python): the classes below name the characters outright, so the gateway
+# and every OpenAPI client draw the same line. No control characters anywhere in a name.
+_NAME_EDGE = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"
+_NAME_INNER = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
+DISPLAY_NAME: Final = whole(rf"{_NAME_EDGE}(?:{_NAME_INNER}*{_NAME_EDGE})?")
 # What a client may send as X-Request-Id (else the gateway makes one).
 REQUEST_ID: Final = whole(r"[A-Za-z0-9._:-]{1,128}")
 # Anything a cursor may point after: an id or a user id.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -18,7 +18,7 @@ from gateway.domain.ids import (
     matches,
     whole,
 )
-from gateway.errors import InvalidInput
+from gateway.errors import UnprocessableInput
 
 Transport = Literal["stdio", "streamable_http", "sse"]
 Source = Literal["personal", "enterprise"]
@@ -29,7 +29,9 @@ Command = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Arg = Annotated[str, msgspec.Meta(max_length=4096)]
 Args = Annotated[list[Arg], msgspec.Meta(max_length=64)]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
-EnvNames = Annotated[list[EnvVarName], msgspec.Meta(max_length=64)]
+EnvNames = Annotated[
+    list[EnvVarName], msgspec.Meta(max_length=64, extra_json_schema={"uniqueItems": True})
+]
 # HTTP transports: headers sent upstream; a value may reference a secret env var as ${NAME}.
 HeaderName = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}"))]
 HeaderValue = Annotated[str, msgspec.Meta(pattern=whole(r"[\x20-\x7e]{0,4096}"))]
@@ -72,30 +74,57 @@ class ServerFields(msgspec.Struct, kw_only=True):
     marketplace_listing_id: str | None = None
 
 
+# check_launch_fields' rules between fields, as the OpenAPI document states them for a create
+# (gateway/api/openapi_refine.py). A PATCH is checked once merged with what is stored, which
+# no schema of the PATCH body can say: there a schema-valid body may still be a 422.
+TRANSPORT_RULE: dict[str, Any] = {
+    "if": {"properties": {"transport": {"const": "stdio"}}, "required": ["transport"]},
+    "then": {
+        "required": ["command"],
+        "properties": {
+            "command": {"type": "string"},
+            "url": {"type": "null"},
+            "headers": {"maxProperties": 0},
+        },
+    },
+    "else": {
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string"},
+            "command": {"type": "null"},
+            "args": {"maxItems": 0},
+        },
+    },
+}
+
+
 def check_launch_fields(s: ServerFields) -> None:
-    """Raise InvalidInput naming the field when the fields disagree with each other."""
+    """Raise UnprocessableInput naming the field when the fields disagree with each other."""
     if s.transport == "stdio":
         if not s.command:
-            raise InvalidInput.field("command", "required when `transport` is 'stdio'")
+            raise UnprocessableInput.field("command", "required when `transport` is 'stdio'")
         if s.url is not None:
-            raise InvalidInput.field("url", "must be null when `transport` is 'stdio'")
+            raise UnprocessableInput.field("url", "must be null when `transport` is 'stdio'")
         if s.headers:
-            raise InvalidInput.field("headers", "must be empty when `transport` is 'stdio'")
+            raise UnprocessableInput.field("headers", "must be empty when `transport` is 'stdio'")
     else:
         if not s.url:
-            raise InvalidInput.field("url", f"required when `transport` is {s.transport!r}")
+            raise UnprocessableInput.field("url", f"required when `transport` is {s.transport!r}")
         if s.command is not None or s.args:
-            raise InvalidInput.field(
+            raise UnprocessableInput.field(
                 "command", f"`command` and `args` must be empty when `transport` is {s.transport!r}"
             )
-        parts = urlsplit(s.url)
+        try:
+            parts = urlsplit(s.url)
+        except ValueError:  # e.g. "http://[": a ValueError here would read as a schema error
+            raise UnprocessableInput.field("url", "must be an absolute http(s) URL") from None
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInput.field("url", "must be an absolute http(s) URL")
+            raise UnprocessableInput.field("url", "must be an absolute http(s) URL")
     if len(set(s.env)) != len(s.env):
-        raise InvalidInput.field("env", "lists a name twice")
+        raise UnprocessableInput.field("env", "lists a name twice")
     for name in s.env:
         if not matches(ENV_VAR, name):  # decoded structs are checked by Meta; this guards copies
-            raise InvalidInput.field("env", f"{name!r} is not an env var name")
+            raise UnprocessableInput.field("env", f"{name!r} is not an env var name")
     _check_headers(s.headers, s.env)
 
 
@@ -104,13 +133,15 @@ def _check_headers(headers: dict[str, str], env: list[str]) -> None:
     for name, value in headers.items():
         lowered = name.lower()
         if lowered in _RESERVED_HEADERS:
-            raise InvalidInput.field("headers", f"may not set {name!r}: the gateway manages it")
+            raise UnprocessableInput.field(
+                "headers", f"may not set {name!r}: the gateway manages it"
+            )
         if lowered in seen:
-            raise InvalidInput.field("headers", f"names {name!r} twice")
+            raise UnprocessableInput.field("headers", f"names {name!r} twice")
         seen.add(lowered)
         for ref in ENV_REF.findall(value):
             if ref not in env:
-                raise InvalidInput.field(
+                raise UnprocessableInput.field(
                     "headers", f"{name!r} references ${{{ref}}}, which is not declared in `env`"
                 )
 
@@ -141,6 +172,8 @@ AnyServer = MCPServerConfig | EnterpriseMCPServer
 
 
 class ServerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    SCHEMA_RULES: ClassVar[tuple[dict[str, Any], ...]] = (TRANSPORT_RULE,)
+
     name: Name
     description: Description = ""
     transport: Transport
@@ -195,7 +228,7 @@ READ_ONLY_FIELDS = frozenset(
 
 
 def patched(server: AnyServer, patch: ServerPatch | EnterpriseServerPatch) -> AnyServer:
-    """Apply a PATCH; raises InvalidInput naming the field when the result is inconsistent."""
+    """Apply a PATCH; raises UnprocessableInput naming the field when the result is inconsistent."""
     changes = {
         f: getattr(patch, f)
         for f in patch.__struct_fields__
@@ -212,8 +245,3 @@ def patched(server: AnyServer, patch: ServerPatch | EnterpriseServerPatch) -> An
     updated = msgspec.structs.replace(server, **changes)
     check_launch_fields(updated)
     return updated
-
-
-class ServerPage(msgspec.Struct, kw_only=True):
-    items: list[MCPServerConfig | EnterpriseMCPServer]
-    next_cursor: str | None = None

@@ -11,7 +11,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from gateway.errors import InvalidInput
+from gateway.errors import UnprocessableInput
 
 PUBLIC = "public"
 
@@ -49,7 +49,7 @@ def check_target(url: str | None, *, allow_private: bool) -> None:
         return
     kind = target_kind(url)
     if kind != PUBLIC:
-        raise InvalidInput.field(
+        raise UnprocessableInput.field(
             "url",
             f"targets a {kind.replace('_', '-')} address; the gateway does not connect to "
             "internal addresses unless GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true",

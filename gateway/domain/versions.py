@@ -15,13 +15,19 @@ from typing import Any
 
 import msgspec
 
-from gateway.errors import Conflict, InvalidInput, PreconditionFailed
+from gateway.domain.ids import whole
+from gateway.errors import Conflict, InvalidInput, PreconditionFailed, UnprocessableInput
 
 IF_MATCH = "If-Match"
 MAX_TAGS = 32  # a client holding more versions than this is not doing optimistic locking
 
 # entity-tag = [ W/ ] DQUOTE *etagc DQUOTE ; etagc = %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3)
 _ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|$)')
+# The same grammar as one pattern, for the OpenAPI document: `*`, or a list of (possibly empty)
+# elements with at least one quote. tests/unit/domain/test_header_grammars.py holds the two
+# equal. The tag limit is not in it: a pattern cannot count distinct tags.
+_TAG = r'[ \t]*(?:(?:W/)?"[\x21\x23-\x7e\x80-\xff]*")?[ \t]*'
+IF_MATCH_PATTERN = whole(rf'[ \t]*\*[ \t]*|(?=[^"]*"){_TAG}(?:,{_TAG})*')
 
 
 def representation(value: Any) -> bytes:
@@ -50,7 +56,7 @@ class IfMatch(msgspec.Struct, kw_only=True, frozen=True):
         header when it is not `*` or a list of entity tags."""
         if header is None:
             return None
-        if header.strip() == "*":
+        if header.strip(" \t") == "*":  # optional whitespace is SP and HTAB only
             return cls(any=True)
         tags: set[str] = set()
         position, end = 0, len(header)
@@ -63,7 +69,7 @@ class IfMatch(msgspec.Struct, kw_only=True, frozen=True):
                 tags.add(f'"{opaque}"')
             position = element.end()
         if len(tags) > MAX_TAGS:
-            raise InvalidInput.field(IF_MATCH, f"at most {MAX_TAGS} entity tags")
+            raise UnprocessableInput.field(IF_MATCH, f"at most {MAX_TAGS} entity tags")
         if not tags and '"' not in header:
             raise _malformed()  # nothing that even looks like a tag
         return cls(tags=frozenset(tags))

@@ -11,7 +11,7 @@ import msgspec
 from gateway.domain.ids import EnvVarName
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Subject
-from gateway.errors import InvalidInput, NotFound
+from gateway.errors import NotFound, UnprocessableInput
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
@@ -60,7 +60,7 @@ class CredentialService:
     async def _put(self, server: AnyServer, values: dict[str, str]) -> AnyServer:
         undeclared = sorted(set(values) - set(server.env))
         if undeclared:
-            raise InvalidInput(
+            raise UnprocessableInput(
                 f"{', '.join(undeclared)} not declared in the server's `env`",
                 fields={f"values.{name}": "not declared in `env`" for name in undeclared},
             )

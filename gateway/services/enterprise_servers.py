@@ -11,7 +11,7 @@ from gateway.domain.servers import (
     EnterpriseServerCreate,
 )
 from gateway.domain.subjects import Subject
-from gateway.errors import InvalidInput
+from gateway.errors import UnprocessableInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.secret_records import CredentialRecords
@@ -30,7 +30,7 @@ def choose_enterprise(subject: Subject, enterprise_id: str | None) -> str:
         if not subject.memberships
         else f"you belong to {len(subject.memberships)} enterprises: name one"
     )
-    raise InvalidInput(f"enterprise_id is required: {why}", fields={"enterprise_id": why})
+    raise UnprocessableInput(f"enterprise_id is required: {why}", fields={"enterprise_id": why})
 
 
 class EnterpriseServerService(ServerAccess[EnterpriseMCPServer]):

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from gateway.domain.ids import CURSOR_KEY, matches
-from gateway.errors import InvalidInput
+from gateway.errors import UnprocessableInput
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -27,9 +27,9 @@ def decode_cursor(cursor: str) -> str:
         padded = cursor + "=" * (-len(cursor) % 4)
         last_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput.field("cursor", "not a cursor we issued") from exc
+        raise UnprocessableInput.field("cursor", "not a cursor we issued") from exc
     if not matches(CURSOR_KEY, last_id):
-        raise InvalidInput.field("cursor", "not a cursor we issued")
+        raise UnprocessableInput.field("cursor", "not a cursor we issued")
     return last_id
 
 

@@ -181,7 +181,7 @@ async def test_the_export_is_opa_decision_log_ndjson_oldest_first(
         ("allowed=maybe", "allowed"),
         ("user_id=bob%0A", "user_id"),
         ("action=DROP TABLE", "action"),
-        ("cursor=not-ours", "cursor"),
+        ("cursor=not.ours", "cursor"),  # not base64url: the document's pattern refuses it
         ("limit=0", "limit"),
     ],
 )
@@ -191,6 +191,16 @@ async def test_bad_filters_are_400_naming_the_parameter(
     response = await auditor(client_as("x").client).get(f"{DECISIONS}?{query}")
     assert response.status_code == 400, response.text
     assert field in response.text
+
+
+async def test_a_cursor_the_gateway_did_not_issue_is_a_422(
+    client_as: Callable[..., Caller],
+) -> None:
+    """Well formed (base64url), so the document allows it; only the gateway can tell it
+    never issued it (docs/api-contract.md)."""
+    response = await auditor(client_as("x").client).get(f"{DECISIONS}?cursor=not-ours")
+    assert response.status_code == 422, response.text
+    assert response.json()["extra"] == [{"key": "cursor", "message": "not a cursor we issued"}]
 
 
 SECRETS = {

@@ -253,11 +253,6 @@ def test_the_readme_story_runs_through_typed_calls(generated: Generated) -> None
     assert refused.parsed.decision_id == refused.headers["x-decision-id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract bug: every list page's `items` is {type: object} in the document "
-    "(Litestar drops Page[T]'s parameter), so generated clients get untyped items",
-)
 def test_list_pages_have_typed_items(generated: Generated) -> None:
     models = generated.module("models")
     list_servers = generated.module("api.mcp_servers.v1_mcp_servers_list_servers")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from openapi_spec_validator import validate
@@ -146,3 +147,40 @@ async def test_options_allows_exactly_the_documented_methods(start_gateway: AppF
         if {m.strip() for m in allow.split(",")} != documented:
             wrong[path] = (allow, sorted(documented))
     assert not wrong
+
+
+def _media(live: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path, method, op in _operations(live):
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            found.append((f"{method.upper()} {path} request", body))
+        for status, answer in op["responses"].items():
+            media = answer.get("content", {}).get("application/json")
+            if media:
+                found.append((f"{method.upper()} {path} {status}", media))
+    return found
+
+
+def test_every_example_is_valid_against_its_schema(live: dict[str, Any]) -> None:
+    """The examples show real payloads: each must be what its schema allows."""
+    checked, wrong = 0, []
+    for where, media in _media(live):
+        schema = {**media["schema"], "components": live["components"]}
+        validator = Draft202012Validator(schema)
+        for name, example in media.get("examples", {}).items():
+            checked += 1
+            errors = [e.message for e in validator.iter_errors(example["value"])]
+            if errors:
+                wrong.append((where, name, errors[:2]))
+    assert not wrong
+    assert checked >= 12  # the main operations have them: creates, view, a denial, 400/422
+
+
+def test_the_main_operations_show_a_personal_server_an_enterprise_server_and_a_denial(
+    live: dict[str, Any],
+) -> None:
+    shown = json.dumps([media.get("examples", {}) for _, media in _media(live)], sort_keys=True)
+    assert '"source": "personal"' in shown
+    assert '"source": "enterprise"' in shown
+    assert '"reasons": [{"code": "enterprise_managed"' in shown

@@ -35,7 +35,7 @@ async def test_a_personal_server_may_not_target_an_internal_address(
 ) -> None:
     alice = client_as("alice")
     refused = await alice.post("/v1/mcp-servers", json=_server(url))
-    assert refused.status_code == 400, refused.text
+    assert refused.status_code == 422, refused.text  # a well-formed URL, refused by rule
     assert refused.json()["extra"][0]["key"] == "url"
     assert "GATEWAY_ALLOW_PRIVATE_UPSTREAMS" in refused.json()["detail"]
     assert (await alice.get("/v1/mcp-servers")).json()["items"] == []
@@ -47,7 +47,7 @@ async def test_an_update_may_not_move_a_server_inside(client_as: Callable[..., C
     assert created.status_code == 201, created.text
     url = f"/v1/mcp-servers/{created.json()['id']}"
     refused = await alice.patch(url, json={"url": "http://169.254.169.254/"})
-    assert refused.status_code == 400
+    assert refused.status_code == 422
     assert (await alice.get(url)).json()["url"] == "https://mcp.example.com/mcp"
 
 
@@ -59,7 +59,7 @@ async def test_an_enterprise_server_may_not_target_an_internal_address(
     refused = await owner.post(
         f"/v1/enterprise/mcp-servers?enterprise_id={ent}", json=_server("http://10.1.2.3/mcp")
     )
-    assert refused.status_code == 400, refused.text
+    assert refused.status_code == 422, refused.text  # a well-formed URL, refused by rule
     assert refused.json()["extra"][0]["key"] == "url"
 
 
