@@ -73,11 +73,14 @@ def provide_filter(
     )
 
 
+MAX_SEQ = 2**63 - 1  # Redis stream ids are 64-bit: a larger one is Redis's error, not a 503
+
+
 def _before(cursor: str | None) -> int | None:
-    if cursor is None:
+    if not cursor:  # `?cursor=` is the first page, as on every other list
         return None
     seq = decode_cursor(cursor)
-    if not seq.isdigit():
+    if not seq.isdigit() or int(seq) > MAX_SEQ:
         raise UnprocessableInput.field("cursor", "not a cursor we issued")
     return int(seq)
 

@@ -53,8 +53,8 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: (
         "Matches this document but breaks a rule it cannot state (docs/api-contract.md): "
-        "a rule between fields or against the stored state, a cursor the gateway did not "
-        "issue, an Idempotency-Key already used for another request"
+        "a rule against the stored state or the caller, a header or URL rule, a cursor the "
+        "gateway did not issue, an Idempotency-Key already used for another request"
     ),
     429: "Rate limited: retry after `Retry-After` seconds",
     503: "A backend is unavailable, or the gateway is at capacity: retry after `Retry-After`",

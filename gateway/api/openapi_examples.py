@@ -82,10 +82,11 @@ UNKNOWN_FIELD = {
     "detail": "invalid colour: is not a known field",
     "extra": [{"key": "colour", "message": "is not a known field"}],
 }
-FIELDS_DISAGREE = {
+_UNDECLARED = "'Authorization' references ${LINEAR_API_KEY}, which is not declared in `env`"
+UNDECLARED_REFERENCE = {
     "status_code": 422,
-    "detail": "invalid command: required when `transport` is 'stdio'",
-    "extra": [{"key": "command", "message": "required when `transport` is 'stdio'"}],
+    "detail": f"invalid headers: {_UNDECLARED}",
+    "extra": [{"key": "headers", "message": _UNDECLARED}],
 }
 
 
@@ -99,7 +100,9 @@ EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "request": _one("A personal stdio server", PERSONAL_CREATE),
         "201": _one("The installed server", PERSONAL),
         "400": _one("An unknown field", {**UNKNOWN_FIELD}),
-        "422": _one("Fields that disagree: stdio needs a command", FIELDS_DISAGREE),
+        "422": _one(
+            "A header referencing an env var the server does not declare", UNDECLARED_REFERENCE
+        ),
     },
     ("/v1/mcp-servers", "get"): {
         "200": _one(

@@ -58,15 +58,16 @@ def refine(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
         name = _component(body["schema"])
         generated = msgspec.json.schema(struct, ref_template=REF)
         defs: dict[str, Any] = generated.get("$defs", {})
-        own = defs.pop(struct.__name__)
+        own = defs.pop(_component(generated))
         rules = getattr(struct, "SCHEMA_RULES", ())
         if rules:
             own["allOf"] = list(rules)
         if description := schemas.get(name, {}).get("description"):
-            own["description"] = description
+            own["description"] = description  # the route's Body(description=...)
         schemas[name] = own
-        for other, schema in defs.items():
-            schemas.setdefault(other, schema)
+        for other, schema in defs.items():  # a Struct nested in a body (none today)
+            if schemas.setdefault(other, schema) != schema:
+                raise ValueError(f"component {other} is both a body's part and something else")
     for item in doc["paths"].values():
         for operation in item.values():
             for parameter in operation.get("parameters", ()) if isinstance(operation, dict) else ():
@@ -90,11 +91,13 @@ def _request_bodies(app: Litestar) -> list[tuple[str, str, type[msgspec.Struct]]
             continue
         for handler in route.route_handlers:
             data = handler.parsed_fn_signature.parameters.get("data")
-            if data is None or not handler.include_in_schema:
+            if data is None or not handler.resolve_include_in_schema():
                 continue
             struct = data.annotation
-            if isinstance(struct, type) and issubclass(struct, msgspec.Struct):
-                found.extend((route.path_format, m.lower(), struct) for m in handler.http_methods)
+            if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+                # Every body is a Struct: another type would be documented by Litestar alone.
+                raise TypeError(f"{route.path_format}: body {struct!r} is not a msgspec Struct")
+            found.extend((route.path_format, m.lower(), struct) for m in handler.http_methods)
     return found
 
 

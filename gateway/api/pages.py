@@ -20,7 +20,8 @@ Cursor = Annotated[
     str | None,
     Parameter(
         max_length=512,
-        pattern=whole(r"[A-Za-z0-9_-]{1,512}"),  # base64url; one the gateway issued, or a 422
+        # base64url, padded or not; empty is the first page; one the gateway did not issue: 422
+        pattern=whole(r"[A-Za-z0-9_=-]{0,512}"),
         description="next_cursor of the previous page",
     ),
 ]

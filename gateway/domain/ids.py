@@ -46,6 +46,8 @@ LISTING_ID: Final = whole(r"[a-z0-9][a-z0-9._-]{0,127}")
 _NAME_EDGE = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"
 _NAME_INNER = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
 DISPLAY_NAME: Final = whole(rf"{_NAME_EDGE}(?:{_NAME_INNER}*{_NAME_EDGE})?")
+# Upstream URLs: no whitespace or control character anywhere (the same class as a name's edge).
+URL_TEXT: Final = whole(rf"{_NAME_EDGE}{{1,2048}}")
 # What a client may send as X-Request-Id (else the gateway makes one).
 REQUEST_ID: Final = whole(r"[A-Za-z0-9._:-]{1,128}")
 # Anything a cursor may point after: an id or a user id.

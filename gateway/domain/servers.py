@@ -12,13 +12,14 @@ import msgspec
 from gateway.domain.ids import (
     ENV_VAR,
     READ_ONLY,
+    URL_TEXT,
     DisplayName,
     EnvVarName,
     ListingId,
     matches,
     whole,
 )
-from gateway.errors import UnprocessableInput
+from gateway.errors import InvalidInput, UnprocessableInput
 
 Transport = Literal["stdio", "streamable_http", "sse"]
 Source = Literal["personal", "enterprise"]
@@ -28,7 +29,7 @@ Description = Annotated[str, msgspec.Meta(max_length=2000)]
 Command = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Arg = Annotated[str, msgspec.Meta(max_length=4096)]
 Args = Annotated[list[Arg], msgspec.Meta(max_length=64)]
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern=URL_TEXT)]
 EnvNames = Annotated[
     list[EnvVarName], msgspec.Meta(max_length=64, extra_json_schema={"uniqueItems": True})
 ]
@@ -98,20 +99,25 @@ TRANSPORT_RULE: dict[str, Any] = {
 }
 
 
-def check_launch_fields(s: ServerFields) -> None:
-    """Raise UnprocessableInput naming the field when the fields disagree with each other."""
+def check_launch_fields(
+    s: ServerFields, *, stated: type[InvalidInput] = UnprocessableInput
+) -> None:
+    """Raise naming the field when the fields disagree with each other. The rules a create's
+    schema states (TRANSPORT_RULE, `env` unique) raise `stated`: a 400 on a create, whose
+    document refuses them; a 422 on a merged PATCH, whose body the document allowed. The
+    others are always a 422 (docs/api-contract.md)."""
     if s.transport == "stdio":
         if not s.command:
-            raise UnprocessableInput.field("command", "required when `transport` is 'stdio'")
+            raise stated.field("command", "required when `transport` is 'stdio'")
         if s.url is not None:
-            raise UnprocessableInput.field("url", "must be null when `transport` is 'stdio'")
+            raise stated.field("url", "must be null when `transport` is 'stdio'")
         if s.headers:
-            raise UnprocessableInput.field("headers", "must be empty when `transport` is 'stdio'")
+            raise stated.field("headers", "must be empty when `transport` is 'stdio'")
     else:
         if not s.url:
-            raise UnprocessableInput.field("url", f"required when `transport` is {s.transport!r}")
+            raise stated.field("url", f"required when `transport` is {s.transport!r}")
         if s.command is not None or s.args:
-            raise UnprocessableInput.field(
+            raise stated.field(
                 "command", f"`command` and `args` must be empty when `transport` is {s.transport!r}"
             )
         try:
@@ -121,7 +127,7 @@ def check_launch_fields(s: ServerFields) -> None:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UnprocessableInput.field("url", "must be an absolute http(s) URL")
     if len(set(s.env)) != len(s.env):
-        raise UnprocessableInput.field("env", "lists a name twice")
+        raise stated.field("env", "lists a name twice")
     for name in s.env:
         if not matches(ENV_VAR, name):  # decoded structs are checked by Meta; this guards copies
             raise UnprocessableInput.field("env", f"{name!r} is not an env var name")
@@ -186,7 +192,7 @@ class ServerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     marketplace_listing_id: ListingId | None = None
 
     def __post_init__(self) -> None:
-        check_launch_fields(self)  # type: ignore[arg-type]
+        check_launch_fields(self, stated=InvalidInput)  # type: ignore[arg-type]
 
 
 class EnterpriseServerCreate(ServerCreate, kw_only=True, forbid_unknown_fields=True):
@@ -206,6 +212,11 @@ class ServerPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     env: EnvNames | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
     marketplace_listing_id: ListingId | msgspec.UnsetType | None = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        # `uniqueItems` is in the schema of `env` (msgspec states it, does not check it)
+        if self.env is not msgspec.UNSET and len(set(self.env)) != len(self.env):
+            raise InvalidInput.field("env", "lists a name twice")
 
 
 class EnterpriseServerPatch(ServerPatch, kw_only=True, forbid_unknown_fields=True):

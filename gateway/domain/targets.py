@@ -40,7 +40,7 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         # The forms resolvers also accept: `2130706433`, `127.1`, `0x7f.0.0.1` are 127.0.0.1.
         return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the host ("http://a%00b" decoded)
         return None
 
 

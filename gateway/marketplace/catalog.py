@@ -54,7 +54,11 @@ Publisher = Name
 ListingDescription = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 HttpsUrl = Annotated[
     str,
-    msgspec.Meta(max_length=2048, pattern=whole(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?")),
+    # the path's class names its characters: `\S` differs between Python and ECMAScript
+    msgspec.Meta(
+        max_length=2048,
+        pattern=whole(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f-\x9f\ufeff]*)?"),
+    ),
 ]
 Categories = Annotated[tuple[Category, ...], msgspec.Meta(min_length=1, max_length=8)]
 ListingArgs = Annotated[tuple[Arg, ...], msgspec.Meta(max_length=64)]

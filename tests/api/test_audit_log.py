@@ -5,6 +5,7 @@ reaches a record; and what happens when the log cannot be written."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -201,6 +202,12 @@ async def test_a_cursor_the_gateway_did_not_issue_is_a_422(
     response = await auditor(client_as("x").client).get(f"{DECISIONS}?cursor=not-ours")
     assert response.status_code == 422, response.text
     assert response.json()["extra"] == [{"key": "cursor", "message": "not a cursor we issued"}]
+    # A sequence past Redis's 64-bit stream ids was Redis's error, answered as a 503.
+    huge = base64.urlsafe_b64encode(str(2**64).encode()).decode().rstrip("=")
+    past = await auditor(client_as("x").client).get(f"{DECISIONS}?cursor={huge}")
+    assert past.status_code == 422, past.text
+    first = await auditor(client_as("x").client).get(f"{DECISIONS}?cursor=")
+    assert first.status_code == 200, first.text  # empty: the first page, as on every list
 
 
 SECRETS = {

@@ -76,6 +76,14 @@ async def test_decided_responses_carry_a_decision_id(client_as: Callable[..., Ca
         ({**STDIO, "credentials_set": ["API_KEY"]}, "credentials_set"),
         ({**STDIO, "colour": "blue"}, "colour"),
         ({**STDIO, "transport": "carrier-pigeon"}, "transport"),
+        # the transport rule and unique `env`: stated in the create's schema, so a 400
+        ({"name": "x", "transport": "stdio"}, "command"),
+        ({"name": "x", "transport": "sse"}, "url"),
+        ({**STDIO, "url": "https://example.com"}, "url"),
+        ({**HTTP, "command": "npx"}, "command"),
+        ({**STDIO, "env": ["A", "A"]}, "env"),
+        ({**HTTP, "url": "http://a\x00b/"}, "url"),  # no control characters in a URL
+        ({**HTTP, "url": "https://x.example/ mcp"}, "url"),
         ({**STDIO, "env": ["lower_case"]}, "env[0]"),
         ({**STDIO, "name": "x" * 129}, "name"),
         ({**STDIO, "name": ""}, "name"),
@@ -96,20 +104,18 @@ async def test_invalid_bodies_are_400_naming_the_field(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "x", "transport": "stdio"}, "command"),
-        ({"name": "x", "transport": "sse"}, "url"),
-        ({**STDIO, "url": "https://example.com"}, "url"),
-        ({**HTTP, "command": "npx"}, "command"),
         ({**HTTP, "url": "file:///etc/passwd"}, "url"),
         ({**HTTP, "url": "http://["}, "url"),  # urlsplit's ValueError: not a schema error
-        ({**STDIO, "env": ["A", "A"]}, "env"),
+        ({**HTTP, "headers": {"HOST": "evil.example"}}, "headers"),  # the proxy's, any case
+        ({**HTTP, "headers": {"X-A": "1", "x-a": "2"}}, "headers"),
+        ({**HTTP, "headers": {"Authorization": "Bearer ${UNDECLARED}"}}, "headers"),
     ],
 )
-async def test_rules_between_fields_are_422_naming_the_field(
+async def test_rules_the_document_cannot_state_are_422_naming_the_field(
     client_as: Callable[..., Caller], body: dict[str, object], field: str
 ) -> None:
-    """Every field is well formed, so the body matches the document; the fields disagree,
-    which is a 422 (docs/api-contract.md), still naming the field and storing nothing."""
+    """The body matches the document; a rule no schema states refuses it: a 422
+    (docs/api-contract.md), still naming the field and storing nothing."""
     alice = client_as("alice")
     response = await alice.post("/v1/mcp-servers", json=body)
     assert response.status_code == 422, response.text
@@ -150,6 +156,9 @@ async def test_pagination_walks_the_whole_view(client_as: Callable[..., Caller])
     assert (await alice.get("/v1/mcp-servers", params={"cursor": "%%%"})).status_code == 400
     # base64url, so the document's pattern allows it; not one the gateway issued
     assert (await alice.get("/v1/mcp-servers", params={"cursor": "_w"})).status_code == 422  # 0xff
+    for first_page in ("", "YQ=="):  # empty, and padded base64url: both taken
+        listed = await alice.get("/v1/mcp-servers", params={"cursor": first_page})
+        assert listed.status_code == 200, (first_page, listed.text)
 
 
 async def test_bad_ids_are_400_and_unknown_ids_404(client_as: Callable[..., Caller]) -> None:

@@ -19,6 +19,7 @@ from gateway.domain.targets import target_kind
         ("http://172.16.0.1/", "private"),
         ("http://[fe80::1]/", "link_local"),
         ("http://224.0.0.1/", "multicast"),
+        ("http://a\x00b/", "public"),  # inet_aton's ValueError on a NUL was a 500
     ],
 )
 def test_target_kinds(url: str, kind: str) -> None:
