@@ -43,11 +43,12 @@ LISTING_ID: Final = whole(r"[a-z0-9][a-z0-9._-]{0,127}")
 # Python's `\s` and `.` are not ECMAScript's (`\x1c`-`\x1f` are whitespace only in Python, `.`
 # takes `\r` only in Python): the classes below name the characters outright, so the gateway
 # and every OpenAPI client draw the same line. No control characters anywhere in a name.
-_NAME_EDGE = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"
+VISIBLE_CHAR: Final = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"  # no space, no control: both engines
+_NAME_EDGE = VISIBLE_CHAR
 _NAME_INNER = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
 DISPLAY_NAME: Final = whole(rf"{_NAME_EDGE}(?:{_NAME_INNER}*{_NAME_EDGE})?")
 # Upstream URLs: no whitespace or control character anywhere (the same class as a name's edge).
-URL_TEXT: Final = whole(rf"{_NAME_EDGE}{{1,2048}}")
+URL_TEXT: Final = whole(rf"{VISIBLE_CHAR}{{1,2048}}")
 # What a client may send as X-Request-Id (else the gateway makes one).
 REQUEST_ID: Final = whole(r"[A-Za-z0-9._:-]{1,128}")
 # Anything a cursor may point after: an id or a user id.

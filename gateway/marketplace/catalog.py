@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, NoReturn, get_args
 
 import msgspec
 
-from gateway.domain.ids import EnvVarName, ListingId, whole
+from gateway.domain.ids import VISIBLE_CHAR, EnvVarName, ListingId, whole
 from gateway.domain.servers import (
     Arg,
     Command,
@@ -54,10 +54,10 @@ Publisher = Name
 ListingDescription = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 HttpsUrl = Annotated[
     str,
-    # the path's class names its characters: `\S` differs between Python and ECMAScript
+    # VISIBLE_CHAR, not `\S`: `\S` differs between Python and ECMAScript
     msgspec.Meta(
         max_length=2048,
-        pattern=whole(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f-\x9f\ufeff]*)?"),
+        pattern=whole(rf"https://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/{VISIBLE_CHAR}*)?"),
     ),
 ]
 Categories = Annotated[tuple[Category, ...], msgspec.Meta(min_length=1, max_length=8)]
