@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -14,7 +13,7 @@ import redis.asyncio as aredis
 from redis.exceptions import ClusterCrossSlotError
 
 from gateway.domain.enterprises import Enterprise
-from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
+from gateway.domain.servers import MCPServerConfig
 from gateway.errors import BackendUnavailable, Conflict
 from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter
 from gateway.stores.redis import (
@@ -26,41 +25,10 @@ from gateway.stores.redis import (
 from gateway.stores.redis import keys as k
 from gateway.stores.redis import scripts as redis_scripts
 from gateway.stores.redis.enterprises import HINT_GRACE_MS
+from tests.fixtures.entities import NOW, approved, org, personal
 from tests.fixtures.redis_server import free_port
 
 pytestmark = pytest.mark.redis
-
-NOW = datetime(2025, 1, 2, tzinfo=UTC)
-
-
-def personal(server_id: str, user_id: str) -> MCPServerConfig:
-    return MCPServerConfig(
-        id=server_id,
-        user_id=user_id,
-        name="files",
-        transport="stdio",
-        command="uvx",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
-def approved(server_id: str, enterprise_id: str) -> EnterpriseMCPServer:
-    return EnterpriseMCPServer(
-        id=server_id,
-        enterprise_id=enterprise_id,
-        name="tools",
-        transport="sse",
-        url="https://mcp.example.com/sse",
-        auto_enabled=True,
-        created_by="alice",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
-def org(enterprise_id: str) -> Enterprise:
-    return Enterprise(id=enterprise_id, name="Acme", kind="organization", created_at=NOW)
 
 
 def hash_tag(key: str) -> str:
@@ -102,9 +70,9 @@ async def exercise_everything(client: aredis.Redis) -> None:
     assert set(await enterprises.get_many(["ent_1", "ent_p", "ent_x"])) == {"ent_1", "ent_p"}
     await enterprises.check()
 
-    await ent_servers.create(approved("emcp_1", "ent_1"))
-    await ent_servers.create(approved("emcp_2", "ent_p"))
-    await ent_servers.replace(approved("emcp_1", "ent_1"))
+    await ent_servers.create(approved("emcp_1", "ent_1", auto=True))
+    await ent_servers.create(approved("emcp_2", "ent_p", auto=True))
+    await ent_servers.replace(approved("emcp_1", "ent_1", auto=True))
     flt = EnterpriseMCPServerFilter(enterprise_ids=["ent_1", "ent_p"], auto_enabled_only=True)
     assert len(await ent_servers.list(flt)) == 2
     assert len(await ent_servers.list(EnterpriseMCPServerFilter(enterprise_ids=None))) == 2
