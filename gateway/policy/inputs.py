@@ -2,8 +2,9 @@
 
 A rule can say anything about what is acted on or proposed only if the gateway sends it, so
 each resource carries every non-secret field of its object, and `proposed` the object as it
-would be after the change. `policies/schemas/<type>.json` is generated from these Structs
-(`gateway policy schema --write policies/schemas`) and CI fails when it is stale, so Python
+would be after the change. `policies/schemas/input.json` (one `anyOf` branch per resource type:
+ADR 0023) is generated from these Structs (`gateway policy schema --write policies/schemas`)
+and CI fails when it is stale, so Python
 and Rego cannot drift apart. Contract: docs/policies.md.
 """
 
