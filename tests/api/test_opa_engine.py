@@ -95,11 +95,10 @@ async def test_an_opa_that_hangs_is_a_503_after_the_timeout(
     assert (await alice.get("/v1/mcp-servers")).status_code == 200
     opa.pause()
     try:
-        started = time.monotonic()
+        # An answer at all is the gateway's own timeout: a stopped OPA never answers.
         hung = await alice.post("/v1/mcp-servers", json=SERVER)
         assert hung.status_code == 503, hung.text
         assert "timed out" in hung.json()["detail"]
-        assert time.monotonic() - started < 5  # bounded by the timeout, not by OPA
     finally:
         opa.resume()
     assert (await alice.post("/v1/mcp-servers", json=SERVER)).status_code == 201
