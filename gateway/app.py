@@ -17,7 +17,6 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
-from litestar.types import Scope
 
 from gateway.api.admission import admission_middleware
 from gateway.api.allow_header import complete_allow_header
@@ -44,10 +43,11 @@ from gateway.api.openapi import components as openapi_components
 from gateway.api.openapi_refine import render_plugins
 from gateway.api.requests import GatewayRequest
 from gateway.api.security_headers import add_security_headers
-from gateway.audit.writer import AuditWriter
+from gateway.audit.recorder import AuditRecorder
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.mcp_proxy import MCPProxy
+from gateway.mcp_proxy.services import ProxyServices
 from gateway.observability.metrics import count_backend_error, worker_exiting
 from gateway.services.identity import Authenticator
 from gateway.wiring import Runtime, open_runtime
@@ -86,9 +86,15 @@ class GatewayPlugin(InitPluginProtocol):
     def _authenticator(self) -> Authenticator:
         return runtime_of(self.state).services.authenticator
 
-    def _writer(self, scope: Scope) -> AuditWriter | None:
+    def _recorder(self) -> AuditRecorder | None:
         runtime = self.state.get("runtime")
-        return runtime.services.audit_writer if isinstance(runtime, Runtime) else None
+        return runtime.services.recorder if isinstance(runtime, Runtime) else None
+
+    def _proxy_services(self) -> ProxyServices:
+        found = self.state.get("proxy_services")
+        if not isinstance(found, ProxyServices):
+            raise RuntimeError("the gateway's runtime is not open (lifespan not started)")
+        return found
 
     def _configure_lifespan(self, app_config: AppConfig) -> None:
         settings = self.settings
@@ -103,6 +109,7 @@ class GatewayPlugin(InitPluginProtocol):
                 )
             runtime = await open_runtime(settings)
             app.state.runtime = runtime
+            app.state.proxy_services = _proxy_services(runtime)
             runtime.engine.start()
             finisher = asyncio.get_running_loop().create_task(
                 runtime.services.deletions.run(), name="enterprise-deletions"
@@ -135,7 +142,7 @@ class GatewayPlugin(InitPluginProtocol):
         )
         app_config.dependencies.update(DEPENDENCIES)
         # /mcp after the runtime's lifespan: MCP sessions close before the backends do.
-        proxy = MCPProxy(lambda: runtime_of(self.state))
+        proxy = MCPProxy(self._proxy_services)
         app_config.route_handlers.append(proxy.route_handler())
         app_config.lifespan.append(proxy.lifespan)
 
@@ -146,7 +153,7 @@ class GatewayPlugin(InitPluginProtocol):
                 request_metrics_middleware,  # outermost: refused requests are counted too
                 admit,  # then: a refused request costs nothing else
                 body_deadline_middleware(self.settings.body_timeout_seconds),
-                request_context_middleware(self._writer),
+                request_context_middleware(self._recorder),
                 DefineMiddleware(
                     BearerAuthenticationMiddleware,
                     authenticator=self._authenticator,
@@ -164,6 +171,17 @@ class GatewayPlugin(InitPluginProtocol):
                 Exception: unexpected_error_handler,
             }
         )
+
+
+def _proxy_services(runtime: Runtime) -> ProxyServices:
+    services = runtime.services
+    return ProxyServices(
+        settings=runtime.settings,
+        servers=services.servers,
+        authorizer=services.authorizer,
+        credentials=services.credentials,
+        recorder=services.recorder,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

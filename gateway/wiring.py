@@ -16,6 +16,7 @@ from gateway import __version__
 from gateway.audit.log import DecisionLog
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.recorder import AuditRecorder
 from gateway.audit.writer import AuditWriter
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings
@@ -80,6 +81,7 @@ class Services:
     marketplace: MarketplaceService
     deletions: EnterpriseDeletions
     audit_writer: AuditWriter
+    recorder: AuditRecorder
     audit: AuditService
 
 
@@ -220,8 +222,10 @@ def _services(
     labels = {
         "id": settings.instance_id or f"{socket.gethostname()}-{os.getpid()}",
         "version": __version__,
+        "engine": engine.name,
     }
-    authorizer = Authorizer(engine, writer, labels=labels)
+    recorder = AuditRecorder(writer, labels=labels)
+    authorizer = Authorizer(engine, recorder)
     records = CredentialRecords(stores.secrets, stores.personal, stores.enterprise_servers)
     view = MergedView(authorizer, stores.personal, stores.enterprise_servers, stores.view_cache)
     listings = ListingApprovals(catalog, stores.enterprise_servers)
@@ -252,6 +256,7 @@ def _services(
         marketplace=MarketplaceService(authorizer, view, listings, servers),
         deletions=deletions,
         audit_writer=writer,
+        recorder=recorder,
         audit=AuditService(authorizer, stores.decision_log, writer),
     )
 

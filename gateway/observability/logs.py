@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from gateway.audit import scope as request_scopes
 from gateway.config import Settings
-from gateway.policy.decider import request_records
-from gateway.policy.inputs import current_request
 
 TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")
@@ -70,8 +69,7 @@ class JSONFormatter(logging.Formatter):
         self._redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        request = current_request.get()
-        taken = request_records.get()
+        served = request_scopes.current()
         exc = None
         if record.exc_info:
             exc = self.formatException(record.exc_info)
@@ -84,8 +82,8 @@ class JSONFormatter(logging.Formatter):
             level=record.levelname,
             logger=record.name,
             message=self._redact(record.getMessage()),
-            req_id=request.req_id if request is not None else None,
-            decision_ids=[r.decision_id for r in taken] if taken else None,
+            req_id=served.request.req_id if served is not None else None,
+            decision_ids=(served.decision_ids or None) if served is not None else None,
             exc=self._redact(exc) if exc else None,
         )
         return _encode(line).decode()

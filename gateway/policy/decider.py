@@ -1,4 +1,5 @@
-"""Builds policy input, asks the engine, checks the answer's shape, records the decision.
+"""Builds policy input, asks the engine, checks the answer's shape, hands the decision to
+the recorder (gateway/policy/recording.py: the decision log is behind it).
 
 Python never decides who may do what: it only applies what comes back. Anything other
 than a well-formed answer is a deny (or a 503 when the engine itself failed).
@@ -10,16 +11,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import msgspec
 
-from gateway.audit.log import format_timestamp
-from gateway.audit.records import BundleInfo, DecisionRecord, HTTPInfo
-from gateway.audit.writer import AuditWriter
 from gateway.domain.decisions import Decision, Reason, ViewScope
+from gateway.domain.requests import RequestInfo
 from gateway.domain.subjects import Subject
 from gateway.errors import BackendUnavailable, Denied, NotFound
 from gateway.observability.metrics import observe_decision
@@ -39,26 +36,16 @@ from gateway.policy.inputs import (
     ListingItem,
     ListingsInput,
     PolicyInput,
-    RequestInfo,
     Resource,
     SubjectInput,
-    current_request,
 )
 from gateway.policy.memo import DecisionMemo, memo_key
+from gateway.policy.recording import Decided, DecisionRecorder
 from gateway.policy.results import AuthzResult, ListingsResult, ProvisionResult, ScopeResult
 
 log = logging.getLogger(__name__)
 
-# The records of the decisions taken while serving the current request: the HTTP
-# middleware adds the response's status and hands them to the writer, and sends the last
-# one's id as X-Decision-Id. Outside a request (None) a record goes to the writer at once.
-request_records: ContextVar[list[DecisionRecord] | None] = ContextVar(
-    "request_records", default=None
-)
-
-
 _MALFORMED = Reason(code="policy_error", message="the policy gave no well-formed decision")
-_NO_REQUEST = RequestInfo()
 _encode = msgspec.json.Encoder().encode
 
 
@@ -66,32 +53,29 @@ def _new_decision_id() -> str:
     return str(uuid.uuid4())
 
 
-def _request(env_vars: Sequence[str] | None = None) -> RequestInfo:
-    request = current_request.get() or _NO_REQUEST
-    if env_vars is None:
-        return request
-    return msgspec.structs.replace(request, env_vars=sorted(env_vars))
-
-
 class Authorizer:
     """The one place the gateway asks for decisions; usable from controllers and the MCP
-    proxy alike (it knows nothing about HTTP: the request's method, path and id come from
-    the `current_request` context variable its caller sets)."""
+    proxy alike. It knows nothing about HTTP or the log: the request a decision is taken for
+    comes from the recorder, and every decision goes to it."""
 
     def __init__(
         self,
         engine: PolicyEngine,
-        writer: AuditWriter,
+        recorder: DecisionRecorder,
         *,
-        labels: dict[str, str] | None = None,
         new_id: Callable[[], str] = _new_decision_id,
         memo: DecisionMemo | None = None,
     ) -> None:
         self.engine = engine
-        self._writer = writer
-        self._labels = {**(labels or {}), "engine": engine.name}
+        self._recorder = recorder
         self._new_id = new_id
         self.memo = memo if memo is not None else DecisionMemo()
+
+    def _request(self, env_vars: Sequence[str] | None = None) -> RequestInfo:
+        request = self._recorder.request()
+        if env_vars is None:
+            return request
+        return msgspec.structs.replace(request, env_vars=sorted(env_vars))
 
     async def _answer(
         self, path: str, raw_input: bytes, req_id: str | None
@@ -114,7 +98,7 @@ class Authorizer:
     async def _evaluate(
         self,
         path: str,
-        input_doc: msgspec.Struct,
+        input_doc: PolicyInput | SubjectInput | ListingsInput,
         *,
         action: str,
         subject: Subject,
@@ -124,9 +108,9 @@ class Authorizer:
     ) -> tuple[str, Any]:
         """`log_repeats=False`: a remembered answer is not logged again (a question the
         gateway asks on every request, whose first answer is in the log)."""
-        self._writer.ensure_writable()  # GATEWAY_AUDIT_REQUIRED: no unloggable decision
+        self._recorder.ensure_writable()  # GATEWAY_AUDIT_REQUIRED: no unloggable decision
         raw_input = _encode(input_doc)
-        request = getattr(input_doc, "request", None) or _NO_REQUEST
+        request = input_doc.request
         started = time.perf_counter_ns()
         try:
             result, engine_decision_id, remembered = await self._answer(
@@ -143,36 +127,23 @@ class Authorizer:
         decision_id = engine_decision_id or self._new_id()
         if remembered and not log_repeats:
             return decision_id, result
-        metrics = {"timer_rego_query_eval_ns": elapsed}
-        if remembered:
-            metrics["counter_gateway_memoized"] = 1
-        record = DecisionRecord(
-            decision_id=decision_id,
-            path=path,
-            # The JSON the engine was sent, as is: decoded (and masked) by the writer.
-            input=msgspec.Raw(raw_input),
-            result=None if result is UNDEFINED else result,
-            timestamp=format_timestamp(datetime.now(UTC)),
-            bundles={"gateway": BundleInfo(revision=self.engine.revision)},
-            labels=self._labels,
-            metrics=metrics,
-            req_id=request.req_id,
-            http=HTTPInfo(method=request.method, path=request.path),
-            subject_id=subject.id,
-            enterprise_id=enterprise_id,
-            action=action,
-            resource_id=resource_id,
-            allowed=allowed if isinstance(allowed, bool) else None,
+        await self._recorder.record(
+            Decided(
+                decision_id=decision_id,
+                path=path,
+                input=raw_input,
+                result=None if result is UNDEFINED else result,
+                revision=self.engine.revision,
+                elapsed_ns=elapsed,
+                remembered=remembered,
+                request=request,
+                subject_id=subject.id,
+                enterprise_id=enterprise_id,
+                action=action,
+                resource_id=resource_id,
+                allowed=allowed if isinstance(allowed, bool) else None,
+            )
         )
-        taken = request_records.get()
-        if self._writer.required:
-            # Written before the decision takes effect: nothing is done that is not logged
-            # (LogUnavailable, a 503, when it cannot be). The response's status is unknown yet.
-            await self._writer.write([record])
-        elif taken is None:
-            self._writer.submit([record])
-        if taken is not None:
-            taken.append(record)  # for X-Decision-Id; the middleware submits if not written
         return decision_id, result
 
     async def decide(
@@ -193,7 +164,7 @@ class Authorizer:
             subject=subject,
             resource=resource,
             proposed=proposed,
-            request=_request(env_vars),
+            request=self._request(env_vars),
             context=DecisionContext(enterprise_id=enterprise_id, counts=counts or Counts()),
         )
         decision_id, result = await self._evaluate(
@@ -243,7 +214,7 @@ class Authorizer:
     async def view_scope(self, subject: Subject) -> ViewScope:
         decision_id, result = await self._evaluate(
             SCOPE_VIEW,
-            SubjectInput(subject=subject, request=_request()),
+            SubjectInput(subject=subject, request=self._request()),
             action="scope.view",
             subject=subject,
             resource_id=subject.id,  # the view of this user
@@ -264,7 +235,7 @@ class Authorizer:
     async def needs_personal_enterprise(self, subject: Subject) -> bool:
         _, result = await self._evaluate(
             ACCOUNTS_PROVISION,
-            SubjectInput(subject=subject, request=_request()),
+            SubjectInput(subject=subject, request=self._request()),
             action="accounts.provision",
             subject=subject,
             resource_id=subject.id,
@@ -283,7 +254,7 @@ class Authorizer:
         """`data.gateway.marketplace.listings`: the `marketplace.install` decision for every
         listing of a page in ONE evaluation (the Rego evaluates authz.decision per item). A
         malformed answer denies every listing asked about."""
-        doc = ListingsInput(subject=subject, request=_request(), listings=list(items))
+        doc = ListingsInput(subject=subject, request=self._request(), listings=list(items))
         decision_id, result = await self._evaluate(
             MARKETPLACE_LISTINGS, doc, action="marketplace.install", subject=subject
         )

@@ -11,25 +11,15 @@ and Rego cannot drift apart. Contract: docs/policies.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
 
 from gateway.domain.enterprises import Enterprise, Invitation
+from gateway.domain.requests import RequestInfo
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import EnterpriseKind, MemberStatus, Role, Subject
-
-
-class RequestInfo(msgspec.Struct, kw_only=True, frozen=True):
-    """`input.request`: what was asked, never a secret value."""
-
-    method: str | None = None
-    path: str | None = None
-    req_id: str | None = None
-    # For credential writes: the names of the env vars being set (values never).
-    env_vars: list[str] | None = None
 
 
 class Counts(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -50,10 +40,6 @@ class DecisionContext(msgspec.Struct, kw_only=True, frozen=True):
 
     enterprise_id: str | None = None
     counts: Counts = msgspec.field(default_factory=Counts)
-
-
-# Set per request by the HTTP middleware (or the MCP proxy); services never see HTTP.
-current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
 
 
 class _Launch(msgspec.Struct, kw_only=True, frozen=True):

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from gateway.domain.decisions import Reason
+from gateway.domain.requests import RequestInfo
 from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Subject
 from gateway.policy.engine import (
     ACCOUNTS_PROVISION,
@@ -21,7 +22,6 @@ from gateway.policy.inputs import (
     ListingsInput,
     MCPServerResource,
     PolicyInput,
-    RequestInfo,
     SubjectInput,
 )
 

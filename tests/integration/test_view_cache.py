@@ -16,6 +16,7 @@ import redis.asyncio as aredis
 
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.recorder import AuditRecorder
 from gateway.audit.writer import AuditWriter
 from gateway.config import REPO_POLICY_DIR
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
@@ -107,7 +108,9 @@ def make_replica(
     revision = ["rev-1"]
     return Replica(
         # The writer is not started: these tests read views, not the decision log.
-        authorizer=Authorizer(engine, AuditWriter(MemoryDecisionLog(), Masker(engine))),
+        authorizer=Authorizer(
+            engine, AuditRecorder(AuditWriter(MemoryDecisionLog(), Masker(engine)), labels={})
+        ),
         personal=RedisMCPServerStore(client) if personal_store is None else personal_store,
         enterprise=(
             RedisEnterpriseMCPServerStore(client) if enterprise_store is None else enterprise_store

@@ -13,11 +13,11 @@ import msgspec
 import pytest
 
 from gateway.audit.records import DecisionRecord
+from gateway.audit.scope import RequestScope, entered
 from gateway.auth.dev_tokens import mint_dev_token
 from gateway.config import ConfigError, Settings, load_settings
+from gateway.domain.requests import RequestInfo
 from gateway.observability.logs import formatter
-from gateway.policy.decider import request_records
-from gateway.policy.inputs import RequestInfo, current_request
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
 from tests.fixtures.policies import minimal_policy
 
@@ -59,13 +59,10 @@ def test_a_line_inside_a_request_carries_its_request_and_decision_ids(
 ) -> None:
     logger, out, _ = captured
     logger.warning("outside any request")
-    request = current_request.set(RequestInfo(method="GET", path="/x", req_id="req-7"))
-    taken = request_records.set([_record("d-1"), _record("d-2")])
-    try:
+    served = RequestScope(RequestInfo(method="GET", path="/x", req_id="req-7"), read_ahead=False)
+    served.records += [_record("d-1"), _record("d-2")]
+    with entered(served):
         logger.error("inside: %s", "a detail")
-    finally:
-        request_records.reset(taken)
-        current_request.reset(request)
     outside, inside = lines(out)
     assert outside["message"] == "outside any request"
     assert "req_id" not in outside and "decision_ids" not in outside

@@ -12,10 +12,10 @@ from typing import Any, cast
 
 import msgspec
 
+from gateway.audit import scope as request_scope
 from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.subjects import Role
 from gateway.errors import BackendUnavailable, Conflict, NotFound
-from gateway.stores import readahead
 from gateway.stores.base import Roster
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import ENCODER, RedisClient, as_int, text, translate_errors
@@ -189,18 +189,21 @@ class RedisEnterpriseStore:
         """`memberships_of` and `get_many` of those in two round trips instead of three: the
         hints, then one pipeline of each enterprise's member entry, record and deletion
         mark (all in the enterprise's slot). Asked on every request, so within a request it
-        also reads ahead what the merged-view cache will ask next (readahead.py)."""
+        also reads ahead what the merged-view cache will ask next (the request scope's
+        read-ahead: gateway/audit/scope.py)."""
         hints_key = k.user_memberships(user_id)
-        ahead = readahead.active()
+        ahead = request_scope.reading_ahead()
         if ahead:
             # The same round trip, same slot: the user's cached view, then its generation
-            # (gateway/stores/readahead.py).
+            # (gateway/audit/scope.py).
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(hints_key)
                 pipe.get(k.user_view(user_id))
                 pipe.get(k.user_generation(user_id))
                 raw_hints, view, generation = await pipe.execute()
-            readahead.remember({k.user_view(user_id): view, k.user_generation(user_id): generation})
+            request_scope.remember(
+                {k.user_view(user_id): view, k.user_generation(user_id): generation}
+            )
         else:
             raw_hints = await self._redis.hgetall(hints_key)
         hints = {text(ent): text(token) for ent, token in raw_hints.items()}
@@ -218,7 +221,7 @@ class RedisEnterpriseStore:
                     pipe.get(k.enterprise_generation(enterprise_id))
             replies: list[Any] = await pipe.execute()
         if ahead:
-            readahead.remember(
+            request_scope.remember(
                 {
                     k.enterprise_generation(e): replies[per_enterprise * i + 2]
                     for i, e in enumerate(enterprise_ids)

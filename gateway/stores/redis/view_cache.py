@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from gateway.audit import scope as request_scope
 from gateway.domain.decisions import ViewScope
 from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
 from gateway.observability.metrics import (
@@ -49,7 +50,6 @@ from gateway.observability.metrics import (
     VIEW_CACHE_HIT,
     VIEW_CACHE_MISS,
 )
-from gateway.stores import readahead
 from gateway.stores.base import ViewLoader
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import REDIS_ERRORS, RedisClient
@@ -161,10 +161,10 @@ class RedisMergedViewCache:
         gen_keys = [k.user_generation(u) for u in scope.user_ids]
         gen_keys += [k.enterprise_generation(e) for e in scope.enterprise_ids]
         key = view_key(user_id)
-        # Read ahead by this request's identity step (gateway/stores/readahead.py): the entry,
+        # Read ahead by this request's identity step (gateway/audit/scope.py): the entry,
         # then every generation after it. The entry is valid if its stamp matches
         # generations read after it (they only grow), whichever came first here.
-        ahead = readahead.recall([key, *gen_keys])
+        ahead = request_scope.recall([key, *gen_keys])
         if ahead is not None:
             self.read_ahead += 1
             raw, gens = ahead[0], ahead[1:]

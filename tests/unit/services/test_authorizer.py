@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.recorder import AuditRecorder
 from gateway.audit.records import DecisionRecord
 from gateway.audit.writer import AuditWriter
 from gateway.config import REPO_POLICY_DIR
@@ -52,8 +53,18 @@ async def writer(engine: EmbeddedRegoEngine, log: MemoryDecisionLog) -> AsyncIte
 
 
 @pytest.fixture
-def authorizer(engine: EmbeddedRegoEngine, writer: AuditWriter) -> Authorizer:
-    return Authorizer(engine, writer, new_id=iter(f"d{i}" for i in range(100)).__next__)
+def recorder(engine: EmbeddedRegoEngine, writer: AuditWriter) -> AuditRecorder:
+    return AuditRecorder(writer, labels={"engine": engine.name})
+
+
+@pytest.fixture
+def authorizer(engine: EmbeddedRegoEngine, recorder: AuditRecorder) -> Authorizer:
+    return Authorizer(engine, recorder, new_id=iter(f"d{i}" for i in range(100)).__next__)
+
+
+def _authorizer(engine: EmbeddedRegoEngine) -> Authorizer:
+    writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
+    return Authorizer(engine, AuditRecorder(writer, labels={}))
 
 
 async def _records(writer: AuditWriter, log: MemoryDecisionLog) -> list[DecisionRecord]:
@@ -62,15 +73,10 @@ async def _records(writer: AuditWriter, log: MemoryDecisionLog) -> list[Decision
 
 
 async def test_a_decision_is_recorded_with_its_indexed_fields(
-    authorizer: Authorizer, writer: AuditWriter, log: MemoryDecisionLog
+    authorizer: Authorizer, recorder: AuditRecorder, writer: AuditWriter, log: MemoryDecisionLog
 ) -> None:
-    token = inputs.current_request.set(
-        inputs.RequestInfo(method="PATCH", path="/v1/mcp-servers/emcp_1", req_id="r-1")
-    )
-    try:
+    with recorder.request_scope("PATCH", "/v1/mcp-servers/emcp_1", "r-1"):
         decision = await authorizer.decide("mcp_server.update", BOB, MANAGED, MANAGED)
-    finally:
-        inputs.current_request.reset(token)
     assert (decision.allow, decision.visible, decision.decision_id) == (False, True, "d0")
     (record,) = await _records(writer, log)
     assert (record.decision_id, record.req_id, record.subject_id) == ("d0", "r-1", "bob")
@@ -147,8 +153,7 @@ def _policy(tmp_path: Path, decision: str) -> Path:
 )
 async def test_a_malformed_answer_is_an_invisible_deny(tmp_path: Path, answer: str) -> None:
     engine = EmbeddedRegoEngine(_policy(tmp_path, answer))
-    writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
-    decision = await Authorizer(engine, writer).decide("mcp_server.create", ALICE, MINE, MINE)
+    decision = await _authorizer(engine).decide("mcp_server.create", ALICE, MINE, MINE)
     assert (decision.allow, decision.visible) == (False, False)
     assert [r.code for r in decision.reasons] == ["policy_error"]
 
@@ -163,5 +168,4 @@ async def test_an_engine_error_is_backend_unavailable(tmp_path: Path) -> None:
     )
     engine = EmbeddedRegoEngine(root)
     with pytest.raises(BackendUnavailable):
-        writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
-        await Authorizer(engine, writer).decide("mcp_server.create", ALICE, MINE, MINE)
+        await _authorizer(engine).decide("mcp_server.create", ALICE, MINE, MINE)

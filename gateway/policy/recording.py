@@ -1,0 +1,48 @@
+"""What the Authorizer needs of the decision log, as a port it defines: which request a
+decision is taken for, whether a decision may be taken now (a log that must not miss one
+can refuse), and where each decision goes. The audit package implements it
+(gateway/audit/recorder.py); the policy package never imports audit, so the log can change
+without the decider knowing (as OPA's sdk finds its decision logger through an interface)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import msgspec
+
+from gateway.domain.requests import RequestInfo
+
+
+class Decided(msgspec.Struct, kw_only=True, frozen=True):
+    """One decision as the policy side knows it: what was asked, what came back, under which
+    revision, and the fields auditors query by."""
+
+    decision_id: str
+    path: str  # the entrypoint, slashed as OPA writes it
+    input: bytes  # the JSON the engine was sent
+    result: Any  # the engine's answer; None when it was undefined
+    revision: str
+    elapsed_ns: int
+    remembered: bool  # answered from the memo, not evaluated
+    request: RequestInfo
+    subject_id: str | None
+    enterprise_id: str | None
+    action: str
+    resource_id: str | None
+    allowed: bool | None
+
+
+class DecisionRecorder(Protocol):
+    def request(self) -> RequestInfo:
+        """The request being served (`input.request`), or an empty one outside any."""
+        ...
+
+    def ensure_writable(self) -> None:
+        """Raise BackendUnavailable when a decision taken now could not be logged and must
+        not be taken (GATEWAY_AUDIT_REQUIRED with the log failing)."""
+        ...
+
+    async def record(self, decided: Decided) -> None:
+        """Log it (or queue it); raises BackendUnavailable when it must be logged before it
+        takes effect and cannot be."""
+        ...
