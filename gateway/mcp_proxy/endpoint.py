@@ -16,23 +16,22 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from gateway.domain.subjects import Subject
 from gateway.errors import BackendUnavailable, Unauthenticated
 from gateway.mcp_proxy.caller import GatewayUser
-from gateway.mcp_proxy.handlers import build_server
-from gateway.wiring import Runtime
-
-PATH = "/mcp"
+from gateway.mcp_proxy.handlers import PATH, build_server
+from gateway.mcp_proxy.services import ProxyServices
 
 
 class MCPProxy:
-    def __init__(self, runtime_of: Callable[[], Runtime]) -> None:
-        self._runtime_of = runtime_of
-        self._server = build_server(runtime_of)
+    def __init__(self, services_of: Callable[[], ProxyServices]) -> None:
+        """`services_of`: what the proxy uses, once the runtime is open (gateway/app.py)."""
+        self._services_of = services_of
+        self._server = build_server(services_of)
         self._manager: StreamableHTTPSessionManager | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         """After the runtime's lifespan (it needs the runtime), left before it: client
         sessions, and with them the upstream sessions, close while the backends are open."""
-        settings = self._runtime_of().settings
+        settings = self._services_of().settings
         manager = StreamableHTTPSessionManager(
             app=self._server,
             session_idle_timeout=settings.mcp_session_idle_seconds,

@@ -1,13 +1,13 @@
 """tools/list and tools/call over the caller's merged view. Each runs in the MCP session's
-own task, so it sets the request context the Authorizer logs (method, path, request id)
-itself, and turns a gateway failure into an MCP error that fails closed."""
+own task (which inherited the HTTP request that opened the session), so each is served in a
+request scope of its own, and turns a gateway failure into an MCP error that fails closed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,15 +15,14 @@ import anyio
 from mcp import McpError, types
 from mcp.server.lowlevel import Server
 
+from gateway.audit.scope import RequestScope
 from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
 from gateway.errors import GatewayError
 from gateway.mcp_proxy import decisions, names
 from gateway.mcp_proxy.caller import request_id_of, subject_of
+from gateway.mcp_proxy.services import ProxyServices
 from gateway.mcp_proxy.upstreams import UpstreamPool, UpstreamUnavailable
-from gateway.policy.decider import request_records
-from gateway.policy.inputs import RequestInfo, current_request
-from gateway.wiring import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +41,28 @@ class ProxySession:
 @dataclass
 class _Call:
     subject: Subject
-    runtime: Runtime
+    services: ProxyServices
     pool: UpstreamPool
+    req_id: str
+
+    def served(self) -> AbstractContextManager[RequestScope]:
+        return self.services.recorder.request_scope("POST", PATH, self.req_id)
 
 
-def build_server(runtime_of: Callable[[], Runtime]) -> Server[ProxySession, Any]:
+PATH = "/mcp"
+
+
+def build_server(services_of: Callable[[], ProxyServices]) -> Server[ProxySession, Any]:
     @asynccontextmanager
     async def session_lifespan(_: Server[ProxySession, Any]) -> AsyncIterator[ProxySession]:
         """Per client session: entered when it starts, left when it ends (DELETE, idle
         timeout, transport closed), which closes its upstream sessions."""
-        runtime = runtime_of()
-        settings = runtime.settings
+        services = services_of()
+        settings = services.settings
         async with anyio.create_task_group() as tg:
             pool = UpstreamPool(
                 tg,
-                runtime.services.credentials.values_for,
+                services.credentials.values_for,
                 timeout_seconds=settings.mcp_upstream_timeout_seconds,
                 allow_private=settings.allow_private_upstreams,
             )
@@ -76,23 +82,25 @@ def build_server(runtime_of: Callable[[], Runtime]) -> Server[ProxySession, Any]
         subject = subject_of(ctx.request)
         if subject is None:  # the bearer middleware guarantees one; fail closed regardless
             raise McpError(types.ErrorData(code=types.INVALID_REQUEST, message="unauthenticated"))
-        current_request.set(
-            RequestInfo(method="POST", path="/mcp", req_id=request_id_of(ctx.request))
+        return _Call(
+            subject=subject,
+            services=services_of(),
+            pool=ctx.lifespan_context.pool,
+            req_id=request_id_of(ctx.request),
         )
-        # The session's task was started inside the opening HTTP request and inherited its
-        # context, whose record list that request's middleware has long submitted: each
-        # decision here goes to the writer itself.
-        request_records.set(None)
-        return _Call(subject=subject, runtime=runtime_of(), pool=ctx.lifespan_context.pool)
 
     async def list_tools(_: types.ListToolsRequest | None) -> types.ServerResult:
-        return types.ServerResult(await _guarded(lambda: _list_tools(call_context())))
+        call = call_context()
+        with call.served():
+            return types.ServerResult(await _guarded(lambda: _list_tools(call)))
 
     async def call_tool(req: types.CallToolRequest) -> types.ServerResult:
         params = req.params
-        return types.ServerResult(
-            await _guarded(lambda: _call_tool(call_context(), params.name, params.arguments))
-        )
+        call = call_context()
+        with call.served():
+            return types.ServerResult(
+                await _guarded(lambda: _call_tool(call, params.name, params.arguments))
+            )
 
     # Registered directly, not through the SDK's decorators: those turn every exception into
     # a tool result, and a denial must be an MCP error carrying the reasons.
@@ -120,7 +128,7 @@ async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
 async def _servers(call: _Call) -> tuple[list[AnyServer], dict[str, str]]:
     """The servers of the caller's merged view the proxy can reach, and their prefixes.
     Stdio servers run where the client is (`/launch`); a disabled server runs nowhere."""
-    view = await call.runtime.services.servers.list(call.subject)
+    view = await call.services.servers.list(call.subject)
     servers = [s for s in view if s.transport in HTTP_TRANSPORTS and s.enabled]
     return servers, names.prefixes(servers)
 
@@ -139,7 +147,7 @@ async def _list_tools(call: _Call) -> types.ListToolsResult:
             unavailable.append({"server_id": server.id, "message": str(tools)})
             continue
         candidates.extend((server, tool) for tool in tools)
-    authorizer = call.runtime.services.authorizer
+    authorizer = call.services.authorizer
     decided = await asyncio.gather(
         *(decisions.decide(authorizer, call.subject, s, t) for s, t in candidates)
     )
@@ -168,7 +176,7 @@ async def _call_tool(
         if tool is None:
             raise decisions.unknown_tool(name)
         decision = await decisions.decide(
-            call.runtime.services.authorizer, call.subject, server, tool, arguments or {}
+            call.services.authorizer, call.subject, server, tool, arguments or {}
         )
         if not decision.visible:
             raise decisions.unknown_tool(name)
