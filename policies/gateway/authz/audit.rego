@@ -20,12 +20,12 @@ visible if {
 	_authenticated
 }
 
-allow if {
+grant if {
 	_audit_log
 	_role_allows
 }
 
-allow if {
+grant if {
 	_audit_log
 	_platform_role_allows
 }

@@ -14,13 +14,13 @@ visible if {
 	_role
 }
 
-allow if {
+grant if {
 	_enterprise_server
 	_role_allows
 	not _removes_mandatory
 }
 
-allow if {
+grant if {
 	_enterprise_server
 	_role_allows
 	_role_has("enterprise_server.mandatory.remove")

@@ -10,7 +10,7 @@ visible if {
 	_role
 }
 
-allow if {
+grant if {
 	input.resource.type == "enterprise"
 	_role_allows
 }

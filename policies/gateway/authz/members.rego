@@ -25,20 +25,20 @@ visible if {
 
 visible if _invitee
 
-allow if {
+grant if {
 	_member_change
 	_role_allows
 	not _touches_owner
 }
 
-allow if {
+grant if {
 	_member_change
 	_role_allows
 	_role_has("enterprise.owners.write")
 }
 
 # Leaving: a member removes themself.
-allow if {
+grant if {
 	_member_change
 	_authenticated
 	_granted_to("self")
@@ -46,7 +46,7 @@ allow if {
 	input.resource.status == "active"
 }
 
-allow if {
+grant if {
 	_invitee
 	_granted_to("invitee")
 }

@@ -41,12 +41,12 @@ visible if {
 
 visible if _in_merged_view
 
-allow if {
+grant if {
 	_owns_personal
 	_granted_to("personal_owner")
 }
 
-allow if {
+grant if {
 	_in_merged_view
 	_granted_to("merged_view")
 }
