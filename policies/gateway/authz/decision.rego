@@ -7,7 +7,9 @@
 #   any module in the policy directory that says `package gateway.authz` may add to `deny`.
 #   A ban always wins over a grant. The answer is `decision` alone: no other rule of this
 #   package is read by the gateway (a rule named `allow` grants nothing, ADR 0050).
-#   Input schema, per resource type: policies/schemas/.
+#   Input schema, per resource type: policies/schemas/. The package's one package-scope
+#   block (OPA refuses a second): every other module of it opens with a block on its first
+#   rule.
 # schemas:
 #   - input: schema.input
 package gateway.authz
