@@ -1,3 +1,14 @@
+# METADATA
+# title: Tests of gateway.authz, the decision for one action on one resource
+# description: |
+#   Here: how grants, bans and reasons combine, the action table, who is asking. Every
+#   *_test.rego beside this file is this package too, one per resource kind. Each test asks
+#   for a whole decision, with an input built by policies/gateway/fixtures/fixtures_test.rego
+#   (`f.decide`), and asserts what the gateway would answer: `f.allowed`, `f.refused` with
+#   the reason codes, `f.invisible` (a 404) — never a rule inside the decision.
+#   Run them all: `opa test -v policies` (OPA) or `.venv/bin/gateway policy test -v` (the
+#   embedded engine); `--run REGEX` picks tests by name on both. The package's one
+#   package-scope block: the other test modules open with a block on their first rule.
 package gateway.authz_test
 
 import data.gateway.fixtures_test as f
