@@ -1,10 +1,12 @@
-# The decision log (/v1/audit/decisions): rules of package gateway.authz (annotated in decision.rego).
-#
-# Resource type `audit_log`: the platform role `auditor` reads every record; an
-# enterprise's owners and admins read the records of their enterprise (`enterprise_id`),
-# and nothing of another; anyone else is refused (403).
 package gateway.authz
 
+# METADATA
+# title: The decision log (/v1/audit/decisions)
+# description: |
+#   Rules of package gateway.authz (described in decision.rego) for resource type
+#   `audit_log`: the platform role `auditor` reads every record; an enterprise's owners and
+#   admins read the records of their enterprise (`enterprise_id`), and nothing of another;
+#   anyone else is refused (403).
 _audit_log if input.resource.type == "audit_log"
 
 _platform_role_allows if {
@@ -20,12 +22,12 @@ visible if {
 	_authenticated
 }
 
-allow if {
+grant if {
 	_audit_log
 	_role_allows
 }
 
-allow if {
+grant if {
 	_audit_log
 	_platform_role_allows
 }

@@ -2,10 +2,14 @@
 # title: Authorization decisions of the MCP Policy Gateway
 # description: |
 #   Every scoping and role decision the gateway takes for one action on one resource
-#   (ADR-0008). Grants are `allow` and `visible` rules, one file per resource kind in this
+#   (ADR-0008). Grants are `grant` and `visible` rules, one file per resource kind in this
 #   directory, driven by the action table in data.gateway.actions; bans are `deny` rules, and
 #   any module in the policy directory that says `package gateway.authz` may add to `deny`.
-#   A ban always wins over a grant. Input schema, per resource type: policies/schemas/.
+#   A ban always wins over a grant. The answer is `decision` alone: no other rule of this
+#   package is read by the gateway (a rule named `allow` grants nothing, ADR 0050).
+#   Input schema, per resource type: policies/schemas/. The package's one package-scope
+#   block (OPA refuses a second): every other module of it opens with a block on its first
+#   rule.
 # schemas:
 #   - input: schema.input
 package gateway.authz
@@ -13,9 +17,10 @@ package gateway.authz
 # METADATA
 # title: The decision
 # description: |
-#   The answer for `input.action` on `input.resource`: `visible` false means the caller may
-#   not know the resource exists (404); visible but not `allow` is a 403 carrying `reasons`.
-#   `allow` is true only when some grant applies and no `deny` rule does.
+#   The answer for `input.action` on `input.resource`, {"allow", "visible", "reasons"}:
+#   `visible` false means the caller may not know the resource exists (404); visible but not
+#   `allow` is a 403 carrying `reasons`. `allow` is true only when some `grant` applies and
+#   no `deny` rule does.
 # entrypoint: true
 decision := {"allow": _allowed, "visible": visible, "reasons": reasons}
 
@@ -37,13 +42,15 @@ visible if {
 
 # METADATA
 # title: Grants
-# description: An action is allowed when some `allow` rule grants it (default deny).
+# description: |
+#   Some rule grants the action on the resource (default false). Not the answer: the
+#   decision's `allow` is a grant that no `deny` overrides.
 # scope: document
-default allow := false
+default grant := false
 
-allow if _local_dev
+grant if _local_dev
 
-allow if {
+grant if {
 	_authenticated
 	_granted_to("any_user")
 }
@@ -51,7 +58,7 @@ allow if {
 default _allowed := false
 
 _allowed if {
-	allow
+	grant
 	count(deny) == 0
 }
 
@@ -63,7 +70,7 @@ _allowed if {
 reasons := deny if {
 	count(deny) > 0
 } else := set() if {
-	allow
+	grant
 } else := _why_not if {
 	count(_why_not) > 0
 } else := {{

@@ -1,6 +1,16 @@
+# METADATA
+# title: Tests of gateway.authz, the decision for one action on one resource
+# description: |
+#   Here: how grants, bans and reasons combine, the action table, who is asking. Every
+#   *_test.rego beside this file is this package too, one per resource kind. Each test asks
+#   for a whole decision, with an input built by policies/gateway/fixtures/fixtures_test.rego
+#   (`f.decide`), and asserts what the gateway would answer: `f.allowed`, `f.refused` with
+#   the reason codes, `f.invisible` (a 404) — never a rule inside the decision.
+#   Run them all: `opa test -v policies` (OPA) or `.venv/bin/gateway policy test -v` (the
+#   embedded engine); `--run REGEX` picks tests by name on both. The package's one
+#   package-scope block: the other test modules open with a block on their first rule.
 package gateway.authz_test
 
-import data.gateway.authz
 import data.gateway.fixtures_test as f
 
 # --- how grants, bans and reasons combine ---------------------------------------------------
@@ -10,13 +20,20 @@ test_allowed_decision_has_no_reasons if {
 }
 
 test_a_ban_wins_over_a_grant if {
-	# alice owns ent_1 (a grant covers removing members) but is its last owner (a ban).
-	resource := f.member("ent_1", "alice", "owner", "active", 1)
-	d := f.decide("enterprise.members.remove", f.member_of("alice", "ent_1", "owner"), resource, null)
-	authz.allow with input.action as "enterprise.members.remove"
-		with input.subject as f.member_of("alice", "ent_1", "owner")
-		with input.resource as resource
-	f.refused(d, {"last_owner"})
+	# alice owns ent_1, so a grant covers her leaving it; as its last owner, a ban applies.
+	owner := f.member_of("alice", "ent_1", "owner")
+	f.allowed(f.decide("enterprise.members.remove", owner, f.member("ent_1", "alice", "owner", "active", 2), null))
+	last := f.member("ent_1", "alice", "owner", "active", 1)
+	f.refused(f.decide("enterprise.members.remove", owner, last, null), {"last_owner"})
+}
+
+# ADR 0050: the rule that grants is `grant`. A module that still says `allow if` in package
+# gateway.authz defines data.gateway.authz.allow, which nothing reads: it grants nothing.
+test_a_rule_named_allow_grants_nothing if {
+	member := f.member_of("bob", "ent_1", "member")
+	d := f.decide("mcp_server.delete", member, f.view_server("emcp_1", "ent_1", true), null)
+		with data.gateway.authz.allow as true
+	f.refused(d, {"enterprise_managed"})
 }
 
 test_a_denial_without_a_specific_reason_is_not_permitted if {

@@ -1,12 +1,13 @@
-# An enterprise's approved servers, /v1/enterprise/mcp-servers: rules of package gateway.authz
-# (annotated in decision.rego).
-#
-# Resource type `enterprise_mcp_server`: members read the approved list, owners and admins
-# write it (data.gateway.role_actions). Mandatory means mandatory: taking an auto-enabled
-# server out of every member's view (deleting it, or turning `auto_enabled` off) needs the
-# `enterprise_server.mandatory.remove` permission, which only owners have.
 package gateway.authz
 
+# METADATA
+# title: An enterprise's approved servers (/v1/enterprise/mcp-servers)
+# description: |
+#   Rules of package gateway.authz (described in decision.rego) for resource type
+#   `enterprise_mcp_server`: members read the approved list, owners and admins write it
+#   (data.gateway.role_actions). Mandatory means mandatory: taking an auto-enabled server
+#   out of every member's view (deleting it, or turning `auto_enabled` off) needs the
+#   `enterprise_server.mandatory.remove` permission, which only owners have.
 _enterprise_server if input.resource.type == "enterprise_mcp_server"
 
 visible if {
@@ -14,13 +15,13 @@ visible if {
 	_role
 }
 
-allow if {
+grant if {
 	_enterprise_server
 	_role_allows
 	not _removes_mandatory
 }
 
-allow if {
+grant if {
 	_enterprise_server
 	_role_allows
 	_role_has("enterprise_server.mandatory.remove")

@@ -2,6 +2,12 @@ package gateway.authz_test
 
 import data.gateway.fixtures_test as f
 
+# METADATA
+# title: Tests of an enterprise's approved servers (enterprise_servers.rego)
+# description: |
+#   Admins write the approved list and may make a server mandatory; only an owner takes a
+#   mandatory server away; members read; another enterprise's admin sees nothing.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 test_admin_writes_the_approved_list if {
 	every action in [
 		"enterprise_server.create", "enterprise_server.update", "enterprise_server.delete",

@@ -1,17 +1,21 @@
-# Enterprises (/v1/enterprises): rules of package gateway.authz (annotated in decision.rego).
-#
-# Resource type `enterprise`: any user lists their enterprises and creates organizations;
-# members read; what else a role may do is data.gateway.role_actions (owners alone delete).
-# A personal enterprise is its user's own: it cannot be deleted.
 package gateway.authz
 
+# METADATA
+# title: Enterprises (/v1/enterprises)
+# description: |
+#   Rules of package gateway.authz (described in decision.rego) for resource type
+#   `enterprise`: any user lists their enterprises and creates organizations; members read;
+#   what else a role may do is data.gateway.role_actions (owners alone delete). A personal
+#   enterprise is its user's own: it cannot be deleted.
+_enterprise if input.resource.type == "enterprise"
+
 visible if {
-	input.resource.type == "enterprise"
+	_enterprise
 	_role
 }
 
-allow if {
-	input.resource.type == "enterprise"
+grant if {
+	_enterprise
 	_role_allows
 }
 

@@ -2,16 +2,25 @@ package gateway.authz_test
 
 import data.gateway.fixtures_test as f
 
+# METADATA
+# title: Tests of enterprises (enterprises.rego)
+# description: |
+#   Any user creates an organization; members read theirs and outsiders see nothing; owners
+#   and admins update, owners alone delete, and a personal enterprise is never deleted.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 test_any_user_creates_an_organization if {
 	new := f.enterprise("ent_new", "organization")
 	f.allowed(f.decide("enterprise.create", f.user("alice"), new, new))
 }
 
-test_members_read_outsiders_see_nothing if {
+test_members_read_their_enterprise if {
 	f.allowed(f.decide(
 		"enterprise.read", f.member_of("bob", "ent_1", "member"),
 		f.enterprise("ent_1", "organization"), null,
 	))
+}
+
+test_an_outsider_does_not_see_an_enterprise if {
 	f.invisible(f.decide("enterprise.read", f.user("dave"), f.enterprise("ent_1", "organization"), null))
 }
 

@@ -1,14 +1,16 @@
-# Marketplace installs and restricted enterprises: rules of package gateway.authz (annotated in decision.rego).
-#
-# Resource type `marketplace_listing`: any user reads the catalog and installs from it.
-# An enterprise with `restrict_installs_to_approved` lets its members have personal servers
-# only from listings it approved, exactly as listed: a marketplace install, a
-# POST /v1/mcp-servers and a PATCH that changes how a server is launched are all judged on
-# `input.proposed` (the personal server as it would be stored), whose `listing` carries the
-# catalog entry it names and which of the caller's enterprises approved it (`approved_by`).
-# A server with no listing is refused too, or the restriction would be one copy-paste away.
 package gateway.authz
 
+# METADATA
+# title: Marketplace installs and restricted enterprises
+# description: |
+#   Rules of package gateway.authz (described in decision.rego) for resource type
+#   `marketplace_listing`: any user reads the catalog and installs from it. An enterprise
+#   with `restrict_installs_to_approved` lets its members have personal servers only from
+#   listings it approved, exactly as listed: a marketplace install, a POST /v1/mcp-servers
+#   and a PATCH that changes how a server is launched are all judged on `input.proposed`
+#   (the personal server as it would be stored), whose `listing` carries the catalog entry
+#   it names and which of the caller's enterprises approved it (`approved_by`). A server
+#   with no listing is refused too, or the restriction would be one copy-paste away.
 _restricting := sort([ent |
 	some ent in object.keys(input.subject.memberships)
 	input.subject.memberships[ent].restrict_installs_to_approved == true

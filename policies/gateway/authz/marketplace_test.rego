@@ -2,6 +2,13 @@ package gateway.authz_test
 
 import data.gateway.fixtures_test as f
 
+# METADATA
+# title: Tests of marketplace installs and restricted enterprises (marketplace.rego)
+# description: |
+#   Any user installs by default; a member of an enterprise that restricts installs gets only
+#   listings every restricting enterprise approved, exactly as listed, whether by install,
+#   create or a PATCH that relaunches a server.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 _restricted(ents) := f.member_of_restricting("bob", ents)
 
 _install(subject, id, approved_by) := f.decide(

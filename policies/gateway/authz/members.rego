@@ -1,15 +1,16 @@
-# Members and invitations: rules of package gateway.authz (annotated in decision.rego).
-#
-# Resource type `enterprise_member` (one user's place in an enterprise: `role`, `status`
-# active or invited, or null for neither) for what owners and admins do: invite, change a
-# role, remove a member, revoke an invitation. Only owners grant, change or remove the
-# owner role; an enterprise never loses its last owner; a personal enterprise has exactly
-# one member. Anyone may leave.
-#
-# Resource type `invitation` for what the invitee does: nobody becomes a member without
-# accepting, and only the invitee sees, accepts or declines an invitation.
 package gateway.authz
 
+# METADATA
+# title: Members and invitations
+# description: |
+#   Rules of package gateway.authz (described in decision.rego). Resource type
+#   `enterprise_member` (one user's place in an enterprise: `role`, `status` active or
+#   invited, or null for neither) for what owners and admins do: invite, change a role,
+#   remove a member, revoke an invitation. Only owners grant, change or remove the owner
+#   role; an enterprise never loses its last owner; a personal enterprise has exactly one
+#   member. Anyone may leave. Resource type `invitation` for what the invitee does: nobody
+#   becomes a member without accepting, and only the invitee sees, accepts or declines an
+#   invitation.
 _member_change if input.resource.type == "enterprise_member"
 
 _invitee if {
@@ -25,20 +26,20 @@ visible if {
 
 visible if _invitee
 
-allow if {
+grant if {
 	_member_change
 	_role_allows
 	not _touches_owner
 }
 
-allow if {
+grant if {
 	_member_change
 	_role_allows
 	_role_has("enterprise.owners.write")
 }
 
 # Leaving: a member removes themself.
-allow if {
+grant if {
 	_member_change
 	_authenticated
 	_granted_to("self")
@@ -46,7 +47,7 @@ allow if {
 	input.resource.status == "active"
 }
 
-allow if {
+grant if {
 	_invitee
 	_granted_to("invitee")
 }

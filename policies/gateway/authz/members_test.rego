@@ -2,6 +2,13 @@ package gateway.authz_test
 
 import data.gateway.fixtures_test as f
 
+# METADATA
+# title: Tests of members and invitations (members.rego)
+# description: |
+#   Who invites whom, who changes roles, who removes and who leaves; the owner role is the
+#   owners' to give or take, an enterprise keeps its last owner, and only the invitee sees,
+#   accepts or declines an invitation.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 _invited(role) := {"role": role, "status": "invited"}
 
 _active(role) := {"role": role, "status": "active"}

@@ -1,10 +1,19 @@
-# Quotas: what one user or enterprise may have, from data.gateway.quotas, so the size of every
-# policy input and the cost of every view stay bounded. The gateway sends the count the
-# action would grow in input.context.counts; memberships and owned organizations are
-# counted from input.subject. An action that would go past a quota is denied with
-# `quota_exceeded`. Counts are read just before the write, so concurrent creates can
-# pass a quota by at most the number in flight.
 package gateway.authz
+
+# METADATA
+# title: Quotas
+# description: |
+#   Rules of package gateway.authz (described in decision.rego): what one user or enterprise
+#   may have, from data.gateway.quotas, so the size of every policy input and the cost of
+#   every view stay bounded. The gateway sends the count the action would grow in
+#   input.context.counts; memberships and owned organizations are counted from
+#   input.subject. An action that would go past a quota is denied with `quota_exceeded`.
+#   Counts are read just before the write, so concurrent creates can pass a quota by at most
+#   the number in flight.
+_exceeded(quota, what) := {
+	"code": "quota_exceeded",
+	"message": concat("", ["quota exceeded: at most ", format_int(quota, 10), " ", what]),
+}
 
 deny contains _exceeded(quota, "personal servers per user") if {
 	input.action == "mcp_server.create"
@@ -39,9 +48,4 @@ deny contains _exceeded(quota, "organizations owned per user") if {
 		input.subject.memberships[id].kind == "organization"
 	}
 	count(owned) >= quota
-}
-
-_exceeded(quota, what) := {
-	"code": "quota_exceeded",
-	"message": concat("", ["quota exceeded: at most ", format_int(quota, 10), " ", what]),
 }

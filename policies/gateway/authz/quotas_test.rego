@@ -2,6 +2,12 @@ package gateway.authz_test
 
 import data.gateway.fixtures_test as f
 
+# METADATA
+# title: Tests of the quotas (quotas.rego)
+# description: |
+#   Each quota of data.gateway.quotas refuses the action that would pass it, with
+#   `quota_exceeded` naming the limit; below it, or with no count sent, nothing is refused.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 _quota := "quota_exceeded"
 
 test_a_personal_server_under_the_quota_is_created if {
@@ -10,7 +16,7 @@ test_a_personal_server_under_the_quota_is_created if {
 	f.allowed(d)
 }
 
-test_the_quota_th_personal_server_is_refused if {
+test_a_personal_server_past_the_quota_is_refused if {
 	s := f.personal_server(null, "alice")
 	d := f.decide_counting("mcp_server.create", f.user("alice"), s, s, {"personal_servers": 500})
 	f.refused(d, {_quota})

@@ -1,12 +1,14 @@
-# MCP servers through /v1/mcp-servers: rules of package gateway.authz (annotated in decision.rego).
-#
-# Resource type `mcp_server`: a caller's personal servers (their owner may do everything
-# `personal_owner` is granted) and the enterprise servers of their merged view (read and
-# launch only: owners and admins manage those through /v1/enterprise/mcp-servers).
-# Which servers are in the merged view is data.gateway.scope.view's answer, so what
-# GET /v1/mcp-servers lists and what GET /v1/mcp-servers/{id} shows cannot disagree.
 package gateway.authz
 
+# METADATA
+# title: MCP servers through /v1/mcp-servers
+# description: |
+#   Rules of package gateway.authz (described in decision.rego) for resource type
+#   `mcp_server`: a caller's personal servers (their owner may do everything
+#   `personal_owner` is granted) and the enterprise servers of their merged view (read and
+#   launch only: owners and admins manage those through /v1/enterprise/mcp-servers). Which
+#   servers are in the merged view is data.gateway.scope.view's answer, read here, so what
+#   GET /v1/mcp-servers lists and what GET /v1/mcp-servers/{id} shows cannot disagree.
 _view := data.gateway.scope.view
 
 # A personal server of the caller: visible, and the owner's actions granted. A create's
@@ -41,12 +43,12 @@ visible if {
 
 visible if _in_merged_view
 
-allow if {
+grant if {
 	_owns_personal
 	_granted_to("personal_owner")
 }
 
-allow if {
+grant if {
 	_in_merged_view
 	_granted_to("merged_view")
 }

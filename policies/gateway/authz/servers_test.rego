@@ -4,6 +4,12 @@ import data.gateway.fixtures_test as f
 
 # --- personal servers ---------------------------------------------------------------------
 
+# METADATA
+# title: Tests of MCP servers through /v1/mcp-servers (servers.rego)
+# description: |
+#   An owner does everything with their personal servers, which nobody else sees; a member
+#   reads and launches the auto-enabled servers of their enterprises, and changes none.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 test_owner_may_do_everything_with_their_server if {
 	every action in [
 		"mcp_server.read", "mcp_server.update", "mcp_server.delete", "mcp_server.launch",
@@ -24,7 +30,7 @@ test_a_missing_server_is_invisible if {
 	f.invisible(f.decide("mcp_server.read", f.user("bob"), missing, null))
 }
 
-test_create_only_for_oneself if {
+test_a_user_creates_servers_only_for_themself if {
 	mine := f.personal_server("mcp_new", "alice")
 	f.allowed(f.decide("mcp_server.create", f.user("alice"), mine, mine))
 	theirs := f.personal_server("mcp_new", "bob")

@@ -1,3 +1,8 @@
+# METADATA
+# title: Tests of a marketplace page's install decisions (gateway.marketplace)
+# description: |
+#   Each listing of a page carries the very decision an install of it would get.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 package gateway.marketplace_test
 
 import data.gateway.fixtures_test as f

@@ -1,15 +1,16 @@
-# Decision-log masking (OPA's system.log; the package is annotated in drop.rego).
-#
-# Evaluated on every decision-log event, by OPA for its own log and by the gateway for its
-# log (the event is the input: input.input is the decision's input). Returns JSON pointers
-# to erase and {"op": "upsert"} objects to replace; the record lists them in `erased` and
-# `masked`. Credential values never reach the gateway's policy input (only env var names
-# do), so what is masked here is what a user typed where a ${VAR} reference belongs: a
-# literal token in a header, an argument, a URL; and any key named like a credential in the
-# request, the subject or a server (a bearer token included). docs/audit.md.
 package system.log
 
-# A name that carries a credential (a header, an argument flag, a query parameter).
+# METADATA
+# title: Decision-log masking
+# description: |
+#   Rules of package system.log (described in drop.rego). Evaluated on every decision-log
+#   event, by OPA for its own log and by the gateway for its log (the event is the input:
+#   input.input is the decision's input). `mask` returns JSON pointers to erase and
+#   {"op": "upsert"} objects to replace; the record lists them in `erased` and `masked`.
+#   Credential values never reach the gateway's policy input (only env var names do), so
+#   what is masked here is what a user typed where a ${VAR} reference belongs: a literal
+#   token in a header, an argument, a URL; and any key named like a credential in the
+#   request, the subject or a server (a bearer token included). docs/audit.md.
 _credential_name(name) if regex.match(
 	`(auth|token|secret|passw|api[_-]?key|private[_-]?key|cookie|session|credential|signature)`,
 	lower(name),

@@ -1,3 +1,9 @@
+# METADATA
+# title: Tests of decision-log masking (system.log)
+# description: |
+#   What the mask hides (literal credentials in headers, arguments, URLs and credential-named
+#   keys), what it keeps (${VAR} references, names), and what OPA does not log at all.
+#   Run: `opa test policies` (OPA) or `.venv/bin/gateway policy test` (the embedded engine).
 package system.log_test
 
 import data.system.log

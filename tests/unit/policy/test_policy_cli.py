@@ -120,14 +120,14 @@ def test_test_runs_one_pattern_and_shows_what_a_failure_evaluated(
     assert "4 passed, 0 failed" in out
     broken = policies / "gateway" / "scope" / "view_test.rego"
     broken.write_text(broken.read_text().replace('"user_ids": ["bob"]', '"user_ids": ["eve"]', 1))
-    assert main(["policy", "test", str(policies), "--run", "test_view_is_own"]) == 1
+    assert main(["policy", "test", str(policies), "--run", "test_the_view_is_ones_own"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL gateway.scope_test.test_view_is_own_servers_and_every_enterprise" in out
+    assert "FAIL gateway.scope_test.test_the_view_is_ones_own_servers_and_every_enterprises" in out
     assert f"{broken}:" in out
     assert "evaluated to: undefined" in out
     # The statement that did not hold, and what the test had computed before it.
     assert '"user_ids": ["eve"]' in out and "v == {" in out
-    assert 'line 12: v == {"unscoped": false, "user_ids": ["eve"]' in out
+    assert 'line 18: v == {"unscoped": false, "user_ids": ["eve"]' in out
     assert 'v = {"auto_enabled_only":true,"enterprise_ids":["ent_a","ent_b"]' in out
 
 

@@ -1,11 +1,14 @@
-# HTTP servers only on allow-listed hosts: rules of package gateway.authz (the worked example
-# of docs/policies.md). Copy docs/examples/allowed-hosts/gateway/ over policies/gateway/.
-#
-# Judged on `input.proposed`, the server as it would be stored: so a create, a PATCH that
-# moves a server to another URL and a marketplace install are all refused alike, and the
-# listings page shows the refusal before anyone tries.
 package gateway.authz
 
+# METADATA
+# title: HTTP servers only on allow-listed hosts
+# description: |
+#   A ban added to package gateway.authz, the worked example of docs/policies.md: copy
+#   docs/examples/allowed-hosts/gateway/ over policies/gateway/. Judged on `input.proposed`,
+#   the server as it would be stored: so a create, a PATCH that moves a server to another
+#   URL and a marketplace install are all refused alike, and the listings page shows the
+#   refusal before anyone tries. The allow-list is data (data.gateway.allowed_hosts). This
+#   block is on the rule, not the package: decision.rego holds the package's one.
 deny contains {
 	"code": "host_not_allowed",
 	"message": concat("", [

@@ -2,6 +2,14 @@ package gateway.authz_test
 
 import data.gateway.fixtures_test as f
 
+# METADATA
+# title: Tests of the worked example, HTTP servers only on allow-listed hosts
+# description: |
+#   Listed hosts and suffixes pass, any other host is refused by name on create and on an
+#   update that moves a server, user info and ports do not fool the rule, and stdio servers
+#   are not concerned. Run with the shipped policy and fixtures:
+#   `opa test policies docs/examples/allowed-hosts` (OPA), or copy the example's gateway/
+#   over a copy of policies/gateway/ and run `.venv/bin/gateway policy test <the copy>`.
 _at(url) := f.http_server(f.personal_server("mcp_1", "alice"), url)
 
 test_an_allow_listed_host_may_be_used if {

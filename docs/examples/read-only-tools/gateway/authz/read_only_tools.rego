@@ -1,13 +1,16 @@
-# Read-only tools only, for the members of some enterprises: rules of package gateway.authz
-# (docs/mcp-proxy.md). Copy docs/examples/read-only-tools/gateway/ over policies/gateway/.
-#
-# A member of an enterprise listed in data.gateway.read_only_tools.enterprises sees, through
-# the MCP proxy, only the tools whose server says `readOnlyHint: true`: the others disappear
-# from tools/list and a call of one is refused. The hint is the upstream server's word about
-# its own tool, so this trusts the servers the view lets in (an enterprise approved them);
-# a rule on `input.resource.tool.arguments` constrains a call itself.
 package gateway.authz
 
+# METADATA
+# title: Read-only tools only, for the members of some enterprises
+# description: |
+#   A ban added to package gateway.authz (docs/mcp-proxy.md): copy
+#   docs/examples/read-only-tools/gateway/ over policies/gateway/. A member of an enterprise
+#   listed in data.gateway.read_only_tools.enterprises sees, through the MCP proxy, only the
+#   tools whose server says `readOnlyHint: true`: the others disappear from tools/list and a
+#   call of one is refused. The hint is the upstream server's word about its own tool, so
+#   this trusts the servers the view lets in (an enterprise approved them); a rule on
+#   `input.resource.tool.arguments` constrains a call itself. This block is on the rule, not
+#   the package: decision.rego holds the package's one.
 deny contains {
 	"code": "read_only_tools",
 	"message": concat("", [
