@@ -19,31 +19,31 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.types import Scope
 
-from gateway.api.admission import admission_middleware
-from gateway.api.allow_header import complete_allow_header
-from gateway.api.audit import AuditController
-from gateway.api.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
-from gateway.api.deadlines import body_deadline_middleware
+from gateway.api.controllers.audit import AuditController
+from gateway.api.controllers.enterprise_servers import EnterpriseServerController
+from gateway.api.controllers.enterprises import EnterpriseController
+from gateway.api.controllers.health import healthz, readyz
+from gateway.api.controllers.invitations import InvitationController
+from gateway.api.controllers.marketplace import MarketplaceController
+from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.deps import DEPENDENCIES, runtime_of
-from gateway.api.enterprise_servers import EnterpriseServerController
-from gateway.api.enterprises import EnterpriseController
+from gateway.api.edge.admission import admission_middleware
+from gateway.api.edge.allow_header import complete_allow_header
+from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
+from gateway.api.edge.deadlines import body_deadline_middleware
+from gateway.api.edge.metrics import metrics_route, request_metrics_middleware
+from gateway.api.edge.request_scope import request_context_middleware
+from gateway.api.edge.security_headers import add_security_headers
 from gateway.api.errors import (
     gateway_error_handler,
     http_error_handler,
     unexpected_error_handler,
     validation_error_handler,
 )
-from gateway.api.health import healthz, readyz
-from gateway.api.invitations import InvitationController
-from gateway.api.marketplace import MarketplaceController
-from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
-from gateway.api.metrics import metrics_route, request_metrics_middleware
-from gateway.api.middleware import request_context_middleware
-from gateway.api.openapi import SECURITY
-from gateway.api.openapi import components as openapi_components
-from gateway.api.openapi_refine import render_plugins
+from gateway.api.openapi.answers import SECURITY
+from gateway.api.openapi.answers import components as openapi_components
+from gateway.api.openapi.refine import render_plugins
 from gateway.api.requests import GatewayRequest
-from gateway.api.security_headers import add_security_headers
 from gateway.audit.writer import AuditWriter
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError

@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from openapi_spec_validator import validate
 
-from gateway.api.openapi import AUTHENTICATED, document
+from gateway.api.openapi.answers import AUTHENTICATED, document
 from gateway.config import Settings
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
 

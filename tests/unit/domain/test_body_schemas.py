@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
 
-from gateway.api.openapi import document
+from gateway.api.openapi.answers import document
 from gateway.domain.enterprises import EnterpriseCreate, EnterprisePatch, MemberPut
 from gateway.domain.servers import (
     EnterpriseServerCreate,

@@ -23,7 +23,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.errors import WWW_AUTHENTICATE, status_of
-from gateway.api.openapi import public
+from gateway.api.openapi.answers import public
 from gateway.errors import GatewayError
 from gateway.observability.metrics import exposition, observe_request
 

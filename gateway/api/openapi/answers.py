@@ -137,7 +137,7 @@ SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
 
 def document() -> dict[str, Any]:
     """The live document, as `/schema/openapi.json` serves it (it depends on no setting)."""
-    from gateway.api.openapi_refine import refined
+    from gateway.api.openapi.refine import refined
     from gateway.app import create_app  # the app imports this module
     from gateway.config import Settings
 
