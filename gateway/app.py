@@ -1,6 +1,7 @@
 """The composition root: the one `create_app()`. Routes, dependencies, middleware, error
 handlers and the lifespan that opens the runtime (gateway/wiring.py builds it) and runs the
-background work (policy watching, finishing interrupted enterprise deletions)."""
+background work (policy watching, finishing interrupted enterprise deletions); and
+`openapi_document()`, which builds an app to read its document."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -17,6 +20,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
+from litestar.serialization import encode_json
 from litestar.types import Scope
 
 from gateway.api.controllers.audit import AuditController
@@ -42,7 +46,7 @@ from gateway.api.errors import (
 )
 from gateway.api.openapi.answers import SECURITY
 from gateway.api.openapi.answers import components as openapi_components
-from gateway.api.openapi.refine import render_plugins
+from gateway.api.openapi.refine import refined, render_plugins
 from gateway.api.requests import GatewayRequest
 from gateway.audit.writer import AuditWriter
 from gateway.config import Settings, load_settings
@@ -178,3 +182,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # constructor argument: Litestar ignores it when a plugin sets it on the AppConfig.
         request_max_body_size=settings.max_body_bytes,
     )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The live document, as `/schema/openapi.json` serves it (it depends on no setting).
+    Here, in the composition root, because it builds an app: the api package never imports
+    gateway.app (tests/unit/test_import_graph.py)."""
+    app = create_app(Settings(auth_enabled=False))
+    # Through Litestar's encoder, as served: the schema objects hold Structs (examples).
+    served = msgspec.json.decode(encode_json(app.openapi_schema.to_schema()))
+    return refined(app, served)

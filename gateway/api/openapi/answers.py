@@ -13,7 +13,6 @@ import msgspec
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Components, OpenAPIHeader, Operation, Schema, SecurityScheme
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.serialization import encode_json
 
 from gateway.domain.decisions import Reason
 
@@ -133,22 +132,3 @@ def components() -> Components:
 
 
 SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
-
-
-def document() -> dict[str, Any]:
-    """The live document, as `/schema/openapi.json` serves it (it depends on no setting)."""
-    from gateway.api.openapi.refine import refined
-    from gateway.app import create_app  # the app imports this module
-    from gateway.config import Settings
-
-    app = create_app(Settings(auth_enabled=False))
-    # Through Litestar's encoder, as served: the schema objects hold Structs (examples).
-    served = msgspec.json.decode(encode_json(app.openapi_schema.to_schema()))
-    document: dict[str, Any] = refined(app, served)
-    return document
-
-
-if __name__ == "__main__":  # python -m gateway.api.openapi > docs/openapi.json
-    import json
-
-    print(json.dumps(document(), indent=2, sort_keys=True))
