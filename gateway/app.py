@@ -30,12 +30,13 @@ from gateway.api.controllers.health import healthz, readyz
 from gateway.api.controllers.invitations import InvitationController
 from gateway.api.controllers.marketplace import MarketplaceController
 from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCredentialController
+from gateway.api.controllers.metrics import metrics_route
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.admission import admission_middleware
 from gateway.api.edge.allow_header import complete_allow_header
 from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.edge.deadlines import body_deadline_middleware
-from gateway.api.edge.metrics import metrics_route, request_metrics_middleware
+from gateway.api.edge.metrics import request_metrics_middleware
 from gateway.api.edge.request_scope import request_context_middleware
 from gateway.api.edge.security_headers import add_security_headers
 from gateway.api.errors import (

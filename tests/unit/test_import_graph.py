@@ -96,3 +96,41 @@ def test_nothing_imports_the_composition_root_or_the_tools() -> None:
         if not module.startswith(ABOVE_EVERYTHING)
     }
     assert {module: imports for module, imports in wrong.items() if imports} == {}
+
+
+# gateway/api: what each part may import of the others. The top level holds what the
+# controllers share (deps, params, pages, requests, errors, idempotency, preconditions); the
+# edge is wired around every request by the composition root alone; the OpenAPI modules
+# describe the controllers' answers without importing them.
+API_PARTS: dict[str, set[str]] = {
+    "shared": {"shared"},
+    "controllers": {"shared", "openapi"},
+    "edge": {"shared", "edge"},
+    "openapi": {"shared", "openapi"},
+}
+
+
+def _part(module: str) -> str:
+    sub = module.removeprefix("gateway.api.").split(".")[0]
+    return sub if sub in API_PARTS and module != "gateway.api" else "shared"
+
+
+def test_the_api_parts_import_only_what_they_may() -> None:
+    wrong = {}
+    for module, imports in graph().items():
+        if not module.startswith("gateway.api"):
+            continue
+        part = _part(module)
+        bad = sorted(
+            i
+            for i in imports
+            if i.startswith("gateway.api")
+            and (
+                _part(i) not in API_PARTS[part]
+                # one controller never reaches into another: what they share is the top level
+                or (part == _part(i) == "controllers" and module != i)
+            )
+        )
+        if bad:
+            wrong[module] = bad
+    assert wrong == {}
