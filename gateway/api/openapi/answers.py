@@ -1,5 +1,5 @@
 """What the OpenAPI document says beyond the success answer: the error answers each operation
-can give (one body shape, gateway/api/errors.py), their headers, and who needs no token.
+can give (the bodies of gateway/api/errors.py), their headers, and who needs no token.
 
 Each route decorator takes `**answers(...)` with the statuses that apply to it; the ones every
 authenticated route can answer are always included. docs/adr/0048-openapi-contract.md."""
@@ -9,35 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Components, OpenAPIHeader, Operation, Schema, SecurityScheme
 from litestar.openapi.spec.enums import OpenAPIType
 
-from gateway.domain.decisions import Reason
+from gateway.api.errors import DenialBody, ErrorBody
 
 BEARER = "bearer"
-
-
-class FieldError(msgspec.Struct, kw_only=True):
-    key: str
-    message: str
-
-
-class ErrorBody(msgspec.Struct, kw_only=True):
-    """Every error answer: its status again, what went wrong, and for a 400 the fields."""
-
-    status_code: int
-    detail: str
-    extra: list[FieldError] | None = None
-
-
-class DenialBody(ErrorBody, kw_only=True):
-    """A 403: the policy's reasons, and the decision to look up in /v1/audit/decisions."""
-
-    reasons: list[Reason]
-    decision_id: str | None
-
 
 # Every route behind the bearer token can answer these: a bad parameter, no or a bad token, a
 # policy denial (every route asks the policy), the rate limit, a backend down or admission full.
