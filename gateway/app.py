@@ -1,6 +1,7 @@
 """The composition root: the one `create_app()`. Routes, dependencies, middleware, error
 handlers and the lifespan that opens the runtime (gateway/wiring.py builds it) and runs the
-background work (policy watching, finishing interrupted enterprise deletions)."""
+background work (policy watching, finishing interrupted enterprise deletions); and
+`openapi_document()`, which builds an app to read its document."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -17,32 +20,34 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
+from litestar.serialization import encode_json
 
-from gateway.api.admission import admission_middleware
-from gateway.api.allow_header import complete_allow_header
-from gateway.api.audit import AuditController
-from gateway.api.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
-from gateway.api.deadlines import body_deadline_middleware
+from gateway.api.controllers.audit import AuditController
+from gateway.api.controllers.enterprise_servers import EnterpriseServerController
+from gateway.api.controllers.enterprises import EnterpriseController
+from gateway.api.controllers.health import healthz, readyz
+from gateway.api.controllers.invitations import InvitationController
+from gateway.api.controllers.marketplace import MarketplaceController
+from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCredentialController
+from gateway.api.controllers.metrics import metrics_route
 from gateway.api.deps import DEPENDENCIES, runtime_of
-from gateway.api.enterprise_servers import EnterpriseServerController
-from gateway.api.enterprises import EnterpriseController
+from gateway.api.edge.admission import admission_middleware
+from gateway.api.edge.allow_header import complete_allow_header
+from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
+from gateway.api.edge.deadlines import body_deadline_middleware
+from gateway.api.edge.metrics import request_metrics_middleware
+from gateway.api.edge.request_scope import request_context_middleware
+from gateway.api.edge.security_headers import add_security_headers
 from gateway.api.errors import (
     gateway_error_handler,
     http_error_handler,
     unexpected_error_handler,
     validation_error_handler,
 )
-from gateway.api.health import healthz, readyz
-from gateway.api.invitations import InvitationController
-from gateway.api.marketplace import MarketplaceController
-from gateway.api.mcp_servers import MCPServerController, MCPServerCredentialController
-from gateway.api.metrics import metrics_route, request_metrics_middleware
-from gateway.api.middleware import request_context_middleware
-from gateway.api.openapi import SECURITY
-from gateway.api.openapi import components as openapi_components
-from gateway.api.openapi_refine import render_plugins
+from gateway.api.openapi.answers import SECURITY
+from gateway.api.openapi.answers import components as openapi_components
+from gateway.api.openapi.refine import refined, render_plugins
 from gateway.api.requests import GatewayRequest
-from gateway.api.security_headers import add_security_headers
 from gateway.audit.recorder import AuditRecorder
 from gateway.config import Settings, load_settings
 from gateway.errors import GatewayError
@@ -196,3 +201,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # constructor argument: Litestar ignores it when a plugin sets it on the AppConfig.
         request_max_body_size=settings.max_body_bytes,
     )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The live document, as `/schema/openapi.json` serves it (it depends on no setting).
+    Here, in the composition root, because it builds an app: the api package never imports
+    gateway.app (tests/unit/test_import_graph.py)."""
+    app = create_app(Settings(auth_enabled=False))
+    # Through Litestar's encoder, as served: the schema objects hold Structs (examples).
+    served = msgspec.json.decode(encode_json(app.openapi_schema.to_schema()))
+    return refined(app, served)

@@ -42,7 +42,7 @@ def _settings() -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.api.deadlines import HeaderDeadlineProtocol
+    from gateway.api.edge.deadlines import HeaderDeadlineProtocol
 
     settings = _settings()
     from gateway.policy.embedded import compile_policy
@@ -146,7 +146,7 @@ def served_app() -> Litestar:
     Reference cycles are still collected."""
     import gc
 
-    from gateway.api.deadlines import HeaderDeadlineProtocol
+    from gateway.api.edge.deadlines import HeaderDeadlineProtocol
     from gateway.app import create_app
     from gateway.observability.logs import configure_logging
 

@@ -20,7 +20,7 @@ from litestar.types import Message, Receive, Scope, Send
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.api.admission import admission_middleware
+from gateway.api.edge.admission import admission_middleware
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import BackendUnavailable
 from gateway.observability.metrics import backend_of

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.api.admission import admission_middleware
+from gateway.api.edge.admission import admission_middleware
 
 
 async def test_an_open_mcp_stream_holds_no_slot() -> None:

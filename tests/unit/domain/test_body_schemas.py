@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
 
-from gateway.api.openapi import document
+from gateway.app import openapi_document
 from gateway.domain.enterprises import EnterpriseCreate, EnterprisePatch, MemberPut
 from gateway.domain.servers import (
     EnterpriseServerCreate,
@@ -104,7 +104,7 @@ def _outcome(struct: type[msgspec.Struct], body: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def components() -> dict[str, Any]:
-    return dict(document()["components"])
+    return dict(openapi_document()["components"])
 
 
 @pytest.mark.parametrize("name", sorted(BODIES))

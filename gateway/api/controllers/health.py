@@ -18,7 +18,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 
-from gateway.api.openapi import public
+from gateway.api.openapi.answers import public
 from gateway.errors import GatewayError
 from gateway.wiring import Runtime
 

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import Body
 
 from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
-from gateway.api.openapi import answers
+from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseServerIdParam, EnvVarParam, OptionalEnterpriseId
 from gateway.api.preconditions import IfMatchHeader, if_match, refuse_if_match, tagged

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from gateway.api.openapi import answers
+from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page
 from gateway.api.params import (
     ActionQuery,

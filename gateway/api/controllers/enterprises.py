@@ -11,7 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Body
 
 from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
-from gateway.api.openapi import answers
+from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseIdParam, UserIdParam
 from gateway.api.preconditions import IfMatchHeader, if_match, tagged

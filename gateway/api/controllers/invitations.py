@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 
-from gateway.api.openapi import answers
+from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseIdParam
 from gateway.domain.enterprises import Member, PendingInvitation

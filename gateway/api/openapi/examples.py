@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from gateway.api.errors import DenialBody, ErrorBody, FieldError
+from gateway.domain.decisions import Reason
+
 _ENT = "ent_01a23019700251eaa5b227b92e7a"
 _EMCP = "emcp_01a2301970102daed8b768fa4b55"
 
@@ -53,41 +58,57 @@ ENTERPRISE: dict[str, Any] = {
     "created_at": "2026-12-01T05:35:03.184352Z",
     "updated_at": "2026-12-01T05:35:03.184352Z",
 }
-MANAGED_DENIAL = {
-    "status_code": 403,
-    "detail": f"mcp_server.update on MCP server {_EMCP} denied by policy",
-    "reasons": [
-        {
-            "code": "enterprise_managed",
-            "message": f"{_EMCP} is managed by enterprise {_ENT}: members cannot change it; "
-            "owners and admins manage it through /v1/enterprise/mcp-servers",
-        }
-    ],
-    "decision_id": "8641e6eb-77ea-4023-b505-33ad4cc4f5df",
-}
-ROLE_DENIAL = {
-    "status_code": 403,
-    "detail": f"enterprise_server.create on enterprise {_ENT} denied by policy",
-    "reasons": [
-        {
-            "code": "role_required",
-            "message": f"enterprise_server.create needs one of the roles admin, owner in "
-            f"enterprise {_ENT}; your role is member",
-        }
-    ],
-    "decision_id": "b23540ee-21a3-42e3-bab1-5c56faf83ec1",
-}
-UNKNOWN_FIELD = {
-    "status_code": 400,
-    "detail": "invalid colour: is not a known field",
-    "extra": [{"key": "colour", "message": "is not a known field"}],
-}
+
+
+def _body(error: ErrorBody) -> dict[str, Any]:
+    """An error example as the gateway writes it: from the Struct it encodes."""
+    body: dict[str, Any] = msgspec.to_builtins(error)
+    return body
+
+
+MANAGED_DENIAL = _body(
+    DenialBody(
+        status_code=403,
+        detail=f"mcp_server.update on MCP server {_EMCP} denied by policy",
+        reasons=[
+            Reason(
+                code="enterprise_managed",
+                message=f"{_EMCP} is managed by enterprise {_ENT}: members cannot change it; "
+                "owners and admins manage it through /v1/enterprise/mcp-servers",
+            )
+        ],
+        decision_id="8641e6eb-77ea-4023-b505-33ad4cc4f5df",
+    )
+)
+ROLE_DENIAL = _body(
+    DenialBody(
+        status_code=403,
+        detail=f"enterprise_server.create on enterprise {_ENT} denied by policy",
+        reasons=[
+            Reason(
+                code="role_required",
+                message=f"enterprise_server.create needs one of the roles admin, owner in "
+                f"enterprise {_ENT}; your role is member",
+            )
+        ],
+        decision_id="b23540ee-21a3-42e3-bab1-5c56faf83ec1",
+    )
+)
+UNKNOWN_FIELD = _body(
+    ErrorBody(
+        status_code=400,
+        detail="invalid colour: is not a known field",
+        extra=[FieldError(key="colour", message="is not a known field")],
+    )
+)
 _UNDECLARED = "'Authorization' references ${LINEAR_API_KEY}, which is not declared in `env`"
-UNDECLARED_REFERENCE = {
-    "status_code": 422,
-    "detail": f"invalid headers: {_UNDECLARED}",
-    "extra": [{"key": "headers", "message": _UNDECLARED}],
-}
+UNDECLARED_REFERENCE = _body(
+    ErrorBody(
+        status_code=422,
+        detail=f"invalid headers: {_UNDECLARED}",
+        extra=[FieldError(key="headers", message=_UNDECLARED)],
+    )
+)
 
 
 def _one(summary: str, value: Any) -> dict[str, Any]:

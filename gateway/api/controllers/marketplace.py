@@ -8,7 +8,7 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from gateway.api.openapi import answers
+from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import ListingIdParam
 from gateway.domain.servers import MCPServerConfig

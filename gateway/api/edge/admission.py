@@ -11,15 +11,9 @@ from collections.abc import Callable
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    Receive,
-    Scope,
-    Send,
-)
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
+from gateway.api.errors import ErrorBody, encode_error
 from gateway.observability.metrics import ADMISSION_REJECTED, IN_FLIGHT
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -35,22 +29,29 @@ class AdmissionStats(msgspec.Struct, kw_only=True):
 
 def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], AdmissionStats]:
     stats = AdmissionStats(limit=limit)
-    body = msgspec.json.encode(
-        {
-            "status_code": 503,
-            "detail": f"the gateway is at its limit of {limit} requests in flight; retry",
-        }
+    body = encode_error(
+        ErrorBody(
+            status_code=503,
+            detail=f"the gateway is at its limit of {limit} requests in flight; retry",
+        )
     )
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": 503,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-        ],
-    }
-    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    headers = (
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+    )
+
+    async def refuse(send: Send) -> None:
+        # Fresh messages for every refusal: `before_send` hooks (the security headers) put a
+        # longer header list into the start message itself, so a shared one grew ~200 bytes
+        # on every refusal.
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": list(headers),
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,8 +61,7 @@ def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], Admi
             if stats.in_flight >= stats.limit:
                 stats.refused += 1
                 ADMISSION_REJECTED.inc()
-                await send(start)
-                await send(end)
+                await refuse(send)
                 return
             if scope["method"] == "GET" and scope["path"] in STREAM_PATHS:
                 # An MCP client's notification stream stays open for the whole session: admitted

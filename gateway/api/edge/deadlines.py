@@ -21,7 +21,11 @@ from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-_TIMEOUT_BODY = b'{"status_code":408,"detail":"request headers not received in time"}'
+from gateway.api.errors import ErrorBody, encode_error
+
+_TIMEOUT_BODY = encode_error(
+    ErrorBody(status_code=408, detail="request headers not received in time")
+)
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
     b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)

@@ -37,7 +37,7 @@ from litestar.openapi.plugins import (
 )
 from litestar.routes import HTTPRoute
 
-from gateway.api.openapi_examples import add_examples
+from gateway.api.openapi.examples import add_examples
 
 REF = "#/components/schemas/{name}"
 _STATE_KEY = "openapi_refined"  # the app's own cache: no module state shared by apps

@@ -1,5 +1,5 @@
 """What the OpenAPI document says beyond the success answer: the error answers each operation
-can give (one body shape, gateway/api/errors.py), their headers, and who needs no token.
+can give (the bodies of gateway/api/errors.py), their headers, and who needs no token.
 
 Each route decorator takes `**answers(...)` with the statuses that apply to it; the ones every
 authenticated route can answer are always included. docs/adr/0048-openapi-contract.md."""
@@ -9,36 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Components, OpenAPIHeader, Operation, Schema, SecurityScheme
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.serialization import encode_json
 
-from gateway.domain.decisions import Reason
+from gateway.api.errors import DenialBody, ErrorBody
 
 BEARER = "bearer"
-
-
-class FieldError(msgspec.Struct, kw_only=True):
-    key: str
-    message: str
-
-
-class ErrorBody(msgspec.Struct, kw_only=True):
-    """Every error answer: its status again, what went wrong, and for a 400 the fields."""
-
-    status_code: int
-    detail: str
-    extra: list[FieldError] | None = None
-
-
-class DenialBody(ErrorBody, kw_only=True):
-    """A 403: the policy's reasons, and the decision to look up in /v1/audit/decisions."""
-
-    reasons: list[Reason]
-    decision_id: str | None
-
 
 # Every route behind the bearer token can answer these: a bad parameter, no or a bad token, a
 # policy denial (every route asks the policy), the rate limit, a backend down or admission full.
@@ -133,22 +110,3 @@ def components() -> Components:
 
 
 SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]
-
-
-def document() -> dict[str, Any]:
-    """The live document, as `/schema/openapi.json` serves it (it depends on no setting)."""
-    from gateway.api.openapi_refine import refined
-    from gateway.app import create_app  # the app imports this module
-    from gateway.config import Settings
-
-    app = create_app(Settings(auth_enabled=False))
-    # Through Litestar's encoder, as served: the schema objects hold Structs (examples).
-    served = msgspec.json.decode(encode_json(app.openapi_schema.to_schema()))
-    document: dict[str, Any] = refined(app, served)
-    return document
-
-
-if __name__ == "__main__":  # python -m gateway.api.openapi > docs/openapi.json
-    import json
-
-    print(json.dumps(document(), indent=2, sort_keys=True))

@@ -1,0 +1,1 @@
+"""Resources: one controller module per resource, thin (decode, call a service, encode)."""
