@@ -23,7 +23,10 @@ from litestar.plugins import InitPluginProtocol
 from litestar.serialization import encode_json
 
 from gateway.api.controllers.audit import AuditController
-from gateway.api.controllers.enterprise_servers import EnterpriseServerController
+from gateway.api.controllers.enterprise_servers import (
+    EnterpriseServerController,
+    EnterpriseServerCredentialController,
+)
 from gateway.api.controllers.enterprises import EnterpriseController
 from gateway.api.controllers.health import healthz, readyz
 from gateway.api.controllers.invitations import InvitationController
@@ -141,6 +144,7 @@ class GatewayPlugin(InitPluginProtocol):
                 EnterpriseController,
                 InvitationController,
                 EnterpriseServerController,
+                EnterpriseServerCredentialController,
                 MarketplaceController,
                 AuditController,
             ]

@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
+from gateway.api.idempotency import CreateOnce, IdempotencyKeyHeader
 from gateway.domain.subjects import Subject
 from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
@@ -17,7 +18,6 @@ from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.marketplace import MarketplaceService
 from gateway.services.servers import MCPServerService
-from gateway.stores.idempotency import IdempotencyStore
 from gateway.wiring import Runtime
 
 
@@ -70,8 +70,14 @@ def provide_audit(state: State, subject: NamedDependency[Subject]) -> AuditServi
     return runtime_of(state).services.audit
 
 
-def provide_idempotency_keys(state: State, subject: NamedDependency[Subject]) -> IdempotencyStore:
-    return runtime_of(state).stores.idempotency
+def provide_create_once(
+    state: State,
+    request: Request[Subject, Any, Any],
+    subject: NamedDependency[Subject],
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> CreateOnce:
+    """The creating POSTs' Idempotency-Key handling (the header is documented on each)."""
+    return CreateOnce(runtime_of(state).stores.idempotency, subject, request, idempotency_key)
 
 
 DEPENDENCIES = {
@@ -83,5 +89,5 @@ DEPENDENCIES = {
     "credentials": Provide(provide_credentials, sync_to_thread=False),
     "marketplace": Provide(provide_marketplace, sync_to_thread=False),
     "audit": Provide(provide_audit, sync_to_thread=False),
-    "idempotency_keys": Provide(provide_idempotency_keys, sync_to_thread=False),
+    "create_once": Provide(provide_create_once, sync_to_thread=False),
 }

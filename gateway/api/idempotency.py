@@ -20,9 +20,8 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
-import msgspec
 from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter
@@ -64,10 +63,9 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-class Created(msgspec.Struct, kw_only=True, frozen=True):
-    value: Any  # the created resource, as the 201 carries it
-    location: str
-    resource_id: str
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
 
 
 def parse_key(header: str | None) -> str | None:
@@ -102,13 +100,15 @@ def fingerprint_of(query: list[tuple[str, str]], payload: Any) -> str:
     return _digest(representation(sorted(query)), representation(payload))
 
 
-def _stored(created: Created) -> StoredResponse:
-    body = representation(created.value)
+def _stored(created: _Identified, collection: str) -> StoredResponse:
+    """The 201: the created resource, its Location (the collection's path and its id) and
+    its ETag."""
+    body = representation(created)
     return StoredResponse(
         status_code=201,
         body=body,
-        headers={"Location": created.location, "ETag": etag_of_bytes(body)},
-        resource_id=created.resource_id,
+        headers={"Location": f"{collection}/{created.id}", "ETag": etag_of_bytes(body)},
+        resource_id=created.id,
     )
 
 
@@ -128,14 +128,16 @@ async def create_once(
     request: Request[Any, Any, Any],
     header: str | None,
     payload: Any,
-    create: Callable[[], Awaitable[Created]],
+    create: Callable[[], Awaitable[_Identified]],
     reread: Callable[[str], Awaitable[object]],
 ) -> Response[Any]:
-    """Run `create` once per Idempotency-Key (every time without one). `reread(id)` reads the
-    created resource as the caller: the policy's say on a replay."""
+    """Run `create` once per Idempotency-Key (every time without one) and answer 201 with the
+    created resource, located under the request's path by its id. `reread(id)` reads it as
+    the caller: the policy's say on a replay."""
+    collection = request.url.path.rstrip("/")
     key = parse_key(header)
     if key is None:
-        return _answer(_stored(await create()))
+        return _answer(_stored(await create(), collection))
     scope = scope_of(request.method, request.url.path, key)
     fingerprint = fingerprint_of(list(request.query_params.multi_items()), payload)
     token = secrets.token_hex(16)
@@ -150,7 +152,7 @@ async def create_once(
         with contextlib.suppress(BackendUnavailable):
             await keys.release(subject.id, scope, token)
         raise
-    stored = _stored(created)
+    stored = _stored(created, collection)
     done = KeyRecord(token=token, fingerprint=fingerprint, response=stored)
     try:
         kept = await keys.complete(subject.id, scope, done)
@@ -181,3 +183,36 @@ async def _replay(
             f"what this {IDEMPOTENCY_KEY} created is not there, or not visible to you"
         ) from None
     return _answer(held.response)
+
+
+class CreateOnce:
+    """`create_once` for one POST: the caller, the request and its Idempotency-Key bound by
+    its provider (gateway/api/deps.py), so a handler names only what it creates."""
+
+    __slots__ = ("_header", "_keys", "_request", "_subject")
+
+    def __init__(
+        self,
+        keys: IdempotencyStore,
+        subject: Subject,
+        request: Request[Any, Any, Any],
+        header: str | None,
+    ) -> None:
+        self._keys, self._subject, self._request, self._header = keys, subject, request, header
+
+    async def __call__(
+        self,
+        payload: Any,
+        *,
+        create: Callable[[], Awaitable[_Identified]],
+        reread: Callable[[str], Awaitable[object]],
+    ) -> Response[Any]:
+        return await create_once(
+            keys=self._keys,
+            subject=self._subject,
+            request=self._request,
+            header=self._header,
+            payload=payload,
+            create=create,
+            reread=reread,
+        )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Body
 
-from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
+from gateway.api.idempotency import CreateOnce
 from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import EnterpriseIdParam, UserIdParam
@@ -25,7 +25,6 @@ from gateway.domain.enterprises import (
 from gateway.domain.subjects import Subject
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.pagination import DEFAULT_LIMIT
-from gateway.stores.idempotency import IdempotencyStore
 
 
 class EnterprisePage(Page[EnterpriseWithRole]):
@@ -57,25 +56,14 @@ class EnterpriseController(Controller):
     )
     async def create_enterprise(
         self,
-        request: Request[Subject, Any, Any],
         subject: NamedDependency[Subject],
         enterprises: NamedDependency[EnterpriseService],
-        idempotency_keys: NamedDependency[IdempotencyStore],
+        create_once: NamedDependency[CreateOnce],
         data: Annotated[EnterpriseCreate, Body()],
-        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[EnterpriseWithRole]:
-        async def create() -> Created:
-            created = await enterprises.create(subject, data)
-            location = f"/v1/enterprises/{created.id}"
-            return Created(value=created, location=location, resource_id=created.id)
-
         return await create_once(
-            keys=idempotency_keys,
-            subject=subject,
-            request=request,
-            header=idempotency_key,
-            payload=data,
-            create=create,
+            data,
+            create=lambda: enterprises.create(subject, data),
             reread=lambda enterprise_id: enterprises.get(subject, enterprise_id),
         )
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import Body
 
-from gateway.api.idempotency import Created, IdempotencyKeyHeader, create_once
+from gateway.api.controllers.credentials import credential_routes
+from gateway.api.idempotency import CreateOnce
 from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page, paged
-from gateway.api.params import EnvVarParam, ServerIdParam
-from gateway.api.preconditions import IfMatchHeader, if_match, refuse_if_match, tagged
+from gateway.api.params import ServerIdParam
+from gateway.api.preconditions import IfMatchHeader, if_match, tagged
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch
 from gateway.domain.subjects import Subject
-from gateway.services.credentials import CredentialService, CredentialsPut, LaunchConfig
+from gateway.services.credentials import CredentialService, LaunchConfig
 from gateway.services.pagination import DEFAULT_LIMIT
 from gateway.services.servers import MCPServerService
-from gateway.stores.idempotency import IdempotencyStore
 
 
 class ServerPage(Page[AnyServer]):
@@ -46,26 +46,14 @@ class MCPServerController(Controller):
     @post("/", summary="Install a personal server", **answers(409, 413, 422))
     async def create_server(
         self,
-        request: Request[Subject, Any, Any],
         subject: NamedDependency[Subject],
         servers: NamedDependency[MCPServerService],
-        idempotency_keys: NamedDependency[IdempotencyStore],
+        create_once: NamedDependency[CreateOnce],
         data: Annotated[ServerCreate, Body(description="the server to install")],
-        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[MCPServerConfig]:
-        async def create() -> Created:
-            server = await servers.create(subject, data)
-            return Created(
-                value=server, location=f"/v1/mcp-servers/{server.id}", resource_id=server.id
-            )
-
         return await create_once(
-            keys=idempotency_keys,
-            subject=subject,
-            request=request,
-            header=idempotency_key,
-            payload=data,
-            create=create,
+            data,
+            create=lambda: servers.create(subject, data),
             reread=lambda server_id: servers.get(subject, server_id),
         )
 
@@ -101,44 +89,20 @@ class MCPServerController(Controller):
         await servers.delete(subject, server_id, if_match=if_match(if_match_header))
 
 
-class MCPServerCredentialController(Controller):
+PersonalCredentials = credential_routes(
+    name="PersonalCredentials",
+    path="/v1/mcp-servers/{server_id:str}",
+    tags=["mcp-servers", "credentials"],
+    server_id=ServerIdParam,
+    answer=AnyServer,
+    who="owner",
+    set_values=CredentialService.set_personal,
+    remove=CredentialService.delete_personal,
+)
+
+
+class MCPServerCredentialController(PersonalCredentials):  # type: ignore[valid-type,misc]
     """Secrets stay in Vault: responses carry `credentials_set` (names), never values."""
-
-    path = "/v1/mcp-servers/{server_id:str}"
-    tags = ["mcp-servers", "credentials"]
-
-    @put(
-        "/credentials",
-        summary="Store or replace secret env var values (owner)",
-        **answers(404, 412, 413, 422),
-    )
-    async def put_credentials(
-        self,
-        subject: NamedDependency[Subject],
-        credentials: NamedDependency[CredentialService],
-        server_id: ServerIdParam,
-        data: Annotated[CredentialsPut, Body(description='{"values": {"ENV_VAR": "secret"}}')],
-        if_match_header: IfMatchHeader = None,
-    ) -> AnyServer:
-        refuse_if_match(if_match_header)
-        return await credentials.set_personal(subject, server_id, data)
-
-    @delete(
-        "/credentials/{env_var:str}",
-        status_code=204,
-        summary="Remove one secret (owner)",
-        **answers(404, 412, 422),
-    )
-    async def delete_credential(
-        self,
-        subject: NamedDependency[Subject],
-        credentials: NamedDependency[CredentialService],
-        server_id: ServerIdParam,
-        env_var: EnvVarParam,
-        if_match_header: IfMatchHeader = None,
-    ) -> None:
-        refuse_if_match(if_match_header)
-        await credentials.delete_personal(subject, server_id, env_var)
 
     @get(
         "/launch",
