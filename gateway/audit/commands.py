@@ -111,7 +111,8 @@ class _API:
 
 class _Redis:
     def __init__(self, url: str, cluster: bool) -> None:
-        from gateway.stores.redis import RedisDecisionLog, redis_client_from_url
+        from gateway.audit.redis_log import RedisDecisionLog
+        from gateway.stores.redis import redis_client_from_url
 
         self._client = redis_client_from_url(url, cluster=cluster)
         self._log = RedisDecisionLog(self._client)
