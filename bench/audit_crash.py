@@ -23,8 +23,8 @@ import httpx
 import redis.asyncio as aredis
 
 from bench._redis import throwaway_redis
+from gateway.audit.redis_log import RedisDecisionLog
 from gateway.auth.dev_tokens import mint_dev_token
-from gateway.stores.redis import RedisDecisionLog
 from tests.fixtures.redis_server import free_port
 
 SECRET = "bench-secret-for-hs256-at-least-32-bytes!"

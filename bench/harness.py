@@ -1306,8 +1306,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated endpoint keys (for trying things)")
     args = parser.parse_args()
     src = (args.gateway_src or REPO).resolve()
-    if not (src / "gateway" / "cli.py").exists():
-        raise SystemExit(f"{src} is not a gateway checkout (no gateway/cli.py)")
+    if not (src / "gateway" / "app.py").exists():  # gateway/cli is a module or a package
+        raise SystemExit(f"{src} is not a gateway checkout (no gateway/app.py)")
     if src != REPO:
         # The gateway helpers this process borrows (token minting, the catalog's categories,
         # the Redis starter) come from the measured checkout too: a half-edited working tree

@@ -137,8 +137,8 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
     view_cache: ViewCache | None = None
     decision_log: DecisionLog
     if settings.redis_url:
+        from gateway.audit.redis_log import RedisDecisionLog
         from gateway.stores.redis import (
-            RedisDecisionLog,
             RedisEnterpriseMCPServerStore,
             RedisEnterpriseStore,
             RedisMCPServerStore,

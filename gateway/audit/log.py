@@ -1,6 +1,6 @@
 """The decision log's port: where sealed records are kept, found and walked. Two adapters:
 the memory log (gateway/audit/memory_log.py, one process, bounded by bytes) and the Redis
-Stream every replica shares (gateway/stores/redis/decision_log.py)."""
+Stream every replica shares (gateway/audit/redis_log.py)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from gateway.cli import main
+from gateway.cli.policy_push import push
 from gateway.config import REPO_POLICY_DIR, Settings
-from gateway.policy.push import push
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, Caller, caller, decision_records
 from tests.fixtures.opa_server import OPAServer
 

@@ -20,10 +20,7 @@ from gateway.config import Settings
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
 
 SNAPSHOT = Path(__file__).parents[2] / "docs" / "openapi.json"
-REGENERATE = (
-    '.venv/bin/python -c "import json; from gateway.app import openapi_document; '
-    'print(json.dumps(openapi_document(), indent=2, sort_keys=True))" > docs/openapi.json'
-)
+REGENERATE = ".venv/bin/gateway openapi --write docs/openapi.json"
 PUBLIC = {"/healthz", "/readyz"}
 METHODS = {"get", "put", "post", "delete", "patch"}
 

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.audit.log import AuditFilter
 from gateway.audit.records import DecisionRecord, decode_record
-from gateway.stores.redis import RedisDecisionLog
+from gateway.audit.redis_log import RedisDecisionLog
 from gateway.stores.redis.client import redis_client_from_url
 from tests.fixtures.gateway import token_for
 from tests.fixtures.live_gateway import live_gateway

@@ -8,7 +8,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import Body
 
-from gateway.api.controllers.credentials import credential_routes
+from gateway.api.controllers._credentials import credential_routes
 from gateway.api.idempotency import CreateOnce
 from gateway.api.openapi.answers import answers
 from gateway.api.pages import Cursor, Limit, Page, paged

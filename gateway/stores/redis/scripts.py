@@ -112,7 +112,7 @@ return 1
 """
 
 
-# The decision log's append (gateway/stores/redis/decision_log.py).
+# The decision log's append (gateway/audit/redis_log.py).
 # KEYS: stream, head, time index, then for each record its decision-id key and its index
 # keys. ARGV: expected head seq, expected head hash, ttl (s), record count, then for each
 # record: seq, hash, timestamp (ms), JSON, index count. Appends only when the head is the

@@ -17,9 +17,9 @@ from gateway.audit.chain import ChainReport, verify_chain
 from gateway.audit.log import AuditFilter, DecisionLog, format_timestamp
 from gateway.audit.memory_log import MemoryDecisionLog
 from gateway.audit.records import BundleInfo, DecisionRecord, decode_record, hash_of
+from gateway.audit.redis_log import RedisDecisionLog
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import RedisClient
-from gateway.stores.redis.decision_log import RedisDecisionLog
 
 
 def record(n: int, *, user: str = "alice", allowed: bool = True, **fields: Any) -> DecisionRecord:

@@ -12,11 +12,11 @@ import pytest_asyncio
 import redis.asyncio as aredis
 from redis.exceptions import MovedError
 
+from gateway.audit.redis_log import RedisDecisionLog
 from gateway.domain.enterprises import Invitation
 from gateway.errors import BackendUnavailable
 from gateway.stores.base import EnterpriseMCPServerFilter, MCPServerFilter
 from gateway.stores.redis import (
-    RedisDecisionLog,
     RedisEnterpriseMCPServerStore,
     RedisEnterpriseStore,
     RedisMCPServerStore,

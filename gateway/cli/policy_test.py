@@ -1,7 +1,7 @@
-"""Runs every `test_*` rule of the `*_test.rego` files in a policy directory through the
-embedded engine (OPA's `opa test` for those without an OPA binary): a test passes only when
-it is defined and true. A failing test is reported with its file, line and source and what
-it evaluated to (false, undefined, or the engine's error)."""
+"""`gateway policy test`: runs every `test_*` rule of the `*_test.rego` files in a policy
+directory through the embedded engine (OPA's `opa test` for those without an OPA binary): a
+test passes only when it is defined and true. A failing test is reported with its file, line
+and source and what it evaluated to (false, undefined, or the engine's error)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from regopy import RegoError
 from regopy.rego_shared import rego_get_error
 
 from gateway.policy.embedded import describe_rego_error, quiet_interpreter
-from gateway.policy.sources import PACKAGE, PolicyLoadError, load_policy_sources
+from gateway.policy.sources import PACKAGE, load_policy_sources
 
 _TEST = re.compile(r"^(test_\w+)\s*(?:if\b|:?=|\{)", re.MULTILINE)
 _NEXT_RULE = re.compile(r"^(?![})\]])\S", re.MULTILINE)
@@ -209,6 +209,3 @@ def _explain(
     except (RegoError, ValueError):
         return result
     return msgspec.structs.replace(result, failed_at=failed_at, values=values)
-
-
-__all__ = ["PolicyLoadError", "PolicyTestResult", "discover", "run_policy_tests"]

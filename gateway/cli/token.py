@@ -1,0 +1,36 @@
+"""`gateway token`: a development token, signed with GATEWAY_JWT_SECRET (HS256)."""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.auth.dev_tokens import mint_dev_token
+from gateway.cli.common import CommandError, command, settings
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sub", required=True, help="the user id")
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--name")
+    parser.add_argument("--role", action="append", default=[], help="platform role, e.g. auditor")
+    parser.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    command(parser, _token)
+
+
+def _token(args: argparse.Namespace) -> int:
+    config = settings()
+    if not config.jwt_secret:
+        raise CommandError("GATEWAY_JWT_SECRET is not set (tokens are signed with it)")
+    print(
+        mint_dev_token(
+            config.jwt_secret,
+            sub=args.sub,
+            email=args.email,
+            name=args.name,
+            roles=args.role,
+            ttl_seconds=args.ttl,
+            issuer=config.jwt_issuer,
+            audience=config.jwt_audience,
+        )
+    )
+    return 0
