@@ -12,8 +12,8 @@ The tokens are OPA's (v1 syntax); where rego-cpp is laxer the reader follows reg
 what the embedded engine runs is what is read: whitespace inside a reference
 (`time .now_ns()`, `input.proposed . comand`, `input ["proposed"]`) joins it, as rego-cpp
 does — OPA refuses such a module. A `[` on a new line starts a new expression (rego-cpp
-reads it so too). tests/policies/test_rego_refs.py holds this reader to `opa parse`'s AST
-for every module in policies/ and for a file of adversarial cases.
+reads it so too). tests/policies/test_rego_refs_match_opa.py holds this reader to `opa
+parse`'s AST for every module in policies/ and for a file of adversarial cases.
 """
 
 from __future__ import annotations

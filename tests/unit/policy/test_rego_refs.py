@@ -1,8 +1,8 @@
 """The load-time checks read a policy's references from its syntax (gateway/policy/rego_refs.py):
 what the regexes they replace were fooled by is caught, what cannot be resolved statically is
 decided as documented, and spellings only rego-cpp accepts (whitespace inside a reference)
-are read as rego-cpp evaluates them. tests/policies/test_rego_refs.py holds the reader to
-OPA's parser on the same adversarial file."""
+are read as rego-cpp evaluates them. tests/policies/test_rego_refs_match_opa.py holds the
+reader to OPA's parser on the same adversarial file."""
 
 from __future__ import annotations
 
