@@ -1,6 +1,6 @@
 # Adversarial cases for gateway/policy/rego_refs.py: every reference to `input` and every
 # impure builtin here must be found where `opa parse` finds it, and nothing else.
-# Not a policy: test_rego_refs_match_opa.py reads it (# input.in_a_comment is no reference).
+# Not a policy, nor opa-fmt formatted: test_rego_refs_match_opa.py reads it (# input.x is none).
 package gateway.cases
 
 import input.proposed as p
