@@ -172,9 +172,8 @@ class CompiledPolicy:
             answer = self.query(MARKETPLACE_LISTINGS, _encode(page))
             if answer is UNDEFINED:
                 return UNDEFINED
-            if not (isinstance(answer, dict) and answer.keys() == {"decisions"}):
-                return self.query(MARKETPLACE_LISTINGS, input_json)
-            if not isinstance(answer["decisions"], dict):
+            per_listing = isinstance(answer, dict) and answer.keys() == {"decisions"}
+            if not (per_listing and isinstance(answer["decisions"], dict)):
                 return self.query(MARKETPLACE_LISTINGS, input_json)
             for listing_id, decision in answer["decisions"].items():
                 if decisions.setdefault(listing_id, decision) != decision:
