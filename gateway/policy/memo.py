@@ -4,7 +4,13 @@ already computed — and is still recorded in the decision log as a decision of 
 A decision is a function of the policy (its revision: modules and data) and the input —
 unless the policy reads the clock, randomness or the network, or reads the request id (which
 differs on every request and is left out of the key). `memo_blockers` finds those in the
-policy's modules; when there is any, nothing is memoized for that revision.
+policy's modules, from their references (gateway/policy/rego_refs.py); when there is any,
+nothing is memoized for that revision. It decides conservatively where a reference cannot be
+resolved: `input` or `input.request` taken whole (bound to a variable, iterated with
+`some`, passed to a function) or indexed by a computed key (`input.request[k]`) may reach
+the request id, so it blocks too. Every module counts but tests and OPA's own `system.*`
+packages (the decision-log mask, evaluated on log records): a helper in a package of its own
+is evaluated in decisions like any rule.
 
 The key is the input exactly as encoded for the engine with the request id removed: two
 inputs share a key only when every other byte is the same.
@@ -12,45 +18,68 @@ inputs share a key only when every other byte is the same.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
-from gateway.policy.input_refs import strip_code
-from gateway.policy.sources import PACKAGE
+from gateway.policy.rego_refs import Ref, input_references, package_of, references
 
 DEFAULT_MEMO_BYTES: Final = 32 * 1024 * 1024
 
-# Builtins whose value is not a function of input and data.
-_IMPURE = re.compile(
-    r"\b(?:time\.now_ns|rand\.intn|uuid\.rfc4122|uuid\.parse|http\.send|net\.lookup_ip_addr"
-    r"|opa\.runtime|io\.jwt\.decode_verify|crypto\.x509\.parse_and_verify_certificates\w*)\b"
+# Builtins whose value is not a function of input and data: those OPA's capabilities mark
+# `nondeterministic` (a test holds this list to `opa capabilities`), and those that read
+# the clock to check a validity period.
+IMPURE_BUILTINS: Final = frozenset(
+    {
+        "http.send",
+        "io.jwt.decode_verify",
+        "io.jwt.encode_sign",
+        "io.jwt.encode_sign_raw",
+        "json.match_schema",
+        "json.verify_schema",
+        "net.lookup_ip_addr",
+        "opa.runtime",
+        "rand.intn",
+        "time.now_ns",
+        "uuid.rfc4122",
+        "crypto.x509.parse_and_verify_certificates",
+        "crypto.x509.parse_and_verify_certificates_with_options",
+        "providers.aws.sign_req",
+    }
 )
-# The request id, by name, or the input or `input.request` taken whole (then iterated).
-_REQUEST_ID = re.compile(r"\breq_id\b")
-_WHOLE_INPUT = re.compile(r"\binput(?:\.request)?(?![\w.])")
+
+
+def _reads_request_id(ref: Ref) -> str | None:
+    """Why an input reference makes decisions unfit to memoize, or None."""
+    path = ref.path
+    if path[:2] == ("request", "req_id"):
+        return "req_id reads the request id"
+    # All of it, or a computed key of it: what is read may be the request id.
+    whole_input = not path or path[0] is None
+    whole_request = path[:1] == ("request",) and (len(path) == 1 or path[1] is None)
+    if whole_input or whole_request:
+        return f"{ref.text(2)} takes the input or input.request whole"
+    return None
 
 
 def memo_blockers(modules: Mapping[str, str]) -> list[str]:
-    """`file:line: why` for each place that makes decisions unfit to memoize (the gateway's
-    packages; tests excluded)."""
-    found = []
+    """`file:line: why` for each place that makes decisions unfit to memoize (tests and
+    OPA's `system.*` packages excluded)."""
+    found: list[str] = []
     for path, text in sorted(modules.items()):
-        package = PACKAGE.search(text)
-        if path.endswith("_test.rego") or package is None:
+        package = package_of(text)
+        if path.endswith("_test.rego") or package is None or package.split(".")[0] == "system":
             continue
-        if not (package[1] + ".").startswith("gateway."):
-            continue
-        code = strip_code(text)  # so `"time.now_ns"` in a message is not a call
-        for pattern, why in (
-            (_IMPURE, "reads the clock, randomness or the network"),
-            (_REQUEST_ID, "reads the request id"),
-            (_WHOLE_INPUT, "takes the input or input.request whole"),
-        ):
-            for match in pattern.finditer(code):
-                line = code.count("\n", 0, match.start()) + 1
-                found.append(f"{path}:{line}: {match.group(0)} {why}")
+        blockers = [
+            (ref.line, ref.col, f"{ref.name} reads the clock, randomness or the network")
+            for ref in references(text)
+            if ref.role == "read" and ref.name in IMPURE_BUILTINS
+        ]
+        for ref in input_references(text):
+            why = _reads_request_id(ref) if ref.role != "with" else None
+            if why is not None:
+                blockers.append((ref.line, ref.col, why))
+        found.extend(f"{path}:{line}: {why}" for line, _, why in sorted(blockers))
     return found
 
 
