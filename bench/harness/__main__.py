@@ -53,7 +53,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
 USER = "bench"
 OWNERS = ("owner0", "owner1", "owner2")
