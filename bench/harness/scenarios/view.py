@@ -1,0 +1,83 @@
+"""The merged view, warm and cold."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from bench.harness.endpoint import Endpoint
+from bench.harness.tenant import VIEW_PATH
+
+BUMP_PERIOD_S = 0.0005
+
+WARM = Endpoint(
+    "view_warm",
+    "GET /v1/mcp-servers (warm)",
+    "GET",
+    VIEW_PATH,
+    note="merged view, Redis view cache hit on (nearly) every request",
+)
+COLD = Endpoint(
+    "view_cold",
+    "GET /v1/mcp-servers (cold)",
+    "GET",
+    VIEW_PATH,
+    cold=True,
+    note="merged view, every request misses: the user's generation is INCR'd every 0.5 ms",
+)
+
+
+class GenerationBumper:
+    """INCRs the user's generation every BUMP_PERIOD_S (the effect of a personal-server write):
+    every merged-view request that reads the generations after it misses the cache."""
+
+    def __init__(self, redis_url: str, user: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(redis_url)
+        self._key = f"gw:{{u:{user}}}:gen"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.bumps = 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._client.incr(self._key)
+            self.bumps += 1
+            self._stop.wait(BUMP_PERIOD_S)
+
+    def __enter__(self) -> GenerationBumper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._client.close()
+
+
+class ViewWrites:
+    """Counts writes of the user's cached view (`set` keyspace events on `gw:{u:<user>}:view`):
+    one per cache miss. Keyspace notifications for string commands are on while it runs."""
+
+    def __init__(self, redis_url: str, user: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(redis_url)
+        self._previous = self._client.config_get("notify-keyspace-events")["notify-keyspace-events"]
+        self._client.config_set("notify-keyspace-events", "K$")
+        self.count = 0
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(**{f"__keyspace@0__:gw:{{u:{user}}}:view": self.on_message})
+        self._thread = self._pubsub.run_in_thread(sleep_time=0.05, daemon=True)
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        if message.get("data") in (b"set", "set"):
+            self.count += 1
+
+    def close(self) -> None:
+        self._thread.stop()
+        self._thread.join(timeout=2)
+        self._pubsub.close()
+        self._client.config_set("notify-keyspace-events", self._previous)
+        self._client.close()
