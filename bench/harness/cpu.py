@@ -19,6 +19,6 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _redis_cpu(client: Any) -> float:
+def redis_cpu_seconds(client: Any) -> float:
     cpu = client.info("cpu")
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])

@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, Self
+
+
+class Watch(Protocol):
+    """What a scenario runs around one row's wrk runs (entered before the warm-up, left after
+    the measured run): its own figures for the row, e.g. the view cache's misses."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def mark(self) -> None:
+        """Just before the measured run."""
+
+    def record(self, row: dict[str, Any], requests: int) -> str:
+        """After it: add the figures to `row`; what to add to the log line."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -14,8 +32,9 @@ class Endpoint:
     path: str  # `{server_id}` is filled in after seeding
     body: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
-    target: str = "gateway"  # or "bare"
-    cold: bool = False
+    target: str = "gateway"  # the process loaded: "gateway", "bare" or "upstream"
+    behind: str = ""  # a process whose CPU is part of each request's cost too ("upstream")
+    watch: Callable[[str], Watch] | None = None  # given the Redis URL
     hook_until_routed: bool = False  # skipped (with a note) while the route answers 404
     rotate: bool = False  # each request takes the next of the user's personal servers
     creators: int = 0  # each request as the next of this many users (not the measured one)

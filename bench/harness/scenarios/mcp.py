@@ -49,6 +49,7 @@ PROXIED = Endpoint(
     "/mcp",
     body=MCP_CALL.format(tool=f"{MCP_SERVER}__read_file"),
     headers=MCP_HEADERS,
+    behind="upstream",  # through the proxy, the upstream's CPU is part of each call's cost too
     mcp_sessions=True,
     note=f"the same call through the gateway: {MCP_SESSIONS} client sessions of the measured "
     "user (so as many upstream sessions), a tool.call decision logged per call",
@@ -134,6 +135,9 @@ class McpRig:
             upstream.stop()
             raise
         return cls(upstream, {"upstream": direct, "gateway": proxied})
+
+    def stop(self) -> None:
+        self.upstream.stop()
 
 
 def probe_mcp(base: str, endpoint: Endpoint, path: str, token: str, session: str) -> int:

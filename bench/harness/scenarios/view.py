@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from bench.harness.endpoint import Endpoint
-from bench.harness.tenant import VIEW_PATH
+from bench.harness.tenant import USER, VIEW_PATH
 
 BUMP_PERIOD_S = 0.0005
 
@@ -15,6 +15,7 @@ WARM = Endpoint(
     "GET /v1/mcp-servers (warm)",
     "GET",
     VIEW_PATH,
+    watch=lambda redis_url: CacheWatch(redis_url, cold=False),
     note="merged view, Redis view cache hit on (nearly) every request",
 )
 COLD = Endpoint(
@@ -22,7 +23,7 @@ COLD = Endpoint(
     "GET /v1/mcp-servers (cold)",
     "GET",
     VIEW_PATH,
-    cold=True,
+    watch=lambda redis_url: CacheWatch(redis_url, cold=True),
     note="merged view, every request misses: the user's generation is INCR'd every 0.5 ms",
 )
 
@@ -81,3 +82,40 @@ class ViewWrites:
         self._pubsub.close()
         self._client.config_set("notify-keyspace-events", self._previous)
         self._client.close()
+
+
+class CacheWatch:
+    """Around a merged-view row: the view cache's writes (one per miss) and their share of the
+    requests; for the cold row, the GenerationBumper running from the warm-up on."""
+
+    def __init__(self, redis_url: str, cold: bool) -> None:
+        self._redis_url = redis_url
+        self._bumper = GenerationBumper(redis_url, USER) if cold else None
+        self._views: ViewWrites | None = None
+        self._writes_before = self._bumps_before = 0
+
+    def __enter__(self) -> CacheWatch:
+        self._views = ViewWrites(self._redis_url, USER)
+        if self._bumper:
+            self._bumper.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bumper:
+            self._bumper.__exit__(None, None, None)
+        if self._views:
+            self._views.close()
+
+    def mark(self) -> None:
+        assert self._views
+        self._writes_before = self._views.count
+        self._bumps_before = self._bumper.bumps if self._bumper else 0
+
+    def record(self, row: dict[str, Any], requests: int) -> str:
+        assert self._views
+        writes = self._views.count - self._writes_before
+        row["view_cache_writes"] = writes
+        row["view_cache_miss_share"] = round(writes / max(1, requests), 3)
+        if self._bumper:
+            row["generation_bumps"] = self._bumper.bumps - self._bumps_before
+        return f", miss share {row['view_cache_miss_share']}"
