@@ -12,10 +12,10 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from bench._auth import token_for
 from bench.harness import log
 from bench.harness.cpu import children_cpu_seconds
 from bench.harness.endpoint import Endpoint
-from bench.harness.tenant import token_for
 
 WRK_TIMEOUT = "30s"  # a slow endpoint under 32 connections queues for seconds: not an error
 

@@ -80,6 +80,26 @@ def table(summary: list[dict[str, Any]], runs: int) -> str:
     return "\n".join(lines)
 
 
+def wrap_label(label: str) -> str:
+    """A row's label on up to three lines under its bar (method, path, qualifier)."""
+    return label.replace(" /v1/", "\n/v1/").replace(" (", "\n(")
+
+
+def annotate_bar(
+    ax: Any, bar: Any, text: str, *, rise: float, fontsize: float, va: str = "baseline"
+) -> None:
+    """`text` centred above `bar`, `rise` points up."""
+    ax.annotate(
+        text,
+        (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        xytext=(0, rise),
+        textcoords="offset points",
+        ha="center",
+        va=va,
+        fontsize=fontsize,
+    )
+
+
 def chart(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -89,7 +109,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     rows = [r for r in result["summary"] if "rps" in r and r["key"] != "bare"]
     bare = next((r for r in result["summary"] if r["key"] == "bare" and "rps" in r), None)
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
-    labels = [r["label"].replace(" /v1/", "\n/v1/").replace(" (", "\n(") for r in rows]
+    labels = [wrap_label(r["label"]) for r in rows]
     values = [r["rps"] for r in rows]
     bars = ax.bar(labels, values, color="#4477aa")
     if any(len(r["rps_runs"]) > 1 for r in rows):
@@ -97,15 +117,8 @@ def chart(result: dict[str, Any], path: Path) -> None:
         high = [max(r["rps_runs"]) - r["rps"] for r in rows]
         ax.errorbar(labels, values, yerr=[low, high], fmt="none", ecolor="black", capsize=4)
     for bar, row in zip(bars, rows, strict=True):
-        ax.annotate(
-            f"{row['rps']:.0f} req/s\np99 {row['p99_ms']:.0f} ms",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            xytext=(0, 4),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
+        text = f"{row['rps']:.0f} req/s\np99 {row['p99_ms']:.0f} ms"
+        annotate_bar(ax, bar, text, rise=4, fontsize=8, va="bottom")
     if bare:
         ax.axhline(bare["rps"], color="#cc6677", linestyle="--", linewidth=1.5)
         ax.annotate(

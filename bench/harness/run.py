@@ -6,41 +6,39 @@ import argparse
 import contextlib
 import datetime as dt
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from bench._auth import token_for
+from bench._catalog import write_catalog
+from bench._process import Server, gateway_env, start_gateway
 from bench.harness import log
 from bench.harness.cpu import process_cpu_seconds, redis_cpu_seconds
 from bench.harness.endpoint import Endpoint, probe_status, selected
-from bench.harness.gateway import Server, gateway_env, gateway_module_file
+from bench.harness.gateway import gateway_module_file, harness_settings
 from bench.harness.load import LoadConfig, write_script, wrk
 from bench.harness.profile import profiled_run
 from bench.harness.scenarios import ENDPOINTS, bare
 from bench.harness.scenarios.burst import burst
 from bench.harness.scenarios.mcp import McpRig, probe_mcp
-from bench.harness.tenant import LISTINGS, USER, Tenant, seed, token_for
+from bench.harness.tenant import LISTINGS, USER, Tenant, seed
 
 
 def one_run(
     args: argparse.Namespace, config: LoadConfig, src: Path, run_no: int, tmp: Path
 ) -> dict[str, Any]:
     from bench._redis import throwaway_redis
-    from bench.marketplace import write_catalog
     from tests.fixtures.redis_server import free_port
 
     catalog = write_catalog(tmp, LISTINGS * args.scale)
     run: dict[str, Any] = {"run": run_no, "started": dt.datetime.now(dt.UTC).isoformat()}
     with throwaway_redis() as (redis_url, redis_version):
         run["redis_version"] = redis_version
-        port = free_port()
-        env = gateway_env(src, redis_url, port, catalog)
+        env = gateway_env(src, redis_url, free_port(), **harness_settings(catalog))
         env.update(dict(item.split("=", 1) for item in args.gateway_env))
         run["gateway_module"] = gateway_module_file(src, env)
-        gateway = Server(
-            "gateway", [sys.executable, "-m", "gateway.cli", "serve"], src, env, port, tmp
-        )
+        gateway = start_gateway(src, env, tmp)
         try:
             with contextlib.ExitStack() as stack:
                 gateway.wait_ready("/readyz")

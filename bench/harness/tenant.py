@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
+from bench._auth import bearer
+from bench._catalog import listing_id
+
 USER = "bench"
 OWNERS = ("owner0", "owner1", "owner2")
 PERSONAL = 20  # x scale
@@ -27,19 +29,11 @@ class Tenant:
     seconds: float = 0.0
 
 
-def token_for(user: str) -> str:
-    from gateway.auth.dev_tokens import mint_dev_token
-
-    return mint_dev_token(SECRET, sub=user, email=f"{user}@example.com", ttl_seconds=24 * 3600)
-
-
 class Api:
     def __init__(self, base: str, user: str) -> None:
         import httpx
 
-        self.client = httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {token_for(user)}"}, timeout=60
-        )
+        self.client = httpx.Client(base_url=base, headers=bearer(user), timeout=60)
 
     def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
         response = self.client.request(method, path, json=body)
@@ -49,8 +43,6 @@ class Api:
 
 
 def seed(base: str, scale: int) -> Tenant:
-    from bench.marketplace import listing_id
-
     started = time.monotonic()
     tenant = Tenant(scale)
     me = Api(base, USER)

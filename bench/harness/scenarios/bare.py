@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
-from bench import REPO
+from bench._process import Server, start_local
 from bench.harness.endpoint import Endpoint
-from bench.harness.gateway import Server
 from bench.harness.tenant import Tenant
 
 BARE = Endpoint(
@@ -23,18 +20,12 @@ BARE = Endpoint(
 
 def start(tenant: Tenant, tmp: Path) -> Server:
     """bench/bare_app.py as its own uvicorn process, answering the bytes of the tenant's view."""
-    from tests.fixtures.redis_server import free_port
-
     body_file = tmp / "view.json"
     body_file.write_bytes(tenant.view_bytes)
-    bare_port = free_port()
-    bare = Server(
+    bare = start_local(
         "bare",
-        [sys.executable, "-m", "bench.bare_app", "--port", str(bare_port),
-         "--body", str(body_file), "--content-type", tenant.view_content_type],
-        REPO,
-        {**os.environ, "PYTHONPATH": str(REPO)},
-        bare_port,
+        ["-m", "bench.bare_app", "--body", str(body_file),
+         "--content-type", tenant.view_content_type],
         tmp,
     )  # fmt: skip
     try:

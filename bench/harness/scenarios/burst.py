@@ -6,8 +6,9 @@ import time
 from collections import Counter
 from typing import Any
 
+from bench._auth import bearer
 from bench.harness import log
-from bench.harness.tenant import VIEW_PATH, token_for
+from bench.harness.tenant import VIEW_PATH
 
 
 def burst(base: str, size: int) -> dict[str, Any]:
@@ -21,12 +22,7 @@ def burst(base: str, size: int) -> dict[str, Any]:
     async def fire() -> tuple[list[httpx.Response], list[httpx.Response], float]:
         limits = httpx.Limits(max_connections=size + 150, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-            lists = [
-                client.get(
-                    VIEW_PATH, headers={"Authorization": f"Bearer {token_for(f'u{i % 50}')}"}
-                )
-                for i in range(size)
-            ]
+            lists = [client.get(VIEW_PATH, headers=bearer(f"u{i % 50}")) for i in range(size)]
             probes = [client.get("/readyz") for _ in range(150)]
             started = time.monotonic()
             answers = await asyncio.gather(*lists, *probes)

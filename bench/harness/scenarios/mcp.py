@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import REPO
+from bench._process import Server, start_local
 from bench.harness.endpoint import Endpoint
-from bench.harness.gateway import Server
 from bench.harness.tenant import USER, Api
 
 MCP_SERVER = "echo"  # the measured user's personal server that points at the upstream
@@ -108,16 +106,10 @@ class McpRig:
 
     @classmethod
     def start(cls, gateway: Server, token: str, tmp: Path) -> McpRig:
-        from tests.fixtures.redis_server import free_port
-
-        port = free_port()
-        upstream = Server(
+        upstream = start_local(
             "mcp-upstream",
-            [sys.executable, str(REPO / "tests" / "mcp_proxy" / "upstream_server.py"),
-             "--transport", "streamable_http", "--port", str(port), "--name", MCP_SERVER],
-            REPO,
-            {**os.environ, "PYTHONPATH": str(REPO)},
-            port,
+            [str(REPO / "tests" / "mcp_proxy" / "upstream_server.py"),
+             "--transport", "streamable_http", "--name", MCP_SERVER],
             tmp,
         )  # fmt: skip
         try:

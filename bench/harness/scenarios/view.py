@@ -10,21 +10,21 @@ from bench.harness.tenant import USER, VIEW_PATH
 
 BUMP_PERIOD_S = 0.0005
 
-WARM = Endpoint(
-    "view_warm",
-    "GET /v1/mcp-servers (warm)",
-    "GET",
-    VIEW_PATH,
-    watch=lambda redis_url: CacheWatch(redis_url, cold=False),
-    note="merged view, Redis view cache hit on (nearly) every request",
-)
-COLD = Endpoint(
-    "view_cold",
-    "GET /v1/mcp-servers (cold)",
-    "GET",
-    VIEW_PATH,
-    watch=lambda redis_url: CacheWatch(redis_url, cold=True),
-    note="merged view, every request misses: the user's generation is INCR'd every 0.5 ms",
+
+def _view(temperature: str, note: str) -> Endpoint:
+    return Endpoint(
+        f"view_{temperature}",
+        f"GET /v1/mcp-servers ({temperature})",
+        "GET",
+        VIEW_PATH,
+        watch=lambda redis_url: CacheWatch(redis_url, cold=temperature == "cold"),
+        note=note,
+    )
+
+
+WARM = _view("warm", "merged view, Redis view cache hit on (nearly) every request")
+COLD = _view(
+    "cold", "merged view, every request misses: the user's generation is INCR'd every 0.5 ms"
 )
 
 
