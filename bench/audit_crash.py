@@ -5,6 +5,10 @@ a decision; afterwards each id is looked up in the Redis log. Lost = answered, n
 
 Run by hand (not a test): `.venv/bin/python -m bench.audit_crash [--runs 3]`, for the
 default mode and for GATEWAY_AUDIT_REQUIRED=true.
+
+The gateway (bench/_process.py: HS256 auth on, the embedded engine, Redis stores and
+decision log, WARNING logs) runs with the per-subject rate limit off: one caller, `crash`,
+sends every request (no body), and its view is empty.
 """
 
 from __future__ import annotations

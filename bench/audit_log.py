@@ -12,6 +12,10 @@ enterprises each approving 5 auto-enabled servers; `--concurrency` requests in f
 - off: the writer's `submit` replaced by a no-op (a benchmark-only stand-in: the product
   has no switch to stop logging). What the Authorizer does per decision remains.
 - required: GATEWAY_AUDIT_REQUIRED=true, every record written before its decision counts.
+
+In every arm: HS256 auth on, the embedded engine, the per-subject rate limit off (one caller
+sends every request), policy polling off, no request body; memory stores or, with
+`--redis`, Redis stores and decision log (flushed between arms).
 """
 
 from __future__ import annotations

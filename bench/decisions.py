@@ -4,6 +4,10 @@ loopback (started here from the binary scripts/opa builds), and a memoized decis
 same input again under the same revision: what the Authorizer does instead of evaluating).
 
 Run by hand: `.venv/bin/python -m bench.decisions [--n 3000]`. Prints a Markdown table.
+
+Only the engines: no HTTP, no auth, no rate limit, no stores; each case's input is encoded
+once from the gateway's Structs and evaluated as bytes. OPA logs its decisions to a file (as
+in the tests); the memoized column asks the Authorizer's memo, as a repeated request does.
 """
 
 from __future__ import annotations

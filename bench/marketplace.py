@@ -6,6 +6,12 @@ the app in-process (litestar AsyncTestClient; memory stores, or a throwaway redi
 `--redis`), seeds through the HTTP API one caller in 3 enterprises, the first restricting
 installs to its approved list (so most listings come back denied: the largest answer), and
 times sequential requests. The policy time comes from the decision log's `timer_rego_query_eval_ns`.
+
+What is in the loop: the whole app in-process (no network), HS256 auth on, the embedded
+engine, the decision log in memory (or Redis), no request body; the per-subject rate limit
+at its default (1,200 requests per 10 s), which a row's `--requests` + 30 warm-up stay under
+at the default 300 (each row is a new app; with `--redis` the database is flushed between
+rows).
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Run by hand (not a test): `.venv/bin/python -m bench.merged_view [--hits N --mis
 Starts its own redis-server on a free port; seeds one user in 3 enterprises with 50 servers in
 view (20 personal + 3 x 10 auto-enabled; 3 x 5 approved but not auto-enabled stay out).
 Every call includes the policy's `scope.view` evaluation, as in the gateway.
+
+What is in the loop: `MergedView` and its parts called directly on one event loop, no HTTP,
+so no auth, no rate limit and no request body; Redis stores and the Redis view cache on the
+throwaway server; the embedded engine on the shipped policies; decisions logged to the
+in-memory decision log.
 """
 
 from __future__ import annotations

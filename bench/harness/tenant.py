@@ -1,4 +1,12 @@
-"""The seeded tenant: who is measured and what they see."""
+"""The seeded tenant, through the gateway's HTTP API: who is measured and what they see.
+
+At `--scale N` the measured user `bench` belongs to 3 enterprises (accepted invitations;
+owned by owner0..2; memberships stay 3 at every scale: they set the number of generations
+the view cache reads and the size of the policy input, which a real user does not multiply)
+and owns 20·N personal servers (every other one from a marketplace listing); each
+enterprise has 10·N servers, half auto-enabled, so the merged view holds 20·N + 15·N (at
+most one page of 500); the marketplace catalog has 200·N listings.
+"""
 
 from __future__ import annotations
 

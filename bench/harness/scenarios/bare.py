@@ -1,4 +1,10 @@
-"""The floor: a bare Litestar app answering the merged view's bytes."""
+"""The floor under every gateway row: `GET /v1/mcp-servers` on bench/bare_app.py, a bare
+Litestar app in its own uvicorn process with the gateway's uvicorn settings, answering the
+exact bytes (and content type) of the measured user's merged view captured after seeding
+(15 KB at 1x). No auth (the bearer token wrk sends is ignored), no policy, no rate limit, no
+Redis, no decision log: what Litestar, uvicorn and the loopback cost. Every row's `vs bare`
+is its req/s over this row's.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""The burst: more requests at once than the gateway admits."""
+"""The burst, after the rows: `--burst` (500) `GET /v1/mcp-servers?limit=500` at once, each
+on its own connection, as 50 users `u0..u49` that the seed did not create (no servers in
+their views), plus 150 anonymous `/readyz` probes. The
+gateway admits GATEWAY_MAX_CONCURRENT_REQUESTS (256, the default) at a time; beyond it the
+answer must be a 503 with Retry-After, never another 5xx, and `/readyz` must stay 200. Auth
+on, Redis stores, rate limit counted and never reached, as on every gateway row.
+"""
 
 from __future__ import annotations
 

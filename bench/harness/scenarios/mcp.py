@@ -1,4 +1,21 @@
-"""tools/call through /mcp and straight to the upstream."""
+"""The MCP proxy: one `tools/call` of `read_file` (JSON-RPC body, its own id per request)
+sent straight to an upstream and through the gateway's `/mcp`; the summary gives proxied /
+direct for req/s, p50 and p99.
+
+The upstream is tests/mcp_proxy/upstream_server.py: FastMCP over Streamable HTTP, stateful,
+in its own process on a free port, no auth (the bearer token wrk sends is ignored).
+
+- `mcp_direct`: 32 sessions opened on the upstream beforehand (initialize, then
+  notifications/initialized); wrk puts each request in the next one.
+- `mcp`: the same call as `echo__read_file` in 32 sessions of the measured user opened on the
+  gateway (so as many upstream sessions, pooled). Each call: HS256 auth, the merged view
+  (cached), one `tool.call` decision logged to Redis, the rate limit (counted, never reached),
+  then the call upstream; the gateway runs with GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true (the
+  upstream is on 127.0.0.1). Its row adds the upstream's CPU per call.
+
+The first call of each gateway session opens its upstream session: at a `--duration` of 2 s
+or less the row can finish with no completed request.
+"""
 
 from __future__ import annotations
 
