@@ -5,27 +5,22 @@ the venv with the test and bench extras, then runs `.venv/bin/python -m bench.ha
 
 Each run starts a throwaway redis-server and the gateway as a real process (`python -m
 gateway.cli serve`: embedded engine, HS256 auth, the decision log on in Redis, WARNING logs)
-on a free port; seeds a tenant through the HTTP API; then, per endpoint, a discarded wrk
-warm-up and a measured wrk run (closed loop: `--connections` keep one request in flight each).
-The bare app (bench/bare_app.py, its own uvicorn process) answers the bytes of the measured
-user's merged view: the floor of what Litestar + uvicorn + the loopback cost.
+on a free port; seeds a tenant through the HTTP API (bench/harness/tenant.py: the user `bench`
+in 3 enterprises, 35·N servers in view at `--scale N`); then, per endpoint, a discarded wrk
+warm-up and a measured wrk run (closed loop: `--connections` keep one request in flight each);
+then the burst. The bare app (bench/bare_app.py, its own uvicorn process) answers the bytes of
+the measured user's merged view: the floor of what Litestar + uvicorn + the loopback cost.
 
-The tenant at `--scale N`: the measured user `bench` belongs to 3 enterprises (accepted
-invitations; owned by owner0..2; memberships stay 3 at every scale: they set the number of
-generations the view cache reads and the size of the policy input, which a real user does not
-multiply), owns 20·N personal servers; each enterprise has 10·N servers, half auto-enabled
-(so the merged view holds 20·N + 15·N); the marketplace catalog has 200·N listings.
+The rows, one module per scenario in bench/harness/scenarios/, each saying what it measures:
+bare, view (view_warm, view_cold), servers (server_get, server_patch, server_create),
+marketplace, mcp (mcp_direct, mcp), burst. `--only` takes these keys (`mcp` selects both mcp
+rows, `burst` the burst).
 
-"Cold" merged view: a helper thread INCRs the user's generation counter (`gw:{u:bench}:gen`,
-what every write to one of the user's personal servers does in the store's Lua script) every
-0.5 ms, so every request finds a stale stamp and recomputes the view from the stores, then
-writes the cache. The share of requests that missed is counted from Redis keyspace
-notifications (`set` on the user's view key) and reported; warm runs report it too (~0).
-
-`--profile`: an extra merged-view-warm run with py-spy attached (`record --format raw
---nonblocking --rate 200`), summarised as the top functions by inclusive and self share.
-`--gateway-src DIR`: measure the gateway of another checkout (cwd and PYTHONPATH = DIR, this
-venv's python) with this harness, e.g. a baseline commit in a `git worktree`.
+`--profile`: an extra run of each named endpoint (default view_warm) with py-spy attached
+(`record --format raw --nonblocking --rate 200`), summarised as the top functions by inclusive
+and self share. `--gateway-src DIR`: measure the gateway of another checkout (cwd and
+PYTHONPATH = DIR, this venv's python) with this harness, e.g. a baseline commit in a `git
+worktree`.
 """
 
 from __future__ import annotations
@@ -46,9 +41,12 @@ from bench.harness.report import chart, summary_rows, table
 from bench.harness.run import one_run
 from bench.harness.tenant import VIEW_PATH
 
+PROG = "python -m bench.harness"  # not __main__.py, in --help and the JSON's "command"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(
+        prog=PROG,
         description=(__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]),
@@ -99,9 +97,9 @@ def main() -> None:
     config = LoadConfig(ensure_wrk(), args.duration, args.warmup, args.connections, args.threads)
     started = time.monotonic()
     result: dict[str, Any] = {
-        "harness": "bench/harness.py",
+        "harness": "bench/harness/",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join([PROG, *sys.argv[1:]]),
         "gateway_source": {"dir": str(src), **git_info(src)},
         "harness_commit": git_info(REPO)["commit"],
         "machine": machine_info(config.wrk),
