@@ -7,6 +7,16 @@ from pathlib import Path
 from typing import Any
 
 
+def _ratio(part: float, whole: float) -> float | None:
+    """None where `whole` is 0: a row in which no request completed (the mcp row at a short
+    --duration) has no spread and no ratio, and must not stop the report of the others."""
+    return round(part / whole, 3) if whole else None
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.0f} %"
+
+
 def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per endpoint: the median over runs, and the req/s of each run (the spread)."""
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -28,7 +38,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry |= {
             "rps": round(statistics.median(rps), 1),
             "rps_runs": rps,
-            "rps_spread": round((max(rps) - min(rps)) / statistics.median(rps), 3),
+            "rps_spread": _ratio(max(rps) - min(rps), statistics.median(rps)),
             "p50_ms": round(statistics.median(r["p50_ms"] for r in rows), 2),
             "p99_ms": round(statistics.median(r["p99_ms"] for r in rows), 2),
             "non_2xx": sum(r["non_2xx"] for r in rows),
@@ -49,7 +59,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     direct, proxied = keyed.get("mcp_direct", {}), keyed.get("mcp", {})
     if "rps" in direct and "rps" in proxied:  # proxied / direct, same call, same upstream
         proxied["vs_direct"] = {
-            name: round(proxied[name] / direct[name], 3) for name in ("rps", "p50_ms", "p99_ms")
+            name: _ratio(proxied[name], direct[name]) for name in ("rps", "p50_ms", "p99_ms")
         }
     return summary
 
@@ -68,7 +78,7 @@ def table(summary: list[dict[str, Any]], runs: int) -> str:
             continue
         ratio = f"{row['vs_bare']:.3f}" if row["vs_bare"] is not None else "-"
         spread_cell = (
-            f" | {'/'.join(f'{r:.0f}' for r in row['rps_runs'])} ({row['rps_spread'] * 100:.0f} %)"
+            f" | {'/'.join(f'{r:.0f}' for r in row['rps_runs'])} ({_percent(row['rps_spread'])})"
             if runs > 1
             else ""
         )
