@@ -24,3 +24,12 @@ def throwaway_redis() -> Iterator[tuple[str, str]]:
             yield f"redis://127.0.0.1:{port}/0", version
         finally:
             stop_process(proc)
+
+
+async def flush(url: str) -> None:
+    """Empty the server's database: what one arm of a benchmark left must not be in the next."""
+    import redis.asyncio as aredis
+
+    client = aredis.from_url(url)
+    await client.flushdb()
+    await client.aclose()

@@ -5,16 +5,17 @@ a decision; afterwards each id is looked up in the Redis log. Lost = answered, n
 
 Run by hand (not a test): `.venv/bin/python -m bench.audit_crash [--runs 3]`, for the
 default mode and for GATEWAY_AUDIT_REQUIRED=true.
+
+The gateway (bench/_process.py: HS256 auth on, the embedded engine, Redis stores and
+decision log, WARNING logs) runs with the per-subject rate limit off: one caller, `crash`,
+sends every request (no body), and its view is empty.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,51 +23,20 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aredis
 
+from bench import REPO
+from bench._auth import bearer
+from bench._process import gateway_env, start_gateway
 from bench._redis import throwaway_redis
 from gateway.audit.redis_log import RedisDecisionLog
-from gateway.auth.dev_tokens import mint_dev_token
 from tests.fixtures.redis_server import free_port
-
-SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
-
-
-def _start(redis_url: str, port: int, required: bool, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "GATEWAY_JWT_SECRET": SECRET,
-        "GATEWAY_REDIS_URL": redis_url,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_AUDIT_REQUIRED": "true" if required else "false",
-        "GATEWAY_LOG_LEVEL": "WARNING",
-        # One caller sends every request: the per-subject rate limit would answer 429s.
-        "GATEWAY_RATE_LIMIT_REQUESTS": "0",
-    }
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve"], env=env, stdout=out, stderr=out
-        )
-
-
-async def _wait_ready(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"{base}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the gateway did not become ready")
 
 
 async def _load(base: str, concurrency: int, stop: asyncio.Event) -> list[str]:
-    token = mint_dev_token(SECRET, sub="crash", email="crash@example.com")
+    headers = bearer("crash")
     answered: list[str] = []
 
     async def client_loop() -> None:
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=5
-        ) as client:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=5) as client:
             while not stop.is_set():
                 try:
                     response = await client.get("/v1/mcp-servers")
@@ -82,23 +52,27 @@ async def _load(base: str, concurrency: int, stop: asyncio.Event) -> list[str]:
 async def one_run(redis_url: str, required: bool, seconds: float, concurrency: int) -> str:
     flush = aredis.from_url(redis_url)
     await flush.flushdb()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    env = gateway_env(
+        REPO,
+        redis_url,
+        free_port(),
+        GATEWAY_AUDIT_REQUIRED="true" if required else "false",
+        # One caller sends every request: the per-subject rate limit would answer 429s.
+        GATEWAY_RATE_LIMIT_REQUESTS="0",
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        proc = _start(redis_url, port, required, Path(tmp) / "gateway.log")
+        gateway = start_gateway(REPO, env, Path(tmp))
         try:
-            await _wait_ready(base)
+            gateway.wait_ready("/readyz")  # blocks the loop, which has nothing else to do yet
             stop = asyncio.Event()
-            load = asyncio.create_task(_load(base, concurrency, stop))
+            load = asyncio.create_task(_load(gateway.base, concurrency, stop))
             await asyncio.sleep(seconds)
-            proc.send_signal(signal.SIGKILL)  # no shutdown, no flush: a crash
-            proc.wait()
+            gateway.proc.send_signal(signal.SIGKILL)  # no shutdown, no flush: a crash
+            gateway.proc.wait()
             stop.set()
             answered = await load
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            gateway.stop()
     log = RedisDecisionLog(flush)
     missing = [d for d in answered if await log.get(d) is None]
     verified = await log.verify()

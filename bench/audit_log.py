@@ -12,6 +12,10 @@ enterprises each approving 5 auto-enabled servers; `--concurrency` requests in f
 - off: the writer's `submit` replaced by a no-op (a benchmark-only stand-in: the product
   has no switch to stop logging). What the Authorizer does per decision remains.
 - required: GATEWAY_AUDIT_REQUIRED=true, every record written before its decision counts.
+
+In every arm: HS256 auth on, the embedded engine, the per-subject rate limit off (one caller
+sends every request), policy polling off, no request body; memory stores or, with
+`--redis`, Redis stores and decision log (flushed between arms).
 """
 
 from __future__ import annotations
@@ -30,30 +34,24 @@ import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from bench._redis import throwaway_redis
+from bench._auth import SECRET, bearer
+from bench._redis import flush, throwaway_redis
 from gateway.app import create_app
 from gateway.audit.records import DecisionRecord
-from gateway.auth.dev_tokens import mint_dev_token
 from gateway.config import Settings
 from tests.fixtures.gateway import on_app_loop
 
-SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
 CALLER = "bench"
 OWNERS = ("owner1", "owner2", "owner3")
 
 
-def _headers(user: str) -> dict[str, str]:
-    token = mint_dev_token(SECRET, sub=user, email=f"{user}@example.com")
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _seed(client: AsyncTestClient[Litestar]) -> None:
-    me = _headers(CALLER)
+    me = bearer(CALLER)
     for i in range(10):
         server = {"name": f"s{i}", "transport": "stdio", "command": "mcp", "args": ["--port", "1"]}
         assert (await client.post("/v1/mcp-servers", json=server, headers=me)).status_code == 201
     for owner in OWNERS:
-        them = _headers(owner)
+        them = bearer(owner)
         ent = (await client.post("/v1/enterprises", json={"name": owner}, headers=them)).json()
         invite = await client.put(
             f"/v1/enterprises/{ent['id']}/members/{CALLER}", json={"role": "member"}, headers=them
@@ -91,7 +89,7 @@ async def _arm(settings: Settings, arm: str, n: int, concurrency: int) -> dict[s
         await _seed(client)
         if arm == "off":
             writer.submit = _Discard()  # type: ignore[method-assign]
-        me = _headers(CALLER)
+        me = bearer(CALLER)
         latencies: list[int] = []
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(n):
@@ -137,11 +135,7 @@ async def run(n: int, concurrency: int, redis_url: str | None) -> list[dict[str,
     rows = []
     for arm in ("off", "on", "required", "off", "on"):  # twice: the machine drifts
         if redis_url:
-            import redis.asyncio as aredis
-
-            flush = aredis.from_url(redis_url)
-            await flush.flushdb()
-            await flush.aclose()
+            await flush(redis_url)
         rows.append(await _arm(settings, arm, n, concurrency))
         print(_row(rows[-1]), flush=True)
     return rows

@@ -2,7 +2,7 @@
 one GET route answering fixed bytes (the merged view the harness captured from the gateway,
 with the gateway's content type). No auth, no policy, no Redis: what Litestar + uvicorn cost.
 
-Started by bench/harness.py as its own process:
+Started by the harness (bench/harness/scenarios/bare.py) as its own process:
 `python -m bench.bare_app --port P --body FILE --content-type TYPE [--path /v1/mcp-servers]`.
 """
 

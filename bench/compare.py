@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from bench.harness.report import annotate_bar, wrap_label
+
 _COLORS = ("#bbbbbb", "#4477aa")
 
 
@@ -37,21 +39,13 @@ def _panel(ax: Any, scale: str, before: dict[str, Any], after: dict[str, Any]) -
         bars = ax.bar(xs, values, width, color=_COLORS[i], label=_label(result))
         for bar, key in zip(bars, keys, strict=True):
             if key in by_key:
-                ax.annotate(
-                    f"{by_key[key]['rps']:.0f}\np99 {by_key[key]['p99_ms']:.0f}",
-                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    xytext=(0, 3),
-                    textcoords="offset points",
-                    ha="center",
-                    fontsize=6.5,
-                )
+                text = f"{by_key[key]['rps']:.0f}\np99 {by_key[key]['p99_ms']:.0f}"
+                annotate_bar(ax, bar, text, rise=3, fontsize=6.5)
         bare = by_key.get("bare")
         if bare:
             ax.axhline(bare["rps"], color=_COLORS[i], linestyle="--", linewidth=1)
     ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels(
-        [labels[k].replace(" /v1/", "\n/v1/").replace(" (", "\n(") for k in keys], fontsize=7
-    )
+    ax.set_xticklabels([wrap_label(labels[k]) for k in keys], fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("requests/s (log); dashed: bare app")
     items = after["tenant"]["view_items"]

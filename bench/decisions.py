@@ -4,6 +4,10 @@ loopback (started here from the binary scripts/opa builds), and a memoized decis
 same input again under the same revision: what the Authorizer does instead of evaluating).
 
 Run by hand: `.venv/bin/python -m bench.decisions [--n 3000]`. Prints a Markdown table.
+
+Only the engines: no HTTP, no auth, no rate limit, no stores; each case's input is encoded
+once from the gateway's Structs and evaluated as bytes. OPA logs its decisions to a file (as
+in the tests); the memoized column asks the Authorizer's memo, as a repeated request does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import msgspec
 
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.recorder import AuditRecorder
 from gateway.audit.writer import AuditWriter
 from gateway.config import REPO_POLICY_DIR
 from gateway.domain.subjects import Membership, Subject
@@ -112,7 +117,8 @@ async def measure(
 
 def memoized(engine: EmbeddedRegoEngine) -> Callable[[str, bytes], Awaitable[Evaluation]]:
     """The Authorizer's own path for a repeated question: the memo key, then the memo."""
-    authorizer = Authorizer(engine, AuditWriter(MemoryDecisionLog(), Masker(engine)))
+    writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
+    authorizer = Authorizer(engine, AuditRecorder(writer, labels={"engine": engine.name}))
 
     async def answer(entrypoint: str, raw: bytes) -> Evaluation:
         result, _, _ = await authorizer._answer(entrypoint, raw, "r-1")

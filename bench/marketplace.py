@@ -6,13 +6,18 @@ the app in-process (litestar AsyncTestClient; memory stores, or a throwaway redi
 `--redis`), seeds through the HTTP API one caller in 3 enterprises, the first restricting
 installs to its approved list (so most listings come back denied: the largest answer), and
 times sequential requests. The policy time comes from the decision log's `timer_rego_query_eval_ns`.
+
+What is in the loop: the whole app in-process (no network), HS256 auth on, the embedded
+engine, the decision log in memory (or Redis), no request body; the per-subject rate limit
+at its default (1,200 requests per 10 s), which a row's `--requests` + 30 warm-up stay under
+at the default 300 (each row is a new app; with `--redis` the database is flushed between
+rows).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import platform
@@ -30,13 +35,13 @@ import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from bench._auth import SECRET, bearer
+from bench._catalog import listing_id, write_catalog
+from bench._redis import flush
 from gateway.app import create_app
-from gateway.auth.dev_tokens import mint_dev_token
 from gateway.config import Settings
-from gateway.marketplace.catalog import CATEGORIES
 from tests.fixtures.gateway import decision_records
 
-SECRET = "bench-secret-for-hs256-at-least-32-bytes!"
 CALLER, OWNER = "bench", "olivia"
 ENTERPRISES = 3
 WARMUP = 30
@@ -46,37 +51,10 @@ SERVER_COUNTS = (10, 50, 100)
 BATCH_PATH = "gateway/marketplace/listings"
 
 
-def listing_id(i: int) -> str:
-    return f"bench-{i:04d}"
-
-
-def write_catalog(directory: Path, n: int) -> Path:
-    listings = [
-        {
-            "id": listing_id(i),
-            "name": f"Bench server {i}",
-            "description": f"Synthetic listing {i} for the marketplace benchmark: "
-            "fetches, searches and summarises things for the caller.",
-            "publisher": "Bench Inc",
-            "homepage": f"https://bench.example.com/servers/{i}",
-            "categories": [CATEGORIES[i % len(CATEGORIES)]],
-            "transport": "stdio",
-            "command": "npx",
-            "args": ["-y", f"@bench/server-{i}"],
-            "env": ["BENCH_TOKEN"],
-        }
-        for i in range(n)
-    ]
-    path = directory / f"catalog-{n}.json"
-    path.write_text(json.dumps({"version": 1, "listings": listings}))
-    return path
-
-
 class Http:
     def __init__(self, client: AsyncTestClient[Litestar], user: str) -> None:
         self.client = client
-        token = mint_dev_token(SECRET, sub=user, email=f"{user}@example.com")
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = bearer(user)
 
     async def call(self, method: str, url: str, body: Any = None, expect: int = 200) -> Any:
         response = await self.client.request(method, url, headers=self.headers, json=body)
@@ -171,11 +149,7 @@ async def run_one(
 ) -> Row:
     settings = Settings(jwt_secret=SECRET, marketplace_catalog=str(catalog), redis_url=redis_url)
     if redis_url:
-        import redis.asyncio as aredis
-
-        flush = aredis.from_url(redis_url)
-        await flush.flushdb()
-        await flush.aclose()
+        await flush(redis_url)
     async with AsyncTestClient(create_app(settings)) as client:
         await seed(client, listings, servers, restricted)
         caller = Http(client, CALLER)

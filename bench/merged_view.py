@@ -4,6 +4,11 @@ Run by hand (not a test): `.venv/bin/python -m bench.merged_view [--hits N --mis
 Starts its own redis-server on a free port; seeds one user in 3 enterprises with 50 servers in
 view (20 personal + 3 x 10 auto-enabled; 3 x 5 approved but not auto-enabled stay out).
 Every call includes the policy's `scope.view` evaluation, as in the gateway.
+
+What is in the loop: `MergedView` and its parts called directly on one event loop, no HTTP,
+so no auth, no rate limit and no request body; Redis stores and the Redis view cache on the
+throwaway server; the embedded engine on the shipped policies; decisions logged to the
+in-memory decision log.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import redis
 from bench._redis import throwaway_redis
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
+from gateway.audit.recorder import AuditRecorder
 from gateway.audit.writer import AuditWriter
 from gateway.config import REPO_POLICY_DIR
 from gateway.domain.enterprises import Enterprise
@@ -145,7 +151,7 @@ async def run(url: str, hits: int, misses: int) -> tuple[list[Row], dict[str, in
         engine = EmbeddedRegoEngine(REPO_POLICY_DIR)
         writer = AuditWriter(MemoryDecisionLog(), Masker(engine))
         writer.start()
-        authorizer = Authorizer(engine, writer)
+        authorizer = Authorizer(engine, AuditRecorder(writer, labels={"engine": engine.name}))
         personal = RedisMCPServerStore(client)
         enterprise = RedisEnterpriseMCPServerStore(client)
         await seed(personal, enterprise)

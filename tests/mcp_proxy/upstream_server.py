@@ -1,7 +1,7 @@
 """An upstream MCP server for the proxy's tests: FastMCP from the `mcp` SDK, over Streamable
 HTTP or SSE, on the port given. Every HTTP request it receives is appended to `--requests`
 (method, path and the `authorization` header) so a test can see what the gateway sent; without
-`--requests` nothing is recorded (the bench harness's upstream, bench/harness.py)."""
+`--requests` nothing is recorded (the bench harness's upstream, bench/harness/scenarios/mcp.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,167 @@
+"""Throughput and latency of the gateway's hot endpoints under wrk, next to a bare Litestar app.
+
+One command: `./scripts/bench [options]` (installs wrk and redis-server with apt when missing,
+the venv with the test and bench extras, then runs `.venv/bin/python -m bench.harness`).
+
+Each run starts a throwaway redis-server and the gateway as a real process (`python -m
+gateway.cli serve`: embedded engine, HS256 auth, the decision log on in Redis, WARNING logs)
+on a free port; seeds a tenant through the HTTP API (bench/harness/tenant.py: the user `bench`
+in 3 enterprises, 35·N servers in view at `--scale N`); then, per endpoint, a discarded wrk
+warm-up and a measured wrk run (closed loop: `--connections` keep one request in flight each);
+then the burst. The bare app (bench/bare_app.py, its own uvicorn process) answers the bytes of
+the measured user's merged view: the floor of what Litestar + uvicorn + the loopback cost.
+
+The rows, one module per scenario in bench/harness/scenarios/, each saying what it measures:
+bare, view (view_warm, view_cold), servers (server_get, server_patch, server_create),
+marketplace, mcp (mcp_direct, mcp), burst. `--only` takes these keys (`mcp` selects both mcp
+rows, `burst` the burst).
+
+`--profile`: an extra run of each named endpoint (default view_warm) with py-spy attached
+(`record --format raw --nonblocking --rate 200`), summarised as the top functions by inclusive
+and self share. `--gateway-src DIR`: measure the gateway of another checkout (cwd and
+PYTHONPATH = DIR, this venv's python) with this harness, e.g. a baseline commit in a `git
+worktree`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import REPO
+from bench.harness.load import WRK_TIMEOUT, LoadConfig, ensure_wrk
+from bench.harness.machine import git_info, machine_info
+from bench.harness.report import chart, summary_rows, table
+from bench.harness.run import one_run
+from bench.harness.tenant import VIEW_PATH
+
+PROG = "python -m bench.harness"  # not __main__.py, in --help and the JSON's "command"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]),
+    )
+    parser.add_argument("--scale", type=int, default=1, help="tenant multiplier (default 1)")
+    parser.add_argument("--duration", type=float, default=10, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=3, help="discarded seconds before each")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--runs", type=int, default=1, help="whole runs (fresh Redis + gateway)")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="view_warm",
+        default="",
+        help="py-spy on these endpoint keys (comma-separated; default view_warm)",
+    )
+    parser.add_argument("--gateway-src", type=Path, help="measure the gateway of this checkout")
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the gateway process (repeatable), e.g. GATEWAY_AUDIT_REQUIRED=true",
+    )
+    parser.add_argument("--out", type=Path, help="JSON (default bench/results/harness-<N>x.json)")
+    parser.add_argument("--chart", type=Path, help="PNG (default: the JSON's path, .png)")
+    parser.add_argument(
+        "--burst", type=int, default=500, help="concurrent requests of the burst step"
+    )
+    parser.add_argument("--only", help="comma-separated endpoint keys (for trying things)")
+    args = parser.parse_args()
+    src = (args.gateway_src or REPO).resolve()
+    if not (src / "gateway" / "app.py").exists():  # gateway/cli is a module or a package
+        raise SystemExit(f"{src} is not a gateway checkout (no gateway/app.py)")
+    if src != REPO:
+        # The gateway helpers this process borrows (token minting, the catalog's categories,
+        # the Redis starter) come from the measured checkout too: a half-edited working tree
+        # cannot break the measurement of a baseline.
+        sys.path.insert(0, str(src))
+    args.only = set(args.only.split(",")) if args.only else set()
+    args.profile = set(args.profile.split(",")) if args.profile else set()
+    args.profiled = set()
+    out = args.out or REPO / "bench" / "results" / f"harness-{args.scale}x.json"
+    chart_path = args.chart or out.with_suffix(".png")
+    args.profile_raw = out.with_suffix(".pyspy.txt") if args.profile else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    config = LoadConfig(ensure_wrk(), args.duration, args.warmup, args.connections, args.threads)
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "harness": "bench/harness/",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([PROG, *sys.argv[1:]]),
+        "gateway_source": {"dir": str(src), **git_info(src)},
+        "harness_commit": git_info(REPO)["commit"],
+        "machine": machine_info(config.wrk),
+        "config": {
+            "scale": args.scale,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "connections": args.connections,
+            "threads": args.threads,
+            "wrk_timeout": WRK_TIMEOUT,
+            "runs": args.runs,
+            "view_path": VIEW_PATH,
+            "cold": "a thread INCRs gw:{u:bench}:gen every 0.5 ms during the run: every "
+            "request's stamp is stale, so it recomputes the view from the stores and rewrites "
+            "the cache (view_cache_miss_share counts the rewrites per request)",
+            "gateway_env": "embedded engine, HS256 auth, decision log in Redis (not required), "
+            "Redis stores and view cache, memory secrets, GATEWAY_LOG_LEVEL=WARNING, "
+            "rate limit counted but never reached, private upstreams allowed (the mcp rows)",
+            "gateway_env_extra": args.gateway_env,
+        },
+    }
+    runs = []
+    for run_no in range(1, args.runs + 1):
+        with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
+            run = one_run(args, config, src, run_no, Path(tmp))
+        runs.append(run)
+        result["tenant"] = run["tenant"]
+    result["runs"] = runs
+    result["summary"] = summary_rows(runs)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    profiles = {
+        row["key"]: row["profile"] for run in runs for row in run["endpoints"] if "profile" in row
+    }
+    result["profiles"] = profiles
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    chart(result, chart_path)
+    src_info = result["gateway_source"]
+    print(
+        f"\ngateway {src_info['commit']} ({src_info['subject']})"
+        + (f", dirty: {', '.join(src_info['dirty_files'])}" if src_info["dirty_files"] else "")
+        + f"\nscale {args.scale}x: {result['tenant']}; wrk {args.connections} connections, "
+        f"{args.threads} threads, {args.duration:g} s after {args.warmup:g} s warm-up; "
+        f"{args.runs} run(s); {result['machine']['cores']} cores\n"
+    )
+    print(table(result["summary"], args.runs))
+    for run in runs:
+        if "burst" in run:
+            print(f"\nburst (run {run['run']}): {json.dumps(run['burst'])}")
+    for row in result["summary"]:
+        if "skipped" in row:
+            print(f"\nnote: {row['label']} skipped: {row['skipped']}")
+        if "view_cache_miss_share" in row:
+            print(f"\n{row['label']}: view cache miss share per run {row['view_cache_miss_share']}")
+        if "vs_direct" in row:
+            print(
+                f"\n{row['label']} / direct: {json.dumps(row['vs_direct'])}; upstream CPU "
+                f"{row['upstream_cpu_ms_per_request']} ms per proxied call"
+            )
+    for profile in profiles.values():
+        print("\n" + profile.get("markdown", json.dumps(profile, indent=2)))
+    print(f"\nwrote {out} and {chart_path} in {result['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The gateway as the harness runs it: the settings every row shares, and proof of which
+checkout it runs (--gateway-src)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def harness_settings(catalog: Path) -> dict[str, str]:
+    """On top of bench._process.gateway_env: the synthetic catalog, the rate limit, the
+    upstreams of the mcp rows."""
+    return {
+        "GATEWAY_MARKETPLACE_CATALOG": str(catalog),
+        # One user drives thousands of requests a second here: counted (the cost is part of
+        # what is measured) but never refused.
+        "GATEWAY_RATE_LIMIT_REQUESTS": "10000000",
+        # The mcp rows' upstream listens on 127.0.0.1 (changes nothing else measured here).
+        "GATEWAY_ALLOW_PRIVATE_UPSTREAMS": "true",
+    }
+
+
+def gateway_module_file(src: Path, env: dict[str, str]) -> str:
+    """Where the gateway process imports `gateway` from (proves --gateway-src took effect)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import gateway; print(gateway.__file__)"],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()

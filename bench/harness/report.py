@@ -1,0 +1,160 @@
+"""The summary over runs, the Markdown table and the PNG chart."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    """None where `whole` is 0: a row in which no request completed (the mcp row at a short
+    --duration) has no spread and no ratio, and must not stop the report of the others."""
+    return round(part / whole, 3) if whole else None
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.0f} %"
+
+
+def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per endpoint: the median over runs, and the req/s of each run (the spread)."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        for row in run["endpoints"]:
+            by_key.setdefault(row["key"], []).append(row)
+    bare_rps = None
+    if "bare" in by_key and "rps" in by_key["bare"][0]:
+        bare_rps = statistics.median(r["rps"] for r in by_key["bare"])
+    summary = []
+    for key, rows in by_key.items():
+        first = rows[0]
+        entry: dict[str, Any] = {"key": key, "label": first["label"], "note": first["note"]}
+        if "skipped" in first:
+            entry["skipped"] = first["skipped"]
+            summary.append(entry)
+            continue
+        rps = [r["rps"] for r in rows]
+        entry |= {
+            "rps": round(statistics.median(rps), 1),
+            "rps_runs": rps,
+            "rps_spread": _ratio(max(rps) - min(rps), statistics.median(rps)),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in rows), 2),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in rows), 2),
+            "non_2xx": sum(r["non_2xx"] for r in rows),
+            "socket_errors": sum(sum(r["socket_errors"].values()) for r in rows),
+            "server_cpu_ms_per_request": round(
+                statistics.median(r["server_cpu_ms_per_request"] for r in rows), 3
+            ),
+            "vs_bare": round(statistics.median(rps) / bare_rps, 4) if bare_rps else None,
+        }
+        if "view_cache_miss_share" in first:
+            entry["view_cache_miss_share"] = [r["view_cache_miss_share"] for r in rows]
+        if "upstream_cpu_ms_per_request" in first:
+            entry["upstream_cpu_ms_per_request"] = round(
+                statistics.median(r["upstream_cpu_ms_per_request"] for r in rows), 3
+            )
+        summary.append(entry)
+    keyed = {entry["key"]: entry for entry in summary}
+    direct, proxied = keyed.get("mcp_direct", {}), keyed.get("mcp", {})
+    if "rps" in direct and "rps" in proxied:  # proxied / direct, same call, same upstream
+        proxied["vs_direct"] = {
+            name: _ratio(proxied[name], direct[name]) for name in ("rps", "p50_ms", "p99_ms")
+        }
+    return summary
+
+
+def table(summary: list[dict[str, Any]], runs: int) -> str:
+    spread = " | spread" if runs > 1 else ""
+    lines = [
+        f"| endpoint | req/s{spread} | p50 ms | p99 ms | non-2xx | sock err | vs bare "
+        "| gw CPU ms/req |",
+        "|---|---:|" + ("---:|" if runs > 1 else "") + "---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in summary:
+        if "skipped" in row:
+            cells = "skipped | " + " | ".join([""] * (6 + (runs > 1)))
+            lines.append(f"| {row['label']} | {cells} |".replace("|  |", "| |"))
+            continue
+        ratio = f"{row['vs_bare']:.3f}" if row["vs_bare"] is not None else "-"
+        spread_cell = (
+            f" | {'/'.join(f'{r:.0f}' for r in row['rps_runs'])} ({_percent(row['rps_spread'])})"
+            if runs > 1
+            else ""
+        )
+        lines.append(
+            f"| {row['label']} | {row['rps']:.0f}{spread_cell} | {row['p50_ms']:.1f} "
+            f"| {row['p99_ms']:.1f} | {row['non_2xx']} | {row['socket_errors']} | {ratio} "
+            f"| {row['server_cpu_ms_per_request']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def wrap_label(label: str) -> str:
+    """A row's label on up to three lines under its bar (method, path, qualifier)."""
+    return label.replace(" /v1/", "\n/v1/").replace(" (", "\n(")
+
+
+def annotate_bar(
+    ax: Any, bar: Any, text: str, *, rise: float, fontsize: float, va: str = "baseline"
+) -> None:
+    """`text` centred above `bar`, `rise` points up."""
+    ax.annotate(
+        text,
+        (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        xytext=(0, rise),
+        textcoords="offset points",
+        ha="center",
+        va=va,
+        fontsize=fontsize,
+    )
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["summary"] if "rps" in r and r["key"] != "bare"]
+    bare = next((r for r in result["summary"] if r["key"] == "bare" and "rps" in r), None)
+    fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
+    labels = [wrap_label(r["label"]) for r in rows]
+    values = [r["rps"] for r in rows]
+    bars = ax.bar(labels, values, color="#4477aa")
+    if any(len(r["rps_runs"]) > 1 for r in rows):
+        low = [r["rps"] - min(r["rps_runs"]) for r in rows]
+        high = [max(r["rps_runs"]) - r["rps"] for r in rows]
+        ax.errorbar(labels, values, yerr=[low, high], fmt="none", ecolor="black", capsize=4)
+    for bar, row in zip(bars, rows, strict=True):
+        text = f"{row['rps']:.0f} req/s\np99 {row['p99_ms']:.0f} ms"
+        annotate_bar(ax, bar, text, rise=4, fontsize=8, va="bottom")
+    if bare:
+        ax.axhline(bare["rps"], color="#cc6677", linestyle="--", linewidth=1.5)
+        ax.annotate(
+            f"bare Litestar app: {bare['rps']:.0f} req/s (p99 {bare['p99_ms']:.1f} ms)",
+            (0.01, bare["rps"]),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 4),
+            textcoords="offset points",
+            color="#cc6677",
+            fontsize=9,
+        )
+    ax.set_yscale("log")
+    ax.set_ylabel("requests/s (log scale)")
+    top = max([*values, bare["rps"] if bare else 0])
+    ax.set_ylim(max(1, min(values) / 3) if values else 1, top * 3)
+    src = result["gateway_source"]
+    commit = (src["commit"] or "?")[:10] + (" +dirty" if src["dirty_files"] else "")
+    cfg = result["config"]
+    ax.set_title(
+        f"gateway {commit} at scale {cfg['scale']}x ({result['tenant']['view_items']} servers in "
+        f"view): wrk {cfg['connections']} connections, {cfg['duration']:g} s, "
+        f"{result['machine']['cores']} cores",
+        fontsize=10,
+    )
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
