@@ -242,6 +242,8 @@ class ListingsInput(msgspec.Struct, kw_only=True, frozen=True):
 
     subject: Subject
     request: RequestInfo
+    # The context each listing's install decision gets: exactly what an install sends.
+    context: DecisionContext = msgspec.field(default_factory=DecisionContext)
     listings: list[ListingItem]
 
 

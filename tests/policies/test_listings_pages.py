@@ -178,6 +178,7 @@ def _page(*items: tuple[str, dict[str, Any]]) -> bytes:
         {
             "subject": who,
             "request": {"method": "GET", "path": "/v1/marketplace/servers", "req_id": "r"},
+            "context": {"enterprise_id": None, "counts": {}},  # what the gateway sends
             "listings": [
                 {"resource": {"type": "marketplace_listing", "id": lid, "approved_by": []},
                  "proposed": proposed}

@@ -13,12 +13,12 @@ import data.gateway.authz
 # METADATA
 # title: Install decisions for a page of listings
 # description: |
-#   Input: {"subject", "request", "listings": [{"resource": <marketplace_listing>,
+#   Input: {"subject", "request", "context", "listings": [{"resource": <marketplace_listing>,
 #   "proposed": <the personal server an install would create>}]}.
 #   Output: {"decisions": {<listing id>: {"allow", "visible", "reasons"}}}.
 #   Each listing gets authz.decision on the input its install gets: action marketplace.install,
-#   its resource and proposed server, and the install's context (no enterprise named, no
-#   counts). `listings` is emptied for it, so no listing's decision depends on the others: a
+#   its resource and proposed server, and the context the gateway sends an install (in the
+#   input). `listings` is emptied for it, so no listing's decision depends on the others: a
 #   page's answer is the union of the answers for its listings one at a time, which is how
 #   the embedded engine asks it (rego-cpp's `with` costs time proportional to the input).
 # entrypoint: true
@@ -27,6 +27,5 @@ listings := {"decisions": {item.resource.id: d | # the one `with` outside a test
 	d := authz.decision with input.action as "marketplace.install"
 		with input.resource as item.resource
 		with input.proposed as item.proposed
-		with input.context as {"enterprise_id": null, "counts": {}}
 		with input.listings as []
 }}
