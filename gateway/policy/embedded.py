@@ -28,6 +28,7 @@ from regopy.rego_shared import (
 )
 
 from gateway.errors import BackendUnavailable
+from gateway.policy.conventions import convention_problems
 from gateway.policy.engine import (
     ENTRYPOINTS,
     LOG_MASK,
@@ -101,12 +102,10 @@ class CompiledPolicy:
         self._source = (sources, root, entrypoints)
         self.memo_blockers = memo_blockers(sources.modules)
         if not checked:
-            unknown = unknown_input_refs(
-                {str(root / path): text for path, text in sources.modules.items()},
-                input_schema(),
-            )
-            if unknown:
-                raise PolicyLoadError("\n".join(unknown), revision=self.revision)
+            named = {str(root / path): text for path, text in sources.modules.items()}
+            problems = unknown_input_refs(named, input_schema()) + convention_problems(named)
+            if problems:
+                raise PolicyLoadError("\n".join(problems), revision=self.revision)
         self.interp = quiet_interpreter()
         try:
             self.interp.add_data_json(msgspec.json.encode(sources.data).decode())
