@@ -14,7 +14,7 @@ from regopy import RegoError
 from regopy.rego_shared import rego_get_error
 
 from gateway.policy.embedded import describe_rego_error, quiet_interpreter
-from gateway.policy.sources import PACKAGE, load_policy_sources
+from gateway.policy.sources import PACKAGE, PolicyLoadError, load_policy_sources
 
 _TEST = re.compile(r"^(test_\w+)\s*(?:if\b|:?=|\{)", re.MULTILINE)
 _NEXT_RULE = re.compile(r"^(?![})\]])\S", re.MULTILINE)
@@ -92,8 +92,11 @@ def run_policy_tests(policy_dir: str | Path, run: str | None = None) -> list[Pol
     ]
     interp = quiet_interpreter()
     interp.add_data_json(msgspec.json.encode(sources.data).decode())
-    for path, text in sources.modules.items():
-        interp.add_module(path, text)
+    try:
+        for path, text in sources.modules.items():
+            interp.add_module(path, text)
+    except RegoError as exc:  # a module that does not parse: named, like `policy check` does
+        raise PolicyLoadError(describe_rego_error(exc, sources.modules, root)) from exc
     entrypoints = [f"{t.package.replace('.', '/')}/{t.name}" for t in tests]
     # One compiled bundle for every test: a plain query would recompile the modules each time
     # (~0.5 s apiece).

@@ -35,6 +35,19 @@ def test_check_names_file_line_and_column(
     assert f"{policies / 'gateway' / 'oops.rego'}:4:" in err
 
 
+def test_test_names_a_module_that_does_not_parse_instead_of_a_traceback(
+    policies: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (policies / "gateway" / "oops.rego").write_text(
+        "package gateway.authz\n\ndeny contains x if {\n"
+    )
+    assert main(["policy", "test", str(policies)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("gateway policy test: ") and f"{policies / 'gateway' / 'oops.rego'}:" in err
+    )
+
+
 def test_check_refuses_a_rule_reading_a_field_the_gateway_never_sends(
     policies: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
