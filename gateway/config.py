@@ -101,10 +101,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # HTTP transports may name private, loopback or link-local targets (refused by default:
     # the MCP proxy connects to them from inside the network).
     allow_private_upstreams: bool = False
-    # The MCP proxy (/mcp): each upstream connect, initialize and request must finish within
-    # this; a client session (with its upstream sessions) idle this long is closed.
+    # The MCP proxy (/mcp, stateless: docs/adr/0051-stateless-mcp.md). Each upstream connect,
+    # initialize and request must finish within this.
     mcp_upstream_timeout_seconds: float = 30.0
-    mcp_session_idle_seconds: float = 1800.0
+    mcp_session_idle_seconds: float = 1800.0  # (the 1.x session manager's; goes with it)
+    # An upstream client (one per user, server and record version) unused this long is closed.
+    mcp_upstream_idle_seconds: float = 300.0
+    # Upstream clients kept open per user, and per gateway process (the least recently used
+    # one is closed to open another).
+    mcp_max_upstreams_per_user: int = 32
+    mcp_max_upstreams: int = 2048
+    # An upstream answer larger than this is refused (its server's error, not a gateway crash).
+    mcp_max_response_bytes: int = 4 * 1024 * 1024
+    # /mcp requests one user may have in flight on one replica; beyond it a JSON-RPC error
+    # (so one user's slow calls cannot take every admission slot).
+    mcp_max_inflight_per_user: int = 16
+    # JSON nesting a /mcp request body may have (deeper is a -32700 parse error, 400).
+    mcp_max_json_depth: int = 64
     # Auth disabled on a non-loopback address needs this too (it serves everyone's servers).
     allow_insecure_bind: bool = False
 
@@ -225,6 +238,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 "GATEWAY_SHUTDOWN_GRACE_SECONDS: above 0 and at most 600, "
                 f"not {self.shutdown_grace_seconds}"
             )
+        for name, low, high in (
+            ("mcp_upstream_timeout_seconds", 0.1, 600),
+            ("mcp_upstream_idle_seconds", 1, 86400),
+            ("mcp_max_upstreams_per_user", 1, 1000),
+            ("mcp_max_upstreams", 1, 100_000),
+            ("mcp_max_response_bytes", 1024, 256 * 1024 * 1024),
+            ("mcp_max_inflight_per_user", 1, 10_000),
+            ("mcp_max_json_depth", 8, 512),
+        ):
+            if not low <= getattr(self, name) <= high:
+                raise ConfigError(
+                    f"GATEWAY_{name.upper()}: between {low} and {high}, not {getattr(self, name)}"
+                )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
 
