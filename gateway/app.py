@@ -162,7 +162,7 @@ class GatewayPlugin(InitPluginProtocol):
                 request_metrics_middleware,  # outermost: refused requests are counted too
                 admit,  # then: a refused request costs nothing else
                 body_deadline_middleware(self.settings.body_timeout_seconds),
-                request_context_middleware(self._recorder),
+                request_context_middleware(self._recorder, access_log=self.settings.access_log),
                 DefineMiddleware(
                     BearerAuthenticationMiddleware,
                     authenticator=self._authenticator,

@@ -70,6 +70,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # `text` for people, `json` (one object per line, with request and decision ids) for a
     # log pipeline; docs/operations.md.
     log_format: str = "text"
+    # One line per request on the `gateway.access` logger (INFO), in the chosen format.
+    access_log: bool = True
     # /metrics: unset, only loopback clients may read it; set, a scraper sends it as a
     # bearer token (from anywhere). No tenant ids are in the metrics, but traffic is.
     metrics_token: str | None = None
@@ -104,7 +106,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The MCP proxy (/mcp, stateless: docs/adr/0051-stateless-mcp.md). Each upstream connect,
     # initialize and request must finish within this.
     mcp_upstream_timeout_seconds: float = 30.0
-    mcp_session_idle_seconds: float = 1800.0  # (the 1.x session manager's; goes with it)
     # An upstream client (one per user, server and record version) unused this long is closed.
     mcp_upstream_idle_seconds: float = 300.0
     # Upstream clients kept open per user, and per gateway process (the least recently used

@@ -29,10 +29,12 @@ if TYPE_CHECKING:  # the records are the audit package's; this module only holds
 
 
 class RequestScope:
-    __slots__ = ("readahead", "records", "request")
+    __slots__ = ("notes", "readahead", "records", "request")
 
     def __init__(self, request: RequestInfo, *, read_ahead: bool) -> None:
         self.request = request
+        # What the request was about beyond its path (the MCP method), for its access line.
+        self.notes: dict[str, str] = {}
         # Taken in order; the last one settled the request (X-Decision-Id).
         self.records: list[DecisionRecord] = []
         self.readahead: dict[str, bytes | None] | None = {} if read_ahead else None

@@ -1,26 +1,31 @@
-"""tools/list and tools/call over the caller's merged view. Each runs in the MCP session's
-own task (which inherited the HTTP request that opened the session), so each is served in a
-request scope of its own, and turns a gateway failure into an MCP error that fails closed."""
+"""The MCP methods the proxy serves over the caller's merged view: tools, resources
+(and templates) and prompts, listed and used under the policy (gateway/mcp_proxy/decisions.py).
+
+Every request is complete in itself (docs/adr/0051-stateless-mcp.md): who asks comes from
+the HTTP request (the bearer middleware put the Subject in the ASGI scope), the view and the
+policy from the stores, the upstreams from the process's pool (opened on demand). So any
+replica answers any request. A gateway failure is an MCP error that fails closed and tells
+nothing internal: the SDK would send an unexpected exception's text to a 2025-era client.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anyio
-from mcp import McpError, types
+from mcp import MCPError, types
+from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.shared.inbound import X_MCP_HEADER_KEY
 
-from gateway.audit.scope import RequestScope
 from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
 from gateway.errors import GatewayError
-from gateway.mcp_proxy import decisions, names
-from gateway.mcp_proxy.caller import request_id_of, subject_of
+from gateway.mcp_proxy import names
+from gateway.mcp_proxy.decisions import Decider, applied, unknown
 from gateway.mcp_proxy.services import ProxyServices
 from gateway.mcp_proxy.upstreams import UpstreamPool, UpstreamUnavailable
 
@@ -28,160 +33,275 @@ log = logging.getLogger(__name__)
 
 HTTP_TRANSPORTS = frozenset({"streamable_http", "sse"})
 UNAVAILABLE_META = "gateway/unavailable"
+# Lists depend on the caller (their view, the policy): never shared; a client may reuse one
+# this long. A call is decided again whatever a cached list showed.
+LIST_TTL_MS = 10_000
+INSTRUCTIONS = (
+    "The tools, resources and prompts of the MCP servers in your merged view that the "
+    "gateway's policy allows. Names are `<server>__<name>`; resource URIs "
+    "`mcpgw://<server>/<uri>`."
+)
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
-@dataclass
-class ProxySession:
-    """What one client session holds: its upstream clients."""
+@dataclass(frozen=True)
+class Proxy:
+    """What the handlers need, for the process: the services and the upstream pool."""
 
+    services: ProxyServices
     pool: UpstreamPool
 
 
 @dataclass
 class _Call:
+    """One MCP request: who asks, and the servers of their view the proxy can reach."""
+
     subject: Subject
-    services: ProxyServices
-    pool: UpstreamPool
-    req_id: str
+    proxy: Proxy
+    decide: Decider
 
-    def served(self) -> AbstractContextManager[RequestScope]:
-        return self.services.recorder.request_scope("POST", PATH, self.req_id)
+    async def servers(self) -> tuple[list[AnyServer], dict[str, str]]:
+        """Reachable servers of the caller's merged view and their prefixes. Stdio servers
+        run where the client is (`/launch`); a disabled server runs nowhere."""
+        view = await self.proxy.services.servers.list(self.subject)
+        servers = [s for s in view if s.transport in HTTP_TRANSPORTS and s.enabled]
+        return servers, names.prefixes(servers)
+
+    async def server(self, prefix: str) -> AnyServer | None:
+        servers, prefixes = await self.servers()
+        return next((s for s in servers if prefixes[s.id] == prefix), None)
+
+    async def gather(
+        self, fetch: Callable[[str, AnyServer], Awaitable[Sequence[Item]]]
+    ) -> tuple[list[tuple[AnyServer, str, Item]], list[dict[str, str]]]:
+        """Every server's items (server, prefix, item), and the servers that could not answer
+        (a `_meta` note: the list is partial, not failed)."""
+        servers, prefixes = await self.servers()
+        found = await asyncio.gather(
+            *(fetch(self.subject.id, s) for s in servers), return_exceptions=True
+        )
+        items: list[tuple[AnyServer, str, Item]] = []
+        unavailable: list[dict[str, str]] = []
+        for server, listed in zip(servers, found, strict=True):
+            if isinstance(listed, UpstreamUnavailable | MCPError):
+                unavailable.append({"server_id": server.id, "message": _said(listed)})
+            elif isinstance(listed, BaseException):
+                raise listed
+            else:
+                items.extend((server, prefixes[server.id], item) for item in listed)
+        return items, unavailable
 
 
-PATH = "/mcp"
+def _said(error: UpstreamUnavailable | MCPError) -> str:
+    return str(error) if isinstance(error, UpstreamUnavailable) else error.message
 
 
-def build_server(services_of: Callable[[], ProxyServices]) -> Server[ProxySession, Any]:
-    @asynccontextmanager
-    async def session_lifespan(_: Server[ProxySession, Any]) -> AsyncIterator[ProxySession]:
-        """Per client session: entered when it starts, left when it ends (DELETE, idle
-        timeout, transport closed), which closes its upstream sessions."""
-        services = services_of()
-        settings = services.settings
-        async with anyio.create_task_group() as tg:
-            pool = UpstreamPool(
-                tg,
-                services.credentials.values_for,
-                timeout_seconds=settings.mcp_upstream_timeout_seconds,
-                allow_private=settings.allow_private_upstreams,
+def _meta(unavailable: list[dict[str, str]]) -> dict[str, Any] | None:
+    return {UNAVAILABLE_META: unavailable} if unavailable else None
+
+
+async def _allowed(
+    items: list[tuple[AnyServer, str, Item]],
+    decide: Callable[[AnyServer, Item], Awaitable[Any]],
+) -> list[tuple[str, Item]]:
+    decisions = await asyncio.gather(*(decide(server, item) for server, _, item in items))
+    return [
+        (prefix, item)
+        for (_, prefix, item), decision in zip(items, decisions, strict=True)
+        if decision.allow and decision.visible
+    ]
+
+
+# --- tools ---------------------------------------------------------------------------------
+
+
+async def list_tools(call: _Call) -> types.ListToolsResult:
+    items, unavailable = await call.gather(call.proxy.pool.list_tools)
+    allowed = await _allowed(items, lambda server, tool: call.decide.tool(server, tool))
+    return types.ListToolsResult(
+        tools=[
+            tool.model_copy(
+                update={
+                    "name": names.qualified(prefix, tool.name),
+                    "input_schema": _without_param_headers(tool.input_schema),
+                }
             )
-            try:
-                yield ProxySession(pool=pool)
-            finally:
-                await pool.aclose()
-
-    server: Server[ProxySession, Any] = Server(
-        "mcp-policy-gateway",
-        instructions="The tools of the MCP servers in your merged view that the policy allows.",
-        lifespan=session_lifespan,
+            for prefix, tool in allowed
+        ],
+        cache_scope="private",
+        ttl_ms=LIST_TTL_MS,
+        _meta=_meta(unavailable),
     )
 
-    def call_context() -> _Call:
-        ctx = server.request_context
-        subject = subject_of(ctx.request)
-        if subject is None:  # the bearer middleware guarantees one; fail closed regardless
-            raise McpError(types.ErrorData(code=types.INVALID_REQUEST, message="unauthenticated"))
-        return _Call(
-            subject=subject,
-            services=services_of(),
-            pool=ctx.lifespan_context.pool,
-            req_id=request_id_of(ctx.request),
-        )
 
-    async def list_tools(_: types.ListToolsRequest | None) -> types.ServerResult:
-        call = call_context()
-        with call.served():
-            return types.ServerResult(await _guarded(lambda: _list_tools(call)))
+def _without_param_headers(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without `x-mcp-header` on its properties: the proxy does not validate
+    `Mcp-Param-*` headers (build_server), so it does not ask clients to send them."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not any(
+        isinstance(p, dict) and X_MCP_HEADER_KEY in p for p in properties.values()
+    ):
+        return schema
+    cleaned = {
+        name: {k: v for k, v in p.items() if k != X_MCP_HEADER_KEY} if isinstance(p, dict) else p
+        for name, p in properties.items()
+    }
+    return {**schema, "properties": cleaned}
 
-    async def call_tool(req: types.CallToolRequest) -> types.ServerResult:
-        params = req.params
-        call = call_context()
-        with call.served():
-            return types.ServerResult(
-                await _guarded(lambda: _call_tool(call, params.name, params.arguments))
-            )
 
-    # Registered directly, not through the SDK's decorators: those turn every exception into
-    # a tool result, and a denial must be an MCP error carrying the reasons.
-    server.request_handlers[types.ListToolsRequest] = list_tools
-    server.request_handlers[types.CallToolRequest] = call_tool
-    return server
+async def call_tool(
+    call: _Call, name: str, arguments: dict[str, Any] | None
+) -> types.CallToolResult:
+    server, upstream_name = await _resolve(call, name, "tool")
+    tool = await call.proxy.pool.tool(call.subject.id, server, upstream_name)
+    if tool is None:
+        raise unknown("tool", name)
+    decision = await call.decide.tool(server, tool, arguments or {})
+    applied(decision, "tool", name, "tools/call")
+    return await call.proxy.pool.call_tool(call.subject.id, server, upstream_name, arguments)
+
+
+# --- resources -----------------------------------------------------------------------------
+
+
+async def list_resources(call: _Call) -> types.ListResourcesResult:
+    items, unavailable = await call.gather(call.proxy.pool.list_resources)
+    allowed = await _allowed(items, call.decide.resource)
+    return types.ListResourcesResult(
+        resources=[
+            item.model_copy(update={"uri": names.wrap_uri(prefix, str(item.uri))})
+            for prefix, item in allowed
+        ],
+        cache_scope="private",
+        ttl_ms=LIST_TTL_MS,
+        _meta=_meta(unavailable),
+    )
+
+
+async def list_resource_templates(call: _Call) -> types.ListResourceTemplatesResult:
+    items, unavailable = await call.gather(call.proxy.pool.list_resource_templates)
+    allowed = await _allowed(items, call.decide.resource)
+    return types.ListResourceTemplatesResult(
+        resource_templates=[
+            item.model_copy(update={"uri_template": names.wrap_uri(prefix, item.uri_template)})
+            for prefix, item in allowed
+        ],
+        cache_scope="private",
+        ttl_ms=LIST_TTL_MS,
+        _meta=_meta(unavailable),
+    )
+
+
+async def read_resource(call: _Call, uri: str) -> types.ReadResourceResult:
+    parts = names.unwrap_uri(uri)
+    server = await call.server(parts[0]) if parts is not None else None
+    if parts is None or server is None:
+        raise unknown("resource", uri)
+    upstream_uri = parts[1]
+    listed = await call.proxy.pool.list_resources(call.subject.id, server)
+    known = next((r for r in listed if str(r.uri) == upstream_uri), None)
+    applied(
+        await call.decide.resource(server, known or upstream_uri), "resource", uri, "resources/read"
+    )
+    result = await call.proxy.pool.read_resource(call.subject.id, server, upstream_uri)
+    # The contents name the URI the client asked for, not the upstream's.
+    contents = [
+        c.model_copy(update={"uri": names.wrap_uri(parts[0], str(c.uri))}) for c in result.contents
+    ]
+    return result.model_copy(update={"contents": contents, "cache_scope": "private"})
+
+
+# --- prompts -------------------------------------------------------------------------------
+
+
+async def list_prompts(call: _Call) -> types.ListPromptsResult:
+    items, unavailable = await call.gather(call.proxy.pool.list_prompts)
+    allowed = await _allowed(items, lambda server, prompt: call.decide.prompt(server, prompt))
+    return types.ListPromptsResult(
+        prompts=[
+            prompt.model_copy(update={"name": names.qualified(prefix, prompt.name)})
+            for prefix, prompt in allowed
+        ],
+        cache_scope="private",
+        ttl_ms=LIST_TTL_MS,
+        _meta=_meta(unavailable),
+    )
+
+
+async def get_prompt(
+    call: _Call, name: str, arguments: dict[str, str] | None
+) -> types.GetPromptResult:
+    server, upstream_name = await _resolve(call, name, "prompt")
+    prompt = await call.proxy.pool.prompt(call.subject.id, server, upstream_name)
+    if prompt is None:
+        raise unknown("prompt", name)
+    applied(
+        await call.decide.prompt(server, prompt, arguments or {}), "prompt", name, "prompts/get"
+    )
+    return await call.proxy.pool.get_prompt(call.subject.id, server, upstream_name, arguments)
+
+
+async def _resolve(call: _Call, name: str, kind: str) -> tuple[AnyServer, str]:
+    parts = names.split(name)
+    server = await call.server(parts[0]) if parts is not None else None
+    if parts is None or server is None:
+        raise unknown(kind, name)
+    return server, parts[1]
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+def build_server(proxy_of: Callable[[], Proxy]) -> Server[Any]:
+    """The low-level SDK server with the proxy's handlers. `proxy_of` gives the running
+    proxy (its pool opens with the app's lifespan)."""
+
+    def begin(ctx: ServerRequestContext[Any]) -> _Call:
+        request = ctx.request
+        subject = request.scope.get("user") if request is not None else None
+        if not isinstance(subject, Subject):  # the bearer middleware guarantees one
+            raise MCPError(code=types.INVALID_REQUEST, message="unauthenticated")
+        proxy = proxy_of()
+        return _Call(subject, proxy, Decider(proxy.services.authorizer, subject))
+
+    def serve(work: Callable[[_Call, Any], Awaitable[T]]) -> Callable[[Any, Any], Awaitable[T]]:
+        async def handler(ctx: ServerRequestContext[Any], params: Any) -> T:
+            return await _guarded(lambda: work(begin(ctx), params))
+
+        return handler
+
+    return Server(
+        "mcp-policy-gateway",
+        instructions=INSTRUCTIONS,
+        # No tool schema lookup before a call: the SDK would run tools/list (every upstream)
+        # to check `Mcp-Param-*` headers; the advertised schemas carry no `x-mcp-header`.
+        get_tool_input_schema=lambda _: None,
+        on_list_tools=serve(lambda call, _: list_tools(call)),
+        on_call_tool=serve(lambda call, p: call_tool(call, p.name, p.arguments)),
+        on_list_resources=serve(lambda call, _: list_resources(call)),
+        on_list_resource_templates=serve(lambda call, _: list_resource_templates(call)),
+        on_read_resource=serve(lambda call, p: read_resource(call, str(p.uri))),
+        on_list_prompts=serve(lambda call, _: list_prompts(call)),
+        on_get_prompt=serve(lambda call, p: get_prompt(call, p.name, p.arguments)),
+    )
 
 
 async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
-    """Fail closed: a policy engine, store or log that fails is an error, never a pass."""
+    """Fail closed, and say nothing internal: a policy engine, store or log that fails is an
+    error (never a pass); an upstream that fails is named, nothing more."""
     try:
         return await work()
-    except McpError:
+    except MCPError:
         raise
+    except UpstreamUnavailable as exc:
+        raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
     except GatewayError as exc:
         log.error("MCP proxy: %s: %s", type(exc).__name__, exc.detail)
-        raise McpError(
-            types.ErrorData(
-                code=types.INTERNAL_ERROR,
-                message="the gateway cannot decide or serve this right now; retry",
-            )
+        raise MCPError(
+            code=types.INTERNAL_ERROR,
+            message="the gateway cannot decide or serve this right now; retry",
         ) from None
-
-
-async def _servers(call: _Call) -> tuple[list[AnyServer], dict[str, str]]:
-    """The servers of the caller's merged view the proxy can reach, and their prefixes.
-    Stdio servers run where the client is (`/launch`); a disabled server runs nowhere."""
-    view = await call.services.servers.list(call.subject)
-    servers = [s for s in view if s.transport in HTTP_TRANSPORTS and s.enabled]
-    return servers, names.prefixes(servers)
-
-
-async def _list_tools(call: _Call) -> types.ListToolsResult:
-    servers, prefixes = await _servers(call)
-    listed = await asyncio.gather(
-        *(call.pool.list_tools(s) for s in servers), return_exceptions=True
-    )
-    unavailable: list[dict[str, str]] = []
-    candidates: list[tuple[AnyServer, types.Tool]] = []
-    for server, tools in zip(servers, listed, strict=True):
-        if isinstance(tools, BaseException):
-            if not isinstance(tools, UpstreamUnavailable | McpError):
-                raise tools
-            unavailable.append({"server_id": server.id, "message": str(tools)})
-            continue
-        candidates.extend((server, tool) for tool in tools)
-    authorizer = call.services.authorizer
-    decided = await asyncio.gather(
-        *(decisions.decide(authorizer, call.subject, s, t) for s, t in candidates)
-    )
-    tools = [
-        tool.model_copy(update={"name": names.qualified(prefixes[server.id], tool.name)})
-        for (server, tool), decision in zip(candidates, decided, strict=True)
-        if decision.allow
-    ]
-    meta = {UNAVAILABLE_META: unavailable} if unavailable else None
-    return types.ListToolsResult.model_validate({"tools": tools, "_meta": meta})
-
-
-async def _call_tool(
-    call: _Call, name: str, arguments: dict[str, Any] | None
-) -> types.CallToolResult:
-    parts = names.split(name)
-    if parts is None:
-        raise decisions.unknown_tool(name)
-    prefix, tool_name = parts
-    servers, prefixes = await _servers(call)
-    server = next((s for s in servers if prefixes[s.id] == prefix), None)
-    if server is None:
-        raise decisions.unknown_tool(name)
-    try:
-        tool = await call.pool.tool(server, tool_name)
-        if tool is None:
-            raise decisions.unknown_tool(name)
-        decision = await decisions.decide(
-            call.services.authorizer, call.subject, server, tool, arguments or {}
-        )
-        if not decision.visible:
-            raise decisions.unknown_tool(name)
-        if not decision.allow:
-            raise decisions.denied(name, decision)
-        return await call.pool.call_tool(server, tool_name, arguments)
-    except UpstreamUnavailable as exc:
-        raise McpError(types.ErrorData(code=types.INTERNAL_ERROR, message=str(exc))) from None
+    except Exception:
+        log.exception("MCP proxy: unexpected error")
+        raise MCPError(code=types.INTERNAL_ERROR, message="internal error") from None

@@ -38,6 +38,18 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+MCP_REQUESTS = Counter(
+    "gateway_mcp_requests_total",
+    "Requests to /mcp, by MCP method (the methods the proxy knows, else `other`) and HTTP "
+    "status (a JSON-RPC error in a 200 answer counts as 200).",
+    ["mcp_method", "status"],
+)
+MCP_LATENCY = Histogram(
+    "gateway_mcp_request_duration_seconds",
+    "Time to answer a request to /mcp, by MCP method.",
+    ["mcp_method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 IN_FLIGHT = Gauge(
     "gateway_http_requests_in_flight",
     "Requests being served now (those the admission limit counts: health and metrics not).",
@@ -133,6 +145,13 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     if timing is None:
         timing = _latencies[(method, route)] = HTTP_LATENCY.labels(method, route)
     timing.observe(seconds)
+
+
+def observe_mcp(mcp_method: str, status: int, seconds: float) -> None:
+    """`mcp_method` must come from a fixed set (the caller bounds it): label values are
+    series."""
+    MCP_REQUESTS.labels(mcp_method, str(status)).inc()
+    MCP_LATENCY.labels(mcp_method).observe(seconds)
 
 
 def observe_decision(entrypoint: str, result: str, memoized: bool, seconds: float | None) -> None:

@@ -109,15 +109,42 @@ class ToolFacts(msgspec.Struct, kw_only=True, frozen=True):
     arguments: dict[str, Any] | None = None
 
 
+class ResourceFacts(msgspec.Struct, kw_only=True, frozen=True):
+    """The MCP resource a `resource.read` is about (the MCP proxy): its URI as the upstream
+    names it, or, for a template in a list, the URI template (`template: true`)."""
+
+    uri: str
+    name: str | None = None
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = None
+    template: bool = False
+
+
+class PromptFacts(msgspec.Struct, kw_only=True, frozen=True):
+    """The prompt a `prompt.get` is about (the MCP proxy): the names of the arguments it
+    declares, and on a get the arguments given (values are the caller's: masked in the log
+    where they look like credentials)."""
+
+    name: str
+    title: str | None = None
+    description: str | None = None
+    argument_names: list[str] = msgspec.field(default_factory=list)
+    arguments: dict[str, str] | None = None
+
+
 class MCPServerResource(_ManagedServerFields, kw_only=True, frozen=True, tag="mcp_server"):
     """A server reached through `/v1/mcp-servers`: personal, or an enterprise server of the
     merged view. `listing` is filled on a proposed personal server that names a listing;
-    `tool` on a `tool.call` through the MCP proxy."""
+    through the MCP proxy, `tool` on a `tool.call`, `mcp_resource` on a `resource.read`,
+    `prompt` on a `prompt.get`."""
 
     source: Literal["personal", "enterprise"] | None = None
     user_id: str | None = None
     listing: ListingFacts | None = None
     tool: ToolFacts | None = None
+    mcp_resource: ResourceFacts | None = None
+    prompt: PromptFacts | None = None
 
 
 class EnterpriseServerResource(
@@ -255,7 +282,12 @@ def _server_values(server: AnyServer) -> dict[str, Any]:
 
 
 def view_server(
-    server: AnyServer, listing: ListingFacts | None = None, tool: ToolFacts | None = None
+    server: AnyServer,
+    listing: ListingFacts | None = None,
+    tool: ToolFacts | None = None,
+    *,
+    mcp_resource: ResourceFacts | None = None,
+    prompt: PromptFacts | None = None,
 ) -> MCPServerResource:
     """A server as reached through the merged view (`/v1/mcp-servers/{id}`, the MCP proxy)."""
     if isinstance(server, MCPServerConfig):
@@ -265,6 +297,8 @@ def view_server(
             user_id=server.user_id,
             listing=listing,
             tool=tool,
+            mcp_resource=mcp_resource,
+            prompt=prompt,
         )
     return MCPServerResource(
         **_server_values(server),
@@ -273,6 +307,8 @@ def view_server(
         auto_enabled=server.auto_enabled,
         created_by=server.created_by,
         tool=tool,
+        mcp_resource=mcp_resource,
+        prompt=prompt,
     )
 
 

@@ -13,12 +13,12 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
+from gateway.api.edge.paths import request_path
 from gateway.api.errors import ErrorBody, encode_error
 from gateway.observability.metrics import ADMISSION_REJECTED, IN_FLIGHT
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 RETRY_AFTER_SECONDS = 1
-STREAM_PATHS = frozenset({"/mcp", "/mcp/"})
 
 
 class AdmissionStats(msgspec.Struct, kw_only=True):
@@ -55,19 +55,13 @@ def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], Admi
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP or scope["path"] in EXEMPT_PATHS:
+            if scope["type"] != ScopeType.HTTP or request_path(scope) in EXEMPT_PATHS:
                 await app(scope, receive, send)
                 return
             if stats.in_flight >= stats.limit:
                 stats.refused += 1
                 ADMISSION_REJECTED.inc()
                 await refuse(send)
-                return
-            if scope["method"] == "GET" and scope["path"] in STREAM_PATHS:
-                # An MCP client's notification stream stays open for the whole session: admitted
-                # like any request, but holding no slot, or 256 idle clients would refuse
-                # everyone (sessions are bounded by GATEWAY_MCP_SESSION_IDLE_SECONDS).
-                await app(scope, receive, send)
                 return
             stats.in_flight += 1
             IN_FLIGHT.inc()

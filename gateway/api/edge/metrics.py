@@ -10,6 +10,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.edge.paths import route_template
 from gateway.api.errors import status_of
 from gateway.errors import GatewayError
 from gateway.observability.metrics import observe_request
@@ -55,7 +56,7 @@ def request_metrics_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             observe_request(
                 scope["method"],
-                scope.get("path_template", ""),
+                route_template(scope),
                 status or CLIENT_CLOSED,
                 time.perf_counter() - started,
             )

@@ -6,16 +6,22 @@ its status."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Callable
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.edge.metrics import CLIENT_CLOSED
+from gateway.api.edge.paths import request_path
 from gateway.audit.recorder import AuditRecorder
+from gateway.audit.scope import RequestScope
 from gateway.domain.ids import REQUEST_ID, matches
 
 _READS = frozenset({"GET", "HEAD"})
+access = logging.getLogger("gateway.access")
 
 
 def _request_id(scope: Scope) -> str:
@@ -27,11 +33,19 @@ def _request_id(scope: Scope) -> str:
     return str(uuid.uuid4())
 
 
+def _access(served: RequestScope, status: int, seconds: float) -> None:
+    request = served.request
+    noted = "".join(f" {k}={v}" for k, v in served.notes.items())
+    access.info("%s %s %d %.1f ms%s", request.method, request.path, status, seconds * 1000, noted)
+
+
 def request_context_middleware(
-    recorder_of: Callable[[], AuditRecorder | None],
+    recorder_of: Callable[[], AuditRecorder | None], *, access_log: bool = True
 ) -> Callable[[ASGIApp], ASGIApp]:
     """`recorder_of` finds the running gateway's recorder (None before the lifespan opened
-    it: nothing can be decided then either)."""
+    it: nothing can be decided then either). `access_log`: one INFO line per request on the
+    `gateway.access` logger — method, path, status, time, and what the request noted (the
+    MCP method) — inside the scope, so a JSON line carries its request and decision ids."""
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -44,11 +58,15 @@ def request_context_middleware(
             # Reads only may read ahead: a request that writes could otherwise read back
             # what it read ahead before its own write (gateway/audit/scope.py).
             with recorder.request_scope(
-                method, scope.get("path"), req_id, read_ahead=method in _READS
+                method, request_path(scope), req_id, read_ahead=method in _READS
             ) as served:
+                started = time.perf_counter()
+                status = CLIENT_CLOSED
 
                 async def send_logged(message: Message) -> None:
+                    nonlocal status
                     if message["type"] == "http.response.start":
+                        status = message["status"]
                         headers = list(message.get("headers", []))
                         headers.append((b"x-request-id", req_id.encode()))
                         settled = recorder.responded(served, message["status"])
@@ -57,7 +75,11 @@ def request_context_middleware(
                         message = {**message, "headers": headers}  # type: ignore[typeddict-item]
                     await send(message)
 
-                await app(scope, receive, send_logged)
+                try:
+                    await app(scope, receive, send_logged)
+                finally:
+                    if access_log:
+                        _access(served, status, time.perf_counter() - started)
 
         return middleware
 
