@@ -51,3 +51,8 @@ ensure_redis_server() {
 ensure_wrk() {
   command -v wrk >/dev/null || apt_install wrk
 }
+
+# The MCP proxy's replica tests put a throwaway HAProxy in front of two gateways.
+ensure_haproxy() {
+  command -v haproxy >/dev/null || apt_install haproxy
+}
