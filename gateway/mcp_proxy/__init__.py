@@ -5,10 +5,25 @@ servers of the caller's merged view, every tool decided by the policy (docs/mcp-
 - handlers.py: tools/list and tools/call
 - decisions.py: the `tool.call` decisions and how a denial travels (an MCP error)
 - names.py: tool names namespaced by server
-- upstreams.py: the per-session upstream clients, with timeouts
-- network.py: the connection guard (no internal addresses unless allowed)
+- upstreams.py: the upstream clients, pooled per process by user, server and record version
+- network.py: the connection guard (no internal addresses unless allowed), the answer bound
 """
 
-from gateway.mcp_proxy.endpoint import MCPProxy
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.mcp_proxy.endpoint import MCPProxy
 
 __all__ = ["MCPProxy"]
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use, so that importing one module of the package (upstreams,
+    # network) does not import the endpoint and the MCP server with it.
+    if name == "MCPProxy":
+        from gateway.mcp_proxy.endpoint import MCPProxy
+
+        return MCPProxy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
