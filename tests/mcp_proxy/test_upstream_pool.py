@@ -4,7 +4,8 @@ its own process (so the gateway's memory is measured alone):
 - `modern`: a stateless server answering both eras (a 2026-07-28 client gets 2026), JSON
   answers sent chunked (no Content-Length: the byte bound counts them as they stream);
 - `legacy`: a stateful 2025-only server (refuses the 2026 probe as a 1.x server does) with
-  sessions (Mcp-Session-Id, DELETE on close) and answers as event streams.
+  sessions (Mcp-Session-Id, DELETE on close) and answers as event streams;
+- `sse`: the old HTTP+SSE transport (server records with `transport: sse`).
 
 Each upstream logs every HTTP request and tool call (with the `X-Token` header it received)
 to a file the tests read. The bounds, the keying by user and record version, the errors a
@@ -64,6 +65,7 @@ USER: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="alic
 def _serve(port: int, flavor: str, log_path: str) -> None:  # pragma: no cover (a subprocess)
     import uvicorn
     from mcp.server import Server
+    from mcp.server.sse import SseServerTransport
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
     from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -170,6 +172,7 @@ def _serve(port: int, flavor: str, log_path: str) -> None:  # pragma: no cover (
     manager = StreamableHTTPSessionManager(
         app=server, stateless=flavor == "modern", json_response=flavor == "modern"
     )
+    sse = SseServerTransport("/messages/")
 
     async def respond(send: Any, status: int, body: bytes) -> None:
         headers = [(b"content-type", b"application/json")]
@@ -193,6 +196,13 @@ def _serve(port: int, flavor: str, log_path: str) -> None:  # pragma: no cover (
             session=headers.get("mcp-session-id"),
             version=headers.get("mcp-protocol-version"),
         )
+        if flavor == "sse":  # the old HTTP+SSE transport: a GET stream, POSTed messages
+            if scope["method"] == "GET":
+                async with sse.connect_sse(scope, receive, send) as (read, write):
+                    await server.run(read, write, server.create_initialization_options())
+            else:
+                await sse.handle_post_message(scope, receive, send)
+            return
         if flavor == "legacy" and headers.get("mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
             # What a 2025-only (SDK 1.x, stateful) server answers to the 2026 probe.
             error = {"code": types.INVALID_REQUEST, "message": "Bad Request: Missing session ID"}
@@ -232,7 +242,7 @@ class Upstream:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
+        return f"http://127.0.0.1:{self.port}/{'sse' if self.flavor == 'sse' else 'mcp'}"
 
     def records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line]
@@ -308,7 +318,7 @@ def _server(
         id=id,
         user_id="alice",
         name=name,
-        transport="streamable_http",
+        transport="sse" if url.endswith("/sse") else "streamable_http",
         url=url,
         headers={"X-Token": "${TOKEN}"} if headers is None else headers,
         env=["TOKEN"],
@@ -421,17 +431,27 @@ async def test_a_credential_change_reaches_the_next_call(
     fresh = _server(upstream.url, id=f"mcp_cred{upstream.flavor}", updated_at=T0)
     await store.create(msgspec.structs.replace(fresh, credentials_set=[]))
     v1 = await records.put(fresh, {"TOKEN": "secret-v1-8c1f"})
+
+    def deletes() -> list[str]:
+        secrets = {"secret-v1-8c1f", "secret-v2-d93e"}
+        return [
+            r["token"]
+            for r in upstream.records()
+            if r.get("http") == "DELETE" and r["token"] in secrets
+        ]
+
     async with running_pool(records.resolve) as pool:
         first = json.loads(_text(await pool.call_tool("alice", v1, "echo", {})))
         v2 = await records.put(v1, {"TOKEN": "secret-v2-d93e"})
         assert v2.updated_at > v1.updated_at  # the record's version moved
         second = json.loads(_text(await pool.call_tool("alice", v2, "echo", {})))
         stats = pool.stats()
+        if upstream.flavor == "legacy":  # the v1 client closes its session (DELETE, with v1)
+            await _eventually(lambda: deletes() == ["secret-v1-8c1f"])
     assert (first["token"], second["token"]) == ("secret-v1-8c1f", "secret-v2-d93e")
     assert stats.opened == 2 and stats.closed_changed == 1
-    if upstream.flavor == "legacy":  # the v1 client closed its session (DELETE, with v1)
-        deletes = [r for r in upstream.records() if r.get("http") == "DELETE"]
-        assert "secret-v1-8c1f" in {r["token"] for r in deletes}
+    if upstream.flavor == "legacy":  # and the v2 one when the pool stopped
+        assert deletes() == ["secret-v1-8c1f", "secret-v2-d93e"]
     assert "secret-v1-8c1f" not in caplog.text and "secret-v2-d93e" not in caplog.text
 
 
@@ -714,6 +734,28 @@ async def test_an_upstream_restart_costs_no_failed_call(tmp_path: Path) -> None:
             assert _text(await pool.call_tool("alice", server, "echo", {"after": "restart"}))
             stats = pool.stats()
     assert (stats.opened, stats.closed_broken) == (2, 1)
+
+
+async def test_the_sse_transport(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Lists, calls with the server's headers, the byte bound. On this transport every
+    answer comes on the one event stream, so one too large ends that client (the next
+    request opens another): still no more memory than the bound."""
+    with _upstream("sse", tmp_path) as upstream:
+        server = _server(upstream.url, id="mcp_sse1", name="old")
+        async with running_pool() as pool:
+            assert [t.name for t in await pool.list_tools("alice", server)] == TOOLS
+            assert json.loads(_text(await pool.call_tool("alice", server, "echo", {})))["token"]
+            await pool.call_tool("alice", server, "big", {"bytes": 900_000})
+            before = _rss()
+            with pytest.raises(UpstreamUnavailable):
+                await pool.call_tool("alice", server, "big", {"bytes": 30 * MiB})
+            after = _rss()
+            assert _text(await pool.call_tool("alice", server, "echo", {}))
+            stats = pool.stats()
+    assert after - before <= 3 * MiB
+    assert (stats.opened, stats.closed_broken) == (2, 1)
+    assert "tok-7f3a9c" not in caplog.text
+    print(f"\n[sse] 30 MiB answer refused; RSS +{(after - before) / 1024:.0f} KiB")
 
 
 # ------------------------------------------------------------------------------------ 6. the guard
