@@ -629,13 +629,18 @@ def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
     with the causes' (an errno is often there), secrets masked."""
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(e, secrets) for e in exc.exceptions)
-    parts = []
-    seen: BaseException | None = exc
-    for _ in range(3):
-        if seen is None:
+    parts: list[str] = []
+    link: BaseException | None = exc
+    for _ in range(6):
+        if link is None:
             break
-        parts.append(f"{type(seen).__name__}: {str(seen)[:200]}")
-        seen = seen.__cause__ or seen.__context__
+        if isinstance(link, BaseExceptionGroup):  # e.g. one OSError per address tried
+            parts.append(f"({_describe(link, secrets)})")
+            break
+        part = f"{type(link).__name__}: {str(link)[:200]}"
+        if not parts or not parts[-1].endswith(str(link)[:200]):  # the same words again
+            parts.append(part)
+        link = link.__cause__ or link.__context__
     text = " <- ".join(parts)
     for secret in secrets:
         text = text.replace(secret, "***")
