@@ -7,7 +7,7 @@ policy (docs/mcp-proxy.md, docs/adr/0051-stateless-mcp.md).
 - decisions.py: tool.call, resource.read, prompt.get, and how a denial travels
 - names.py: names and URIs namespaced by server
 - upstreams.py: the process's upstream clients (per user, server and record version)
-- network.py: the connection guard (no internal addresses unless allowed)
+- network.py: the connection guard (no internal addresses unless allowed), the answer bound
 - services.py: what the proxy uses of the gateway (injected); wire.py: its refusals
 """
 

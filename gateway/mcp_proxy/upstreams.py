@@ -1,43 +1,104 @@
-"""The upstream MCP servers of one client session (so of one user): a client per server,
-opened on first use with the server's credentials and kept until the client's session ends,
-idles out or the server's record changes. Every connect, initialize and request is bounded
-by GATEWAY_MCP_UPSTREAM_TIMEOUT_SECONDS; an upstream that fails or is slow raises
-`UpstreamUnavailable` for its own tools only, with a message that tells nothing internal."""
+"""The upstream MCP clients of one gateway process, shared by every request it serves.
+
+A client is kept per (user, server) and opened for one version of the server's record (its
+`updated_at`): a changed URL, header or credential value changes the version (a credential
+write always does: services/secret_records.py), so the next request opens a new client and
+the old one is closed. Nothing here is more than a cache: a replica that has never seen a
+user opens what a request needs, so any replica answers any request.
+
+One owner task per client enters and leaves it (the SDK's clients hold a task group and
+must be entered and exited in one task); any number of requests share the entered client
+concurrently. Every connect, initialize and request is bounded by
+GATEWAY_MCP_UPSTREAM_TIMEOUT_SECONDS and every answer by GATEWAY_MCP_MAX_RESPONSE_BYTES
+(network.py); clients are bounded per user and per process (the least recently used one is
+closed to open another) and closed when idle.
+
+What a caller hears:
+- the upstream's own JSON-RPC error (`MCPError`: unknown tool, bad arguments, ...) unchanged;
+- `UpstreamUnavailable` when the upstream cannot be reached, times out, breaks its stream,
+  answers too much or answers something that is not MCP; its message names the server and
+  never a URL, a header or an exception (those go to this log, at WARNING, secrets masked);
+  a client that failed is dropped and the next request opens a new one;
+- `MCPError(-32602)` for arguments the SDK cannot send (nested too deeply): the caller's
+  bad request, the client stays.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+import math
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
-import httpx
+import httpx2
+import msgspec
 from anyio.abc import TaskGroup
-from mcp import ClientSession, McpError, types
+from mcp import Client, MCPError, types
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from pydantic import ValidationError
 
+from gateway import __version__
 from gateway.domain.servers import ENV_REF, AnyServer
-from gateway.mcp_proxy.network import guarded_client
+from gateway.mcp_proxy.network import (
+    EXCHANGE,
+    EncodedResponseRefused,
+    Exchange,
+    ResponseTooLarge,
+    guarded_client,
+)
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+Resolver = Callable[[AnyServer], Awaitable[dict[str, str]]]
+Key = tuple[str, str]  # (user id, server id)
+
+# A listing is followed through `next_cursor` this far, no further (a warning says so).
+MAX_PAGES = 50
+MAX_ITEMS = 10_000
 # How long an upstream's idle notification stream may stay silent before it is reopened.
 _STREAM_READ_SECONDS = 300.0
+_CLIENT_INFO = types.Implementation(name="mcp-policy-gateway", version=__version__)
+# Errors the SDK makes up when an HTTP answer carried no JSON-RPC error (they are not the
+# upstream's words): with a 4xx/5xx status they mean the upstream is not answering MCP.
+_MADE_UP = frozenset(
+    {
+        (types.METHOD_NOT_FOUND, "Not Found"),
+        (types.INVALID_REQUEST, "Session terminated"),
+        (types.INTERNAL_ERROR, "Server returned an error response"),
+    }
+)
 
-Resolver = Callable[[AnyServer], Awaitable[dict[str, str]]]
+Reason = Literal["unavailable", "too_large", "invalid"]
+Closed = Literal["idle", "evicted", "broken", "changed"]
 
 
 class UpstreamUnavailable(Exception):
-    """Safe to show the client: names the server, never a URL, header or exception."""
+    """Safe to show the client: names the server (name and id), never a URL, a header or
+    an exception's text. `reason` says which: unreachable/slow/broken, an answer over the
+    byte bound, an answer that is not MCP."""
 
-    def __init__(self, server: AnyServer) -> None:
-        super().__init__(f"MCP server {server.name!r} ({server.id}) is unavailable")
+    def __init__(
+        self, server: AnyServer, reason: Reason = "unavailable", *, limit: int = 0
+    ) -> None:
+        named = f"MCP server {server.name!r} ({server.id})"
+        if reason == "too_large":
+            message = f"{named} answered with more than {limit} bytes; the answer was refused"
+        elif reason == "invalid":
+            message = f"{named} gave an answer that is not valid MCP"
+        else:
+            message = f"{named} is unavailable"
+        super().__init__(message)
         self.server_id = server.id
+        self.reason = reason
 
 
 def upstream_headers(server: AnyServer, values: dict[str, str]) -> dict[str, str]:
@@ -51,163 +112,546 @@ def upstream_headers(server: AnyServer, values: dict[str, str]) -> dict[str, str
     return headers
 
 
+class PoolStats(msgspec.Struct, kw_only=True, frozen=True):
+    open: int  # clients in the pool now (opening or open)
+    opened: int  # clients opened since the pool started
+    closed_idle: int  # unused for GATEWAY_MCP_UPSTREAM_IDLE_SECONDS
+    closed_evicted: int  # the least recently used, to stay within the caps
+    closed_broken: int  # failed, timed out or lost their stream
+    closed_changed: int  # the server's record changed (URL, headers, credentials)
+    largest_per_user: int  # the most clients one user has in the pool now
+
+
 @dataclass(eq=False)
-class _Connection:
-    version: str  # the server record it was opened for (its updated_at)
+class _Upstream:
+    """One client: its owner task enters it, serves until `closing`, then leaves it."""
+
+    key: Key
+    version: datetime
+    label: str  # for the log: the server's name and id, the user
     ready: anyio.Event = field(default_factory=anyio.Event)
     closing: anyio.Event = field(default_factory=anyio.Event)
-    session: ClientSession | None = None
-    tools: dict[str, types.Tool] = field(default_factory=dict)
-    broken: bool = False
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    client: Client | None = None  # set once entered
+    ended: bool = False  # the owner task is done (opening failed, or closed)
+    retired: bool = False  # out of the pool; closes once its last call returns
+    inflight: int = 0
+    last_used: float = 0.0
+    secrets: tuple[str, ...] = ()  # masked in anything logged
+    tools: dict[str, types.Tool] | None = None  # from its last complete listing
+    prompts: dict[str, types.Prompt] | None = None
+
+
+class _SessionLost(Exception):
+    """The upstream no longer knows the client's session (it restarted): reopen, retry."""
 
 
 class UpstreamPool:
     def __init__(
         self,
-        task_group: TaskGroup,
         resolve: Resolver,
         *,
         timeout_seconds: float,
         allow_private: bool,
+        max_response_bytes: int,
+        idle_seconds: float,
+        max_per_user: int,
+        max_total: int,
     ) -> None:
-        self._tg = task_group
+        """`resolve` gives a server's credential values (by name); it is called in the
+        task of the request that needs a client, so it runs in that request's context."""
         self._resolve = resolve
         self._timeout = timeout_seconds
         self._allow_private = allow_private
-        self._connections: dict[str, _Connection] = {}
-        self._opening: dict[str, anyio.Lock] = {}
+        self._max_bytes = max_response_bytes
+        self._idle = idle_seconds
+        self._max_per_user = max_per_user
+        self._max_total = max_total
+        self._clients: OrderedDict[Key, _Upstream] = OrderedDict()  # least recently used first
+        self._owned: set[_Upstream] = set()  # every client whose owner task runs
+        self._tg: TaskGroup | None = None
+        self._base = contextvars.Context()
+        self._opened = 0
+        self._closed: Counter[Closed] = Counter()
 
-    async def list_tools(self, server: AnyServer) -> list[types.Tool]:
-        conn = await self._connection(server)
-        result: types.ListToolsResult = await self._request(server, conn, lambda s: s.list_tools())
-        conn.tools = {tool.name: tool for tool in result.tools}
-        return result.tools
+    # ----- lifetime
 
-    async def tool(self, server: AnyServer, name: str) -> types.Tool | None:
-        """The upstream's definition of `name` (from its last listing, listed if unknown)."""
-        conn = await self._connection(server)
-        if name not in conn.tools:
-            await self.list_tools(server)
-        return conn.tools.get(name)
+    def running(self) -> AbstractAsyncContextManager[None]:
+        """The pool's task group (owner tasks, the idle reaper). Entered once, in the app's
+        lifespan; on exit every client is closed (each close bounded by the timeout)."""
+        return self._running()
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        if self._tg is not None:
+            raise RuntimeError("the upstream pool is already running")
+        quiet = _QuietRefusals()
+        for name in _SDK_LOGGERS:
+            logging.getLogger(name).addFilter(quiet)
+        # Owner tasks outlive the request that opened them: they run in the lifespan's
+        # context, not in a request's (its log fields, its audit scope).
+        self._base = contextvars.copy_context()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                reaper = anyio.CancelScope()
+                tg.start_soon(self._reap, reaper)
+                try:
+                    yield
+                finally:
+                    self._tg = None
+                    reaper.cancel()
+                    for up in list(self._clients.values()):
+                        self._retire(up, None)
+                    for up in list(self._owned):
+                        up.closing.set()
+        finally:
+            for name in _SDK_LOGGERS:
+                logging.getLogger(name).removeFilter(quiet)
+
+    async def _reap(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            while True:
+                await anyio.sleep(min(max(self._idle / 4, 0.05), 30.0))
+                cutoff = anyio.current_time() - self._idle
+                for up in list(self._clients.values()):
+                    if up.inflight == 0 and up.ready.is_set() and up.last_used <= cutoff:
+                        self._retire(up, "idle")
+
+    def stats(self) -> PoolStats:
+        per_user = Counter(user for user, _ in self._clients)
+        return PoolStats(
+            open=len(self._clients),
+            opened=self._opened,
+            closed_idle=self._closed["idle"],
+            closed_evicted=self._closed["evicted"],
+            closed_broken=self._closed["broken"],
+            closed_changed=self._closed["changed"],
+            largest_per_user=max(per_user.values(), default=0),
+        )
+
+    # ----- what the handlers call
+
+    async def list_tools(self, user_id: str, server: AnyServer) -> list[types.Tool]:
+        async def op(up: _Upstream, client: Client) -> list[types.Tool]:
+            tools = await self._pages(
+                up, "tools", lambda c: client.list_tools(cursor=c), lambda r: r.tools
+            )
+            up.tools = {tool.name: tool for tool in tools}
+            return tools
+
+        return await self._run(user_id, server, op)
+
+    async def tool(self, user_id: str, server: AnyServer, name: str) -> types.Tool | None:
+        """The upstream's definition of `name` from that client's last listing (listed if
+        unknown: a tool added since, or a client this replica has not listed yet)."""
+        up = self._current(user_id, server)
+        if up is not None and up.tools is not None and name in up.tools:
+            return up.tools[name]
+        return next((t for t in await self.list_tools(user_id, server) if t.name == name), None)
 
     async def call_tool(
-        self, server: AnyServer, name: str, arguments: dict[str, Any] | None
+        self, user_id: str, server: AnyServer, name: str, arguments: dict[str, Any] | None
     ) -> types.CallToolResult:
-        conn = await self._connection(server)
-        result: types.CallToolResult = await self._request(
-            server, conn, lambda s: s.call_tool(name, arguments)
-        )
-        return result
+        async def op(up: _Upstream, client: Client) -> types.CallToolResult:
+            return await client.call_tool(name, arguments)
 
-    async def aclose(self) -> None:
-        for conn in self._connections.values():
-            conn.closing.set()
-        self._connections.clear()
+        return await self._run(user_id, server, op)
 
-    async def _request(
+    async def list_resources(self, user_id: str, server: AnyServer) -> list[types.Resource]:
+        async def op(up: _Upstream, client: Client) -> list[types.Resource]:
+            return await self._pages(
+                up, "resources", lambda c: client.list_resources(cursor=c), lambda r: r.resources
+            )
+
+        return await self._run(user_id, server, op)
+
+    async def list_resource_templates(
+        self, user_id: str, server: AnyServer
+    ) -> list[types.ResourceTemplate]:
+        async def op(up: _Upstream, client: Client) -> list[types.ResourceTemplate]:
+            return await self._pages(
+                up,
+                "resource templates",
+                lambda c: client.list_resource_templates(cursor=c),
+                lambda r: r.resource_templates,
+            )
+
+        return await self._run(user_id, server, op)
+
+    async def read_resource(
+        self, user_id: str, server: AnyServer, uri: str
+    ) -> types.ReadResourceResult:
+        async def op(up: _Upstream, client: Client) -> types.ReadResourceResult:
+            return await client.read_resource(uri)
+
+        return await self._run(user_id, server, op)
+
+    async def list_prompts(self, user_id: str, server: AnyServer) -> list[types.Prompt]:
+        async def op(up: _Upstream, client: Client) -> list[types.Prompt]:
+            prompts = await self._pages(
+                up, "prompts", lambda c: client.list_prompts(cursor=c), lambda r: r.prompts
+            )
+            up.prompts = {prompt.name: prompt for prompt in prompts}
+            return prompts
+
+        return await self._run(user_id, server, op)
+
+    async def prompt(self, user_id: str, server: AnyServer, name: str) -> types.Prompt | None:
+        """Like `tool`: from that client's last listing, listed if unknown."""
+        up = self._current(user_id, server)
+        if up is not None and up.prompts is not None and name in up.prompts:
+            return up.prompts[name]
+        found = await self.list_prompts(user_id, server)
+        return next((p for p in found if p.name == name), None)
+
+    async def get_prompt(
+        self, user_id: str, server: AnyServer, name: str, arguments: dict[str, str] | None
+    ) -> types.GetPromptResult:
+        async def op(up: _Upstream, client: Client) -> types.GetPromptResult:
+            return await client.get_prompt(name, arguments)
+
+        return await self._run(user_id, server, op)
+
+    # ----- one operation on a client
+
+    async def _run(
         self,
+        user_id: str,
         server: AnyServer,
-        conn: _Connection,
-        send: Callable[[ClientSession], Awaitable[Any]],
-    ) -> Any:
-        assert conn.session is not None
+        op: Callable[[_Upstream, Client], Awaitable[T]],
+    ) -> T:
+        for attempt in (1, 2):
+            async with self._using(user_id, server) as up:
+                try:
+                    return await self._guarded(up, server, op)
+                except _SessionLost:
+                    if attempt == 2:
+                        raise UpstreamUnavailable(server) from None
+        raise AssertionError("unreachable")
+
+    async def _guarded(
+        self, up: _Upstream, server: AnyServer, op: Callable[[_Upstream, Client], Awaitable[T]]
+    ) -> T:
+        """Run `op` on the client, bounded by the timeout, and sort out what went wrong."""
+        exchange = Exchange()
+        token = EXCHANGE.set(exchange)
         try:
-            with anyio.fail_after(self._timeout):
-                return await send(conn.session)
-        except McpError as exc:
-            if exc.error.code == httpx.codes.REQUEST_TIMEOUT:  # the SDK's read timeout
-                self._drop(server, conn, "timed out")
-                raise UpstreamUnavailable(server) from None
-            raise  # the upstream's own answer (unknown tool, bad arguments, ...)
-        except Exception as exc:  # TimeoutError, a dead connection: reopened next time
-            self._drop(server, conn, type(exc).__name__)
-            raise UpstreamUnavailable(server) from None
-
-    def _drop(self, server: AnyServer, conn: _Connection, why: str) -> None:
-        log.warning("upstream %s: %s; its connection is closed", server.id, why)
-        conn.broken = True
-        conn.closing.set()
-        if self._connections.get(server.id) is conn:
-            del self._connections[server.id]
-
-    async def _connection(self, server: AnyServer) -> _Connection:
-        version = server.updated_at.isoformat()
-        lock = self._opening.setdefault(server.id, anyio.Lock())
-        async with lock:
-            conn = self._connections.get(server.id)
-            if conn is not None and not conn.broken and conn.version == version:
-                return conn
-            if conn is not None:  # the record changed (URL, headers, credentials): reopen
-                conn.closing.set()
-            conn = _Connection(version=version)
-            self._tg.start_soon(self._run, server, conn)
-            await conn.ready.wait()
-            if conn.session is None:
+            if up.client is None or up.ended:
+                self._drop(up, "its client has closed")
                 raise UpstreamUnavailable(server)
-            self._connections[server.id] = conn
-            return conn
+            with anyio.fail_after(self._timeout):
+                return await op(up, up.client)
+        except MCPError as exc:
+            if isinstance(exchange.refused, ResponseTooLarge) or _event_too_large(exc):
+                log.warning(
+                    "upstream %s answered with more than %d bytes; refused",
+                    up.label,
+                    self._max_bytes,
+                )
+                raise UpstreamUnavailable(server, "too_large", limit=self._max_bytes) from None
+            if isinstance(exchange.refused, EncodedResponseRefused):
+                log.warning("upstream %s sent a compressed answer; refused", up.label)
+                raise UpstreamUnavailable(server, "invalid") from None
+            why = _transport_failure(exc, exchange)
+            if why is None:
+                raise  # the upstream's own answer (unknown tool, bad arguments, ...)
+            self._drop(up, why)
+            if why == "session lost":
+                raise _SessionLost from None
+            raise UpstreamUnavailable(server) from None
+        except TimeoutError:
+            self._drop(up, f"no answer within {self._timeout:g}s")
+            raise UpstreamUnavailable(server) from None
+        except ValidationError as exc:  # (a ValueError too, so first) the answer is not MCP
+            log.warning(
+                "upstream %s gave an invalid answer: %s", up.label, _describe(exc, up.secrets)
+            )
+            raise UpstreamUnavailable(server, "invalid") from None
+        except ValueError as exc:
+            # Raised before sending: the arguments cannot be serialized (nested 255 deep
+            # or more). The caller's bad request; the client is fine.
+            log.info("arguments for %s refused: %s", up.label, _describe(exc, up.secrets))
+            raise MCPError(
+                types.INVALID_PARAMS,
+                "Invalid params: the arguments cannot be sent upstream (nested too deeply)",
+            ) from None
+        except UpstreamUnavailable:
+            raise
+        except Exception as exc:
+            if up.ended or not isinstance(exc, RuntimeError):
+                self._drop(up, _describe(exc, up.secrets))
+                raise UpstreamUnavailable(server) from None
+            # The SDK's checks of an answer (structured content against the tool's
+            # output schema, an input request it cannot serve): the upstream's fault.
+            log.warning(
+                "upstream %s gave an unusable answer: %s", up.label, _describe(exc, up.secrets)
+            )
+            raise UpstreamUnavailable(server, "invalid") from None
+        finally:
+            EXCHANGE.reset(token)
 
-    async def _run(self, server: AnyServer, conn: _Connection) -> None:
-        """Owns the upstream client for its whole life: the SDK's transports are task-bound
-        context managers, so one task enters and leaves them."""
+    async def _pages(
+        self,
+        up: _Upstream,
+        what: str,
+        fetch: Callable[[str | None], Awaitable[Any]],
+        items: Callable[[Any], list[T]],
+    ) -> list[T]:
+        """Every page of a listing, up to MAX_PAGES pages and MAX_ITEMS items."""
+        found: list[T] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await fetch(cursor)
+            found.extend(items(page))
+            if len(found) > MAX_ITEMS:
+                log.warning(
+                    "upstream %s lists more than %d %s; the rest is left out",
+                    up.label,
+                    MAX_ITEMS,
+                    what,
+                )
+                return found[:MAX_ITEMS]
+            cursor = page.next_cursor
+            if not cursor:
+                return found
+        log.warning(
+            "upstream %s lists %s in more than %d pages; the rest is left out",
+            up.label,
+            what,
+            MAX_PAGES,
+        )
+        return found
+
+    # ----- clients: finding, opening, closing
+
+    def _current(self, user_id: str, server: AnyServer) -> _Upstream | None:
+        up = self._clients.get((user_id, server.id))
+        if up is None or up.version != server.updated_at or up.ended:
+            return None
+        return up
+
+    @asynccontextmanager
+    async def _using(self, user_id: str, server: AnyServer) -> AsyncIterator[_Upstream]:
+        up = await self._acquire(user_id, server)
+        try:
+            await up.ready.wait()
+            if up.client is None or up.ended:
+                raise UpstreamUnavailable(server)
+            yield up
+        finally:
+            up.inflight -= 1
+            up.last_used = anyio.current_time()
+            if up.retired and up.inflight == 0:
+                up.closing.set()
+
+    async def _acquire(self, user_id: str, server: AnyServer) -> _Upstream:
+        """The client for this user, server and record version (counted as in use): the
+        one in the pool, or a new one this request opens (the others wait for it)."""
+        if self._tg is None:
+            raise RuntimeError("the upstream pool is not running (enter running() first)")
+        if server.transport not in ("streamable_http", "sse") or not server.url:
+            log.warning("server %s is not an HTTP MCP server; the proxy cannot reach it", server.id)
+            raise UpstreamUnavailable(server)
+        key = (user_id, server.id)
+        up = self._clients.get(key)
+        if up is not None and up.version != server.updated_at:
+            self._retire(up, "changed")  # a changed URL, header or credential: reopen
+            up = None
+        if up is not None and not up.ended:
+            self._clients.move_to_end(key)
+            up.inflight += 1
+            return up
+        if up is not None:
+            self._retire(up, None)
+        up = _Upstream(key=key, version=server.updated_at, label=_label(user_id, server))
+        self._make_room(user_id)
+        self._clients[key] = up
+        up.inflight += 1
         try:
             with anyio.fail_after(self._timeout):
-                headers = upstream_headers(server, await self._resolve(server))
-            async with AsyncExitStack() as stack:
-                read, write = await self._open(stack, server, headers)
-                bound = timedelta(seconds=self._timeout)
-                session = await stack.enter_async_context(
-                    ClientSession(read, write, read_timeout_seconds=bound)
-                )
-                with anyio.fail_after(self._timeout):
-                    await session.initialize()
-                conn.session = session
-                conn.ready.set()
-                await conn.closing.wait()
-        except Exception as exc:
-            # The detail stays in the gateway's log; the client hears "unavailable".
-            log.warning("upstream %s unavailable: %s", server.id, _describe(exc))
+                values = await self._resolve(server)
+            headers = upstream_headers(server, values)
+        except BaseException as exc:
+            up.ended = True
+            up.ready.set()
+            self._retire(up, None)
+            up.inflight -= 1
+            if isinstance(exc, Exception):
+                log.warning("upstream %s: its credentials: %s", up.label, _describe(exc, ()))
+                raise UpstreamUnavailable(server) from None
+            raise
+        up.secrets = _secrets(server, values, headers)
+        self._base.copy().run(self._tg.start_soon, self._own, up, server, headers)
+        return up
+
+    def _make_room(self, user_id: str) -> None:
+        mine = [up for (user, _), up in self._clients.items() if user == user_id]
+        while len(mine) >= self._max_per_user:
+            self._retire(mine.pop(0), "evicted")
+        while len(self._clients) >= self._max_total:
+            self._retire(next(iter(self._clients.values())), "evicted")
+
+    def _retire(self, up: _Upstream, why: Closed | None) -> None:
+        """Out of the pool; closed now, or when its last call returns."""
+        if self._clients.get(up.key) is up:
+            del self._clients[up.key]
+        if up.retired:
+            return
+        up.retired = True
+        if why is not None:
+            self._closed[why] += 1
+            log.info("upstream %s: closed (%s)", up.label, why)
+        if up.inflight == 0:
+            up.closing.set()
+
+    def _drop(self, up: _Upstream, why: str) -> None:
+        """A client that failed: out of the pool (the next request opens a new one)."""
+        if not up.retired:
+            log.warning("upstream %s: %s; its client is closed", up.label, why)
+        self._retire(up, "broken")
+
+    async def _own(self, up: _Upstream, server: AnyServer, headers: dict[str, str]) -> None:
+        """The owner task: opens the client (within the timeout), keeps it until it is
+        retired, then closes it (within the timeout too)."""
+        self._owned.add(up)
+        try:
+            with up.scope:
+                up.scope.deadline = anyio.current_time() + self._timeout
+                try:
+                    async with AsyncExitStack() as stack:
+                        client = await self._connect(stack, server, headers)
+                        up.scope.deadline = math.inf
+                        up.client = client
+                        self._opened += 1
+                        log.info(
+                            "upstream %s: opened, protocol %s", up.label, client.protocol_version
+                        )
+                        up.ready.set()
+                        await up.closing.wait()
+                        up.scope.deadline = anyio.current_time() + self._timeout
+                except Exception as exc:
+                    log.warning("upstream %s: %s", up.label, _describe(exc, up.secrets))
+            if up.scope.cancelled_caught and up.client is None:
+                log.warning("upstream %s: not open within %gs", up.label, self._timeout)
         finally:
-            conn.broken = True
-            conn.ready.set()
+            up.ended = True
+            up.ready.set()
+            self._owned.discard(up)
+            if not up.retired:  # it ended on its own: a broken stream, a failed open
+                self._retire(up, "broken" if up.client is not None else None)
 
-    async def _open(
+    async def _connect(
         self, stack: AsyncExitStack, server: AnyServer, headers: dict[str, str]
-    ) -> tuple[Any, Any]:
+    ) -> Client:
         assert server.url is not None
-        bounds = httpx.Timeout(self._timeout, read=max(self._timeout, _STREAM_READ_SECONDS))
+        bounds = httpx2.Timeout(self._timeout, read=max(self._timeout, _STREAM_READ_SECONDS))
 
-        def client(
+        def http_client(
             headers: dict[str, str] | None = None,
-            timeout: httpx.Timeout | None = None,
-            auth: httpx.Auth | None = None,
-        ) -> httpx.AsyncClient:
+            timeout: httpx2.Timeout | None = None,
+            auth: httpx2.Auth | None = None,
+        ) -> httpx2.AsyncClient:
             return guarded_client(
-                allow_private=self._allow_private, headers=headers, timeout=timeout or bounds
+                allow_private=self._allow_private,
+                headers=headers,
+                timeout=timeout or bounds,
+                max_response_bytes=self._max_bytes,
             )
 
         if server.transport == "sse":
-            read, write = await stack.enter_async_context(
-                sse_client(
-                    server.url,
-                    headers=headers,
-                    timeout=self._timeout,
-                    sse_read_timeout=max(self._timeout, _STREAM_READ_SECONDS),
-                    httpx_client_factory=client,
-                )
+            transport: Any = sse_client(
+                server.url,
+                headers=headers,
+                timeout=self._timeout,
+                sse_read_timeout=max(self._timeout, _STREAM_READ_SECONDS),
+                httpx_client_factory=http_client,
             )
-            return read, write
-        http = await stack.enter_async_context(client(headers=headers))
-        read, write, _ = await stack.enter_async_context(
-            streamable_http_client(server.url, http_client=http)
+        else:
+            http = await stack.enter_async_context(http_client(headers=headers))
+            transport = streamable_http_client(
+                server.url, http_client=http, max_sse_event_size=self._max_bytes
+            )
+        # mode="auto": a 2026-07-28 upstream gets 2026 (server/discover), a 2025 one the
+        # handshake. cache=None: every list and read reaches the upstream (the policy
+        # decides on what it says now, and the pool is not where answers are kept).
+        client = Client(
+            transport,
+            mode="auto",
+            cache=None,
+            read_timeout_seconds=self._timeout,
+            client_info=_CLIENT_INFO,
         )
-        return read, write
+        return await stack.enter_async_context(client)
 
 
-def _describe(exc: BaseException) -> str:
-    """One line naming the exception types (an ExceptionGroup's leaves), never header values."""
+def _transport_failure(exc: MCPError, exchange: Exchange) -> str | None:
+    """Why the SDK failed the request on its side, or None for the upstream's own error."""
+    if exc.code == types.REQUEST_TIMEOUT:
+        return "timed out"
+    if exc.code == types.CONNECTION_CLOSED and (
+        exc.message == "Connection closed" or exc.message.startswith("SSE stream")
+    ):
+        return "connection lost"
+    status = exchange.status
+    if status == 404 and exchange.in_session:
+        # The upstream no longer knows the session (2025 revisions: the client must
+        # initialize a new one), whatever error its body carries.
+        return "session lost"
+    if status is not None and status >= 400 and (exc.code, exc.message) in _MADE_UP:
+        return f"HTTP {status}"
+    if exc.code == types.INVALID_REQUEST and exc.message.startswith("Redirect to"):
+        return "redirected elsewhere (not followed)"
+    if exc.code == types.INVALID_REQUEST and exc.message.startswith("Unexpected content type"):
+        return "not an MCP answer (content type)"
+    return None
+
+
+def _event_too_large(exc: MCPError) -> bool:
+    """httpx2's own cap on one event (max_sse_event_size) rather than ours."""
+    return exc.code == types.CONNECTION_CLOSED and "byte limit" in exc.message
+
+
+def _label(user_id: str, server: AnyServer) -> str:
+    host = urlsplit(server.url or "").hostname or "?"
+    return f"{server.name!r} ({server.id}, {host}) for {user_id}"
+
+
+def _secrets(server: AnyServer, values: dict[str, str], headers: dict[str, str]) -> tuple[str, ...]:
+    """What must never reach the log: credential values, header values, the URL's query."""
+    query = urlsplit(server.url or "").query
+    found = {*values.values(), *headers.values(), query}
+    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+
+
+def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """One line naming the exception types (an ExceptionGroup's leaves) and their text,
+    with the causes' (an errno is often there), secrets masked."""
     if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(e) for e in exc.exceptions)
-    with contextlib.suppress(Exception):
-        return f"{type(exc).__name__}: {str(exc)[:200]}"
-    return type(exc).__name__
+        return "; ".join(_describe(e, secrets) for e in exc.exceptions)
+    parts: list[str] = []
+    link: BaseException | None = exc
+    for _ in range(6):
+        if link is None:
+            break
+        if isinstance(link, BaseExceptionGroup):  # e.g. one OSError per address tried
+            parts.append(f"({_describe(link, secrets)})")
+            break
+        part = f"{type(link).__name__}: {str(link)[:200]}"
+        if not parts or not parts[-1].endswith(str(link)[:200]):  # the same words again
+            parts.append(part)
+        link = link.__cause__ or link.__context__
+    text = " <- ".join(parts)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+# The SDK logs our byte-bound refusals as errors with a traceback; our WARNING says it all.
+_SDK_LOGGERS = ("mcp.client.streamable_http", "mcp.client.sse")
+
+
+class _QuietRefusals(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ResponseTooLarge | EncodedResponseRefused)

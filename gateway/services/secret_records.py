@@ -1,7 +1,8 @@
 """Server records and their secrets, written in an order that survives a failure anywhere.
 
 Vault holds the truth; a server's `credentials_set` is a copy of it, kept on the safe side:
-- set: write Vault, then read the record again and record what Vault now lists. A failure in
+- set: write Vault, then read the record again and record what Vault now lists (always a
+  write, so the record's version changes with the values it stands for). A failure in
   between leaves a value stored but not yet listed — never one listed but not stored. If the
   server vanished meanwhile (a concurrent delete), the values are deleted again.
 - delete one: drop the name from the record, then delete in Vault. A failure in between
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -37,6 +38,12 @@ from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
 log = logging.getLogger(__name__)
 
 _RETRIES = 5
+
+
+def _next_version(previous: datetime) -> datetime:
+    """Now, but always later than `previous` (a clock behind another replica's, or two
+    writes within one microsecond, must still give the record a new version)."""
+    return max(datetime.now(UTC), previous + timedelta(microseconds=1))
 
 
 def secret_owner(server: AnyServer) -> SecretOwner:
@@ -76,16 +83,25 @@ class CredentialRecords:
             await self._enterprise.replace(new, expected_updated_at=old.updated_at)
 
     async def record(
-        self, server: AnyServer, names_for: Callable[[AnyServer], list[str]]
+        self,
+        server: AnyServer,
+        names_for: Callable[[AnyServer], list[str]],
+        *,
+        always: bool = False,
     ) -> AnyServer:
-        """Set `credentials_set` to `names_for(current record)`, re-reading on a conflict."""
+        """Set `credentials_set` to `names_for(current record)`, re-reading on a conflict.
+
+        With `always`, the record is written even when the names stay the same: new values
+        for names already set change what the server's headers carry, so the record's
+        version (`updated_at`, which the MCP proxy keys its upstream clients by) must move
+        with them, or an open client would keep sending the old value."""
         current = server
         for _ in range(_RETRIES):
             names = sorted(names_for(current))
-            if current.credentials_set == names:
+            if current.credentials_set == names and not always:
                 return current
             updated = msgspec.structs.replace(
-                current, credentials_set=names, updated_at=datetime.now(UTC)
+                current, credentials_set=names, updated_at=_next_version(current.updated_at)
             )
             try:
                 await self.write(current, updated)
@@ -110,10 +126,11 @@ class CredentialRecords:
             ]
 
         try:
-            # Read again after the Vault write, even when nothing is to change: either this
-            # sees the record, so a delete commits after our write and its purge removes it,
-            # or it sees the server gone and we take the values back out ourselves.
-            return await self.record(await self._load(server), names_for)
+            # Read again after the Vault write: either this sees the record, so a delete
+            # commits after our write and its purge removes it, or it sees the server gone
+            # and we take the values back out ourselves. The record is written even when its
+            # names stay the same: the values changed, so its version must (`record`).
+            return await self.record(await self._load(server), names_for, always=True)
         except NotFound:
             await self.secrets.delete_all(owner)
             raise
