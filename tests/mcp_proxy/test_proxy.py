@@ -13,7 +13,7 @@ import jsonschema
 import msgspec
 import pytest
 import pytest_asyncio
-from mcp import McpError
+from mcp import MCPError
 
 from gateway.config import REPO_POLICY_DIR, Settings
 from gateway.policy.inputs import MCPServerResource, schema_for
@@ -22,7 +22,6 @@ from tests.mcp_proxy.client import api, mcp_session
 from tests.mcp_proxy.peers import (
     ServedGateway,
     Upstream,
-    eventually,
     served_gateway,
     upstreams,
 )
@@ -30,6 +29,7 @@ from tests.mcp_proxy.peers import (
 pytestmark = pytest.mark.parametrize("store_mode", ["memory", "redis"], indirect=True)
 
 SECRET = "s3cret-token-of-alice"
+TOOLS = ("big_answer", "delete_file", "echo_headers", "read_file")  # upstream_server.py's
 SCHEMA_FILE = REPO_POLICY_DIR / "schemas" / "input.json"
 
 
@@ -108,16 +108,13 @@ async def test_a_user_sees_their_own_and_their_enterprises_tools_never_another_u
         bobs = await bob.list_tools()
 
     assert sorted(t.name for t in listed.tools) == [
-        "files__delete_file",
-        "files__read_file",
-        "wiki__delete_file",
-        "wiki__read_file",
+        f"{server}__{tool}" for server in ("files", "wiki") for tool in TOOLS
     ]
-    assert called.isError is False
+    assert called.is_error is False
     assert called.content[0].text == "wiki read /docs/a.md"  # type: ignore[union-attr]
-    assert sorted(t.name for t in bobs.tools) == ["bobs__delete_file", "bobs__read_file"]
+    assert sorted(t.name for t in bobs.tools) == [f"bobs__{tool}" for tool in TOOLS]
     read = next(t for t in listed.tools if t.name == "files__read_file")
-    assert read.annotations is not None and read.annotations.readOnlyHint is True
+    assert read.annotations is not None and read.annotations.read_only_hint is True
 
 
 async def test_the_upstream_gets_the_secret_header_and_the_client_never_does(
@@ -130,23 +127,43 @@ async def test_the_upstream_gets_the_secret_header_and_the_client_never_does(
         seen = [
             (await alice.list_tools()).model_dump_json(),
             (await alice.call_tool("files__read_file", {"path": "/tmp/x"})).model_dump_json(),
+            (await alice.list_resources()).model_dump_json(),
+            (await alice.read_resource("mcpgw://files/memo://files/hello")).model_dump_json(),
+            (await alice.list_prompts()).model_dump_json(),
+            (await alice.get_prompt("files__greet", {"person": "Ada"})).model_dump_json(),
         ]
 
     assert "files read /tmp/x" in seen[1]
     assert all(SECRET not in text for text in seen)
     sent = {r["authorization"] for r in files.requests()}
     assert sent == {f"Bearer {SECRET}"}  # every request the upstream received carried it
-    # The client's session ended: the gateway ends its upstream session too (soon after).
-    await eventually(lambda: any(r["method"] == "DELETE" for r in files.requests()))
     records = await proxy.decision_records()
     assert all(SECRET not in msgspec.json.encode(r).decode() for r in records)
     calls = [r for r in records if r.action == "tool.call"]
     assert calls and all(r.subject_id == "alice" for r in calls)
-    # The input contract (tests/api/test_policy_input_contract.py), for tool.call.
+    # The input contract (tests/api/test_policy_input_contract.py), for the MCP actions.
     schema = schema_for(MCPServerResource, json.loads(SCHEMA_FILE.read_text()))
-    for record in calls:
+    mcp = [r for r in records if r.action in {"tool.call", "resource.read", "prompt.get"}]
+    assert {r.action for r in mcp} == {"tool.call", "resource.read", "prompt.get"}
+    for record in mcp:
         jsonschema.validate(record.input, schema)
-        assert record.input["resource"]["tool"]["name"] in {"read_file", "delete_file"}
+    for record in calls:
+        assert record.input["resource"]["tool"]["name"] in TOOLS
+    read = next(
+        r
+        for r in mcp
+        if r.action == "resource.read"
+        and r.input["resource"]["mcp_resource"]["uri"] == "memo://files/hello"  # the upstream's
+        and r.input["resource"]["name"] == "files"
+    )
+    assert read.input["resource"]["mcp_resource"]["mime_type"] == "text/plain"
+    got = next(
+        r for r in mcp if r.action == "prompt.get" and r.input["resource"]["prompt"]["arguments"]
+    )
+    assert got.input["resource"]["prompt"] | {"description": None} == {
+        "name": "greet", "title": None, "description": None, "argument_names": ["person"],
+        "arguments": {"person": "Ada"},
+    }  # fmt: skip
     call = next(r for r in calls if r.input["resource"]["tool"]["arguments"] is not None)
     assert call.input["resource"]["tool"]["arguments"] == {"path": "/tmp/x"}
     assert call.input["resource"]["tool"]["annotations"]["read_only_hint"] is True
@@ -162,17 +179,17 @@ async def test_one_upstream_down_leaves_the_others_working(
     async with mcp_session(proxy.mcp_url, "alice") as alice:
         listed = await alice.list_tools()
         called = await alice.call_tool("files__read_file", {"path": "/tmp/x"})
-        with pytest.raises(McpError) as failed:
+        with pytest.raises(MCPError) as failed:
             await alice.call_tool("wiki__read_file", {"path": "/a"})
 
-    assert sorted(t.name for t in listed.tools) == ["files__delete_file", "files__read_file"]
+    assert sorted(t.name for t in listed.tools) == [f"files__{tool}" for tool in TOOLS]
     assert listed.meta is not None
     [unavailable] = listed.meta["gateway/unavailable"]
     assert "wiki" in unavailable["message"] and "unavailable" in unavailable["message"]
     assert wiki.url not in unavailable["message"]  # no internals
     assert called.content[0].text == "files read /tmp/x"  # type: ignore[union-attr]
-    assert "unavailable" in failed.value.error.message
-    assert str(wiki.port) not in failed.value.error.message
+    assert "unavailable" in failed.value.message
+    assert str(wiki.port) not in failed.value.message
 
 
 async def test_without_a_token_it_is_a_401_with_www_authenticate(proxy: ServedGateway) -> None:
@@ -186,7 +203,12 @@ async def test_without_a_token_it_is_a_401_with_www_authenticate(proxy: ServedGa
     assert response.headers["www-authenticate"].lower().startswith("bearer")
 
 
-async def test_another_users_session_id_is_not_found(proxy: ServedGateway) -> None:
+async def test_a_session_id_is_nothing_each_request_is_its_callers(
+    proxy: ServedGateway, peers: list[Upstream]
+) -> None:
+    """Stateless (ADR 0051): `initialize` issues no session id, and a request carrying one —
+    made up, or another user's — is served as its own bearer token's caller, on any replica."""
+    await setup_world(proxy, *peers)
     init = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -204,7 +226,6 @@ async def test_another_users_session_id_is_not_found(proxy: ServedGateway) -> No
             json=init,
             headers={**accept, "Authorization": f"Bearer {token_for('alice')}"},
         )
-        session_id = opened.headers["mcp-session-id"]
         listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
         as_bob = await client.post(
             proxy.mcp_url,
@@ -212,9 +233,43 @@ async def test_another_users_session_id_is_not_found(proxy: ServedGateway) -> No
             headers={
                 **accept,
                 "Authorization": f"Bearer {token_for('bob')}",
-                "mcp-session-id": session_id,
+                "mcp-session-id": "alices-or-anyones",
                 "mcp-protocol-version": "2025-06-18",
             },
         )
-    assert opened.status_code == 200
-    assert as_bob.status_code == 404
+    assert opened.status_code == 200 and "mcp-session-id" not in opened.headers
+    assert opened.json()["result"]["protocolVersion"] == "2025-06-18"
+    assert as_bob.status_code == 200
+    names = sorted(t["name"] for t in as_bob.json()["result"]["tools"])
+    assert names and all(n.startswith("bobs__") for n in names)
+
+
+async def test_the_2026_07_28_revision_is_served_with_private_cacheable_lists(
+    proxy: ServedGateway, peers: list[Upstream]
+) -> None:
+    await setup_world(proxy, *peers)
+    async with mcp_session(proxy.mcp_url, "alice") as alice:
+        assert alice.protocol_version == "2026-07-28"
+        listed = await alice.list_tools()
+        prompts = await alice.list_prompts()
+    for result in (listed, prompts):
+        assert (result.cache_scope, result.ttl_ms) == ("private", 10_000)
+    # The transport's own check: headers must say what the body does (-32020, 400).
+    envelope = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope}}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {token_for('alice')}",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "prompts/list",
+    }
+    async with httpx.AsyncClient(timeout=10) as client:
+        mismatch = await client.post(proxy.mcp_url, json=body, headers=headers)
+        right = await client.post(
+            proxy.mcp_url, json=body, headers={**headers, "Mcp-Method": "tools/list"}
+        )
+    assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == -32020
+    assert right.status_code == 200 and right.json()["result"]["cacheScope"] == "private"

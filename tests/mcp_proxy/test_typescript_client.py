@@ -20,7 +20,7 @@ from gateway.config import REPO_POLICY_DIR, Settings
 from gateway.mcp_proxy.decisions import POLICY_DENIED
 from tests.fixtures.gateway import token_for
 from tests.mcp_proxy.peers import served_gateway, upstreams
-from tests.mcp_proxy.test_proxy import SECRET, setup_world
+from tests.mcp_proxy.test_proxy import SECRET, TOOLS, setup_world
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("ts_client.mjs")
@@ -86,7 +86,13 @@ async def test_the_typescript_client_lists_and_calls_through_the_gateway(
         records = await gateway.decision_records()
 
     assert seen["protocolVersion"] >= "2025-06-18"
-    assert sorted(t["name"] for t in seen["tools"]) == ["files__read_file", "wiki__read_file"]
+    # Every tool of both servers but the deleting ones (the rule removes them from the list).
+    assert sorted(t["name"] for t in seen["tools"]) == [
+        f"{server}__{tool}"
+        for server in ("files", "wiki")
+        for tool in TOOLS
+        if tool != "delete_file"
+    ]
     read, wiki, delete = seen["calls"]
     assert read["result"]["content"] == [{"type": "text", "text": "files read /tmp/x"}]
     assert wiki["result"]["content"] == [{"type": "text", "text": "wiki read /a.md"}]

@@ -22,6 +22,7 @@ is recorded (the bench harness's upstream, bench/harness/scenarios/mcp.py).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
 import subprocess
@@ -72,8 +73,9 @@ def build(name: str, page_size: int | None = None) -> MCPServer:
         return json.dumps(seen, sort_keys=True)
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True))
-    def big_answer(size: int) -> str:
-        """A text of `size` bytes."""
+    async def big_answer(size: int, delay: float = 0.0) -> str:
+        """A text of `size` bytes, after `delay` seconds (a slow call, for load tests)."""
+        await asyncio.sleep(delay)
         return "x" * size
 
     @mcp.resource(f"memo://{name}/hello", name="hello", mime_type="text/plain")
@@ -145,6 +147,10 @@ def main() -> None:
                 "path": scope["path"],
                 "authorization": headers.get("authorization"),
             }
+            if scope["method"] == "POST":  # what was asked (JSON-RPC), so a test sees calls
+                message = await receive()
+                line["body"] = message.get("body", b"").decode(errors="replace")[:4096]
+                receive = _replaying(message, receive)
             with open(args.requests, "a") as out:  # noqa: ASYNC230 (a test's small log line)
                 out.write(json.dumps(line) + "\n")
         if stateless and scope["type"] == "http" and scope["method"] == "GET":
@@ -160,6 +166,20 @@ def main() -> None:
         await app(scope, receive, send)
 
     uvicorn.run(recording, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+def _replaying(first: Any, receive: Any) -> Any:
+    """receive() giving `first` again, then the real messages (the body was read to log)."""
+    given = False
+
+    async def replay() -> Any:
+        nonlocal given
+        if not given:
+            given = True
+            return first
+        return await receive()
+
+    return replay
 
 
 class Upstream:
