@@ -21,6 +21,7 @@ from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.inbound import X_MCP_HEADER_KEY
 
+from gateway import __version__
 from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
 from gateway.errors import GatewayError
@@ -159,7 +160,7 @@ async def call_tool(
         raise unknown("tool", name)
     decision = await call.decide.tool(server, tool, arguments or {})
     applied(decision, "tool", name, "tools/call")
-    return await call.proxy.pool.call_tool(call.subject.id, server, upstream_name, arguments)
+    return _ours(await call.proxy.pool.call_tool(call.subject.id, server, upstream_name, arguments))
 
 
 # --- resources -----------------------------------------------------------------------------
@@ -209,7 +210,7 @@ async def read_resource(call: _Call, uri: str) -> types.ReadResourceResult:
     contents = [
         c.model_copy(update={"uri": names.wrap_uri(parts[0], str(c.uri))}) for c in result.contents
     ]
-    return result.model_copy(update={"contents": contents, "cache_scope": "private"})
+    return _ours(result.model_copy(update={"contents": contents, "cache_scope": "private"}))
 
 
 # --- prompts -------------------------------------------------------------------------------
@@ -240,6 +241,20 @@ async def get_prompt(
         await call.decide.prompt(server, prompt, arguments or {}), "prompt", name, "prompts/get"
     )
     return await call.proxy.pool.get_prompt(call.subject.id, server, upstream_name, arguments)
+
+
+Answer = TypeVar("Answer", types.CallToolResult, types.GetPromptResult, types.ReadResourceResult)
+_RESERVED_META = "io.modelcontextprotocol/"
+
+
+def _ours(result: Answer) -> Answer:
+    """An upstream's answer as the gateway's: without the protocol's own `_meta` keys (the
+    upstream's serverInfo stamp), so the SDK stamps the gateway's."""
+    meta = result.meta
+    if not meta or not any(key.startswith(_RESERVED_META) for key in meta):
+        return result
+    kept = {k: v for k, v in meta.items() if not k.startswith(_RESERVED_META)}
+    return result.model_copy(update={"meta": kept or None})
 
 
 async def _resolve(call: _Call, name: str, kind: str) -> tuple[AnyServer, str]:
@@ -273,6 +288,7 @@ def build_server(proxy_of: Callable[[], Proxy]) -> Server[Any]:
 
     return Server(
         "mcp-policy-gateway",
+        version=__version__,
         instructions=INSTRUCTIONS,
         # No tool schema lookup before a call: the SDK would run tools/list (every upstream)
         # to check `Mcp-Param-*` headers; the advertised schemas carry no `x-mcp-header`.

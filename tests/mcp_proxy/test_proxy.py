@@ -271,5 +271,17 @@ async def test_the_2026_07_28_revision_is_served_with_private_cacheable_lists(
         right = await client.post(
             proxy.mcp_url, json=body, headers={**headers, "Mcp-Method": "tools/list"}
         )
+        call = {
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "files__read_file", "arguments": {"path": "/a"}, "_meta": envelope},
+        }  # fmt: skip
+        called = await client.post(
+            proxy.mcp_url,
+            json=call,
+            headers={**headers, "Mcp-Method": "tools/call", "Mcp-Name": "files__read_file"},
+        )
     assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == -32020
     assert right.status_code == 200 and right.json()["result"]["cacheScope"] == "private"
+    # The answer is the gateway's, not the upstream's (its serverInfo stamp is replaced).
+    stamp = called.json()["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]
+    assert stamp["name"] == "mcp-policy-gateway" and stamp["version"]
