@@ -2,7 +2,7 @@
 runs on the development machines, so these tests check the file's structure and wiring instead
 of running it: pinned images, healthchecks, restart policies, the gateway's settings naming real
 `Settings` fields and pointing at the ports the other services listen on, and the Dockerfile's
-build context. Where the pinned opa binary is built (`scripts/opa`, into .opa/bin), OPA's own
+build context. Where the pinned opa binary is built (`scripts/opa`, once per machine), OPA's own
 command line from compose.yaml is run outside a container, with its healthcheck."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, Settings, load_settings
+from tests.fixtures.opa_server import opa_binary
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yaml"
@@ -398,14 +399,14 @@ def test_the_image_runs_the_gateway_unprivileged(gateway_env: dict[str, str]) ->
 
 
 def _pinned_opa() -> str:
-    for candidate in (str(REPO / ".opa" / "bin" / "opa"), shutil.which("opa")):
+    for candidate in (opa_binary(), shutil.which("opa")):
         if candidate and Path(candidate).is_file():
             version = subprocess.run(
                 [candidate, "version"], capture_output=True, text=True, check=False
             ).stdout
             if f"Version: {OPA_VERSION}" in version:
                 return candidate
-    pytest.skip(f"no opa {OPA_VERSION} binary (scripts/opa builds one into .opa/bin)")
+    pytest.skip(f"no opa {OPA_VERSION} binary (scripts/opa builds one)")
 
 
 def _free_port() -> int:
