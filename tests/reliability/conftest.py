@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.openbao import _healthy, _stop, bao_binary
+from tests.fixtures.ports import listens
 from tests.fixtures.redis_server import free_port, start_redis_server, stop_process
 
 
@@ -81,7 +82,7 @@ class DoomedOpenBao:
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 20
-        while not _healthy(self.addr):
+        while not (_healthy(self.addr) and listens(proc.pid, self.port)):  # ports.py
             if proc.poll() is not None or time.monotonic() > deadline:
                 _stop(proc)
                 raise RuntimeError((self.workdir / "openbao.log").read_text()[-2000:])

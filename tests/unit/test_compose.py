@@ -11,7 +11,6 @@ import fnmatch
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,6 +25,7 @@ import yaml
 
 from gateway.config import ConfigError, Settings, load_settings
 from tests.fixtures.opa_server import opa_binary
+from tests.fixtures.ports import free_port, listens
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yaml"
@@ -409,13 +409,6 @@ def _pinned_opa() -> str:
     pytest.skip(f"no opa {OPA_VERSION} binary (scripts/opa builds one)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=2) as response:
         return json.load(response)
@@ -427,7 +420,7 @@ def opa_server(services: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, 
     opa = _pinned_opa()
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
-    port = _free_port()
+    port = free_port()
     command = [str(a) for a in services["opa"]["command"]]
     served = command[-1]
     args = [
@@ -446,11 +439,13 @@ def opa_server(services: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, 
         while True:
             try:
                 _get(f"http://127.0.0.1:{port}/health")
-                break
+                if listens(process.pid, port):  # this OPA, not another process's (ports.py)
+                    break
             except (urllib.error.URLError, OSError):
-                assert process.poll() is None, "OPA exited: compose.yaml's command is refused"
-                assert time.monotonic() < deadline, "OPA did not come up"
-                time.sleep(0.1)
+                pass
+            assert process.poll() is None, "OPA exited: compose.yaml's command is refused"
+            assert time.monotonic() < deadline, "OPA did not come up"
+            time.sleep(0.1)
         yield opa, port, policies
     finally:
         process.terminate()
@@ -497,4 +492,4 @@ def test_opa_command_serves_the_bundle_and_reloads(
 
 @pytest.mark.opa
 def test_opa_healthcheck_fails_without_a_server(services: dict[str, Any]) -> None:
-    assert _healthcheck(services, _pinned_opa(), _free_port()) != 0
+    assert _healthcheck(services, _pinned_opa(), free_port()) != 0
