@@ -15,6 +15,7 @@ import pytest
 
 from tests.fixtures.openbao import _healthy, _stop, bao_binary
 from tests.fixtures.ports import listens
+from tests.fixtures.processes import pause_process
 from tests.fixtures.redis_server import free_port, start_redis_server, stop_process
 
 
@@ -90,7 +91,7 @@ class DoomedOpenBao:
         return proc
 
     def pause(self) -> None:
-        self.proc.send_signal(signal.SIGSTOP)
+        pause_process(self.proc.pid)
 
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
