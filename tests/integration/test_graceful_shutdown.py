@@ -26,6 +26,7 @@ from gateway.audit.redis_log import RedisDecisionLog
 from gateway.stores.redis.client import redis_client_from_url
 from tests.fixtures.gateway import token_for
 from tests.fixtures.live_gateway import live_gateway
+from tests.fixtures.processes import pause_process
 from tests.fixtures.redis_server import start_redis_server, stop_process
 
 pytestmark = pytest.mark.redis
@@ -99,7 +100,7 @@ def test_sigterm_drains_the_request_in_flight_and_flushes_its_decisions(
         with gateway.client("alice") as alice:  # connections to Redis are open and warm
             assert alice.get("/v1/mcp-servers").status_code == 200
         assert in_flight(gateway.base_url) == 0
-        os.kill(own_redis.pid, signal.SIGSTOP)
+        pause_process(own_redis.pid)
         try:
             with ThreadPoolExecutor(1) as pool, httpx.Client(timeout=60) as client:
                 pending = pool.submit(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +23,8 @@ from gateway.app import create_app
 from gateway.audit.records import DecisionRecord
 from gateway.config import Settings
 from tests.fixtures.gateway import decision_records
-from tests.fixtures.redis_server import free_port, stop_process
+from tests.fixtures.ports import START_ATTEMPTS, free_port, listens, port_was_taken
+from tests.fixtures.redis_server import stop_process
 
 UPSTREAM = Path(__file__).with_name("upstream_server.py")
 
@@ -47,17 +47,33 @@ class Upstream:
         stop_process(self.proc)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+def _spawn(tmp_path: Path, name: str, transport: str) -> Upstream:
+    port = free_port()
+    requests = tmp_path / f"{name}-requests.jsonl"
+    with (tmp_path / f"{name}.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(UPSTREAM), "--transport", transport, "--port", str(port),
+             "--name", name, "--requests", str(requests)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )  # fmt: skip
+    return Upstream(transport, port, requests, proc)
+
+
+def _serving(upstream: Upstream, log: Path) -> bool:
+    """Wait until the upstream listens on its port from its own socket (tests.fixtures.ports);
+    False if another process took the port first."""
     deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited ({proc.returncode})")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+    while not listens(upstream.proc.pid, upstream.port):
+        if upstream.proc.poll() is not None:
+            output = log.read_text(errors="replace")
+            if port_was_taken(output):
+                return False
+            raise RuntimeError(f"upstream on {upstream.port} exited:\n{output[-2000:]}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not start")
+            raise RuntimeError(f"upstream on {upstream.port} did not start")
         time.sleep(0.05)
+    return True
 
 
 @contextmanager
@@ -65,18 +81,14 @@ def upstreams(tmp_path: Path, *specs: tuple[str, str]) -> Iterator[list[Upstream
     """One upstream per (name, transport), all stopped afterwards."""
     started: list[Upstream] = []
     try:
-        for name, transport in specs:
-            port = free_port()
-            requests = tmp_path / f"{name}-requests.jsonl"
-            proc = subprocess.Popen(
-                [sys.executable, str(UPSTREAM), "--transport", transport, "--port", str(port),
-                 "--name", name, "--requests", str(requests)],
-                stdout=subprocess.DEVNULL,
-                stderr=(tmp_path / f"{name}.log").open("wb"),
-            )  # fmt: skip
-            started.append(Upstream(transport, port, requests, proc))
-        for upstream in started:
-            _wait_for_port(upstream.port, upstream.proc, f"upstream on {upstream.port}")
+        started.extend(_spawn(tmp_path, name, transport) for name, transport in specs)
+        for i, (name, transport) in enumerate(specs):
+            attempts = 1
+            while not _serving(started[i], tmp_path / f"{name}.log"):
+                if attempts == START_ATTEMPTS:
+                    raise RuntimeError(f"upstream {name}: every port tried was taken")
+                started[i] = _spawn(tmp_path, name, transport)  # its port was taken: another
+                attempts += 1
         yield started
     finally:
         for upstream in started:

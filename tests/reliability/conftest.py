@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.openbao import _healthy, _stop, bao_binary
+from tests.fixtures.ports import listens
+from tests.fixtures.processes import pause_process
 from tests.fixtures.redis_server import free_port, start_redis_server, stop_process
 
 
@@ -81,7 +83,7 @@ class DoomedOpenBao:
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 20
-        while not _healthy(self.addr):
+        while not (_healthy(self.addr) and listens(proc.pid, self.port)):  # ports.py
             if proc.poll() is not None or time.monotonic() > deadline:
                 _stop(proc)
                 raise RuntimeError((self.workdir / "openbao.log").read_text()[-2000:])
@@ -89,7 +91,7 @@ class DoomedOpenBao:
         return proc
 
     def pause(self) -> None:
-        self.proc.send_signal(signal.SIGSTOP)
+        pause_process(self.proc.pid)
 
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)

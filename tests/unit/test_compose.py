@@ -2,7 +2,7 @@
 runs on the development machines, so these tests check the file's structure and wiring instead
 of running it: pinned images, healthchecks, restart policies, the gateway's settings naming real
 `Settings` fields and pointing at the ports the other services listen on, and the Dockerfile's
-build context. Where the pinned opa binary is built (`scripts/opa`, into .opa/bin), OPA's own
+build context. Where the pinned opa binary is built (`scripts/opa`, once per machine), OPA's own
 command line from compose.yaml is run outside a container, with its healthcheck."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import fnmatch
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -25,6 +24,8 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, Settings, load_settings
+from tests.fixtures.opa_server import opa_binary
+from tests.fixtures.ports import free_port, listens
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yaml"
@@ -398,21 +399,14 @@ def test_the_image_runs_the_gateway_unprivileged(gateway_env: dict[str, str]) ->
 
 
 def _pinned_opa() -> str:
-    for candidate in (str(REPO / ".opa" / "bin" / "opa"), shutil.which("opa")):
+    for candidate in (opa_binary(), shutil.which("opa")):
         if candidate and Path(candidate).is_file():
             version = subprocess.run(
                 [candidate, "version"], capture_output=True, text=True, check=False
             ).stdout
             if f"Version: {OPA_VERSION}" in version:
                 return candidate
-    pytest.skip(f"no opa {OPA_VERSION} binary (scripts/opa builds one into .opa/bin)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    pytest.skip(f"no opa {OPA_VERSION} binary (scripts/opa builds one)")
 
 
 def _get(url: str) -> Any:
@@ -426,7 +420,7 @@ def opa_server(services: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, 
     opa = _pinned_opa()
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
-    port = _free_port()
+    port = free_port()
     command = [str(a) for a in services["opa"]["command"]]
     served = command[-1]
     args = [
@@ -445,11 +439,13 @@ def opa_server(services: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, 
         while True:
             try:
                 _get(f"http://127.0.0.1:{port}/health")
-                break
+                if listens(process.pid, port):  # this OPA, not another process's (ports.py)
+                    break
             except (urllib.error.URLError, OSError):
-                assert process.poll() is None, "OPA exited: compose.yaml's command is refused"
-                assert time.monotonic() < deadline, "OPA did not come up"
-                time.sleep(0.1)
+                pass
+            assert process.poll() is None, "OPA exited: compose.yaml's command is refused"
+            assert time.monotonic() < deadline, "OPA did not come up"
+            time.sleep(0.1)
         yield opa, port, policies
     finally:
         process.terminate()
@@ -496,4 +492,4 @@ def test_opa_command_serves_the_bundle_and_reloads(
 
 @pytest.mark.opa
 def test_opa_healthcheck_fails_without_a_server(services: dict[str, Any]) -> None:
-    assert _healthcheck(services, _pinned_opa(), _free_port()) != 0
+    assert _healthcheck(services, _pinned_opa(), free_port()) != 0
