@@ -33,12 +33,14 @@ from gateway.api.controllers.invitations import InvitationController
 from gateway.api.controllers.marketplace import MarketplaceController
 from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.controllers.metrics import metrics_route
+from gateway.api.controllers.oauth import protected_resource_metadata
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.admission import admission_middleware
 from gateway.api.edge.allow_header import complete_allow_header
 from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.edge.deadlines import body_deadline_middleware
 from gateway.api.edge.metrics import request_metrics_middleware
+from gateway.api.edge.origins import cors_headers, origin_middleware
 from gateway.api.edge.request_scope import request_context_middleware
 from gateway.api.edge.security_headers import add_security_headers
 from gateway.api.errors import (
@@ -78,6 +80,7 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_errors(app_config)
         app_config.request_class = GatewayRequest
         app_config.before_send.append(add_security_headers)
+        app_config.before_send.append(cors_headers(self.settings.allowed_origins))
         app_config.before_send.append(complete_allow_header)  # litestar#4169
         app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
@@ -139,6 +142,7 @@ class GatewayPlugin(InitPluginProtocol):
                 healthz,
                 readyz,
                 metrics_route(self.settings.metrics_token),
+                protected_resource_metadata,
                 MCPServerController,
                 MCPServerCredentialController,
                 EnterpriseController,
@@ -163,6 +167,7 @@ class GatewayPlugin(InitPluginProtocol):
                 admit,  # then: a refused request costs nothing else
                 body_deadline_middleware(self.settings.body_timeout_seconds),
                 request_context_middleware(self._recorder, access_log=self.settings.access_log),
+                origin_middleware(self.settings.allowed_origins),  # before the token is read
                 DefineMiddleware(
                     BearerAuthenticationMiddleware,
                     authenticator=self._authenticator,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_algorithms: tuple[str, ...] | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Where platform roles are in a token (a dotted path: `realm_access.roles` for Keycloak),
+    # and which other claims reach the policy as `input.subject.claims` (`groups,department`).
+    jwt_roles_claim: str = "roles"
+    jwt_claims: tuple[str, ...] = ()
+    # The URL clients use; the MCP resource (RFC 8707's canonical URI) is `<it>/mcp`. Default
+    # http://<host>:<port>.
+    public_url: str | None = None
+    # Authorization servers (issuer URLs) named in the resource metadata; without
+    # GATEWAY_JWT_JWKS_URL their keys come from their metadata's `jwks_uri`, and a token's
+    # `iss` must be one of them (unless GATEWAY_JWT_ISSUER says otherwise).
+    oauth_authorization_servers: tuple[str, ...] = ()
+    # Scopes a token must carry on /mcp (none: scopes are not used); listed in the metadata.
+    mcp_scopes: tuple[str, ...] = ()
+    # Browser origins allowed on /mcp (a request with any other `Origin` is a 403).
+    allowed_origins: tuple[str, ...] = ()
     # Longest validity accepted (exp - iat, or exp - now without iat): a stolen token expires.
     jwt_max_lifetime_seconds: int = 86400
     jwks_cache_seconds: float = 300.0
@@ -121,6 +137,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mcp_max_json_depth: int = 64
     # Auth disabled on a non-loopback address needs this too (it serves everyone's servers).
     allow_insecure_bind: bool = False
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def mcp_resource(self) -> str:
+        """The MCP endpoint's canonical URI (RFC 8707): what a token's `aud` must name."""
+        return f"{self.base_url}/mcp"
 
     def __repr__(self) -> str:
         # Never print the JWT secret or a Vault token.
@@ -252,13 +277,53 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise ConfigError(
                     f"GATEWAY_{name.upper()}: between {low} and {high}, not {getattr(self, name)}"
                 )
+        if self.public_url is not None and not _is_http_url(self.public_url, any_path=True):
+            raise ConfigError(
+                f"GATEWAY_PUBLIC_URL: {self.public_url!r} is not an absolute http(s) URL"
+            )
+        for issuer in self.oauth_authorization_servers:
+            if not _is_http_url(issuer, any_path=True):
+                raise ConfigError(
+                    f"GATEWAY_OAUTH_AUTHORIZATION_SERVERS: {issuer!r} is not an http(s) URL"
+                )
+        for origin in self.allowed_origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ConfigError(
+                    f"GATEWAY_ALLOWED_ORIGINS: {origin!r} is not an origin (scheme://host[:port])"
+                )
+        if not _CLAIM_PATH.fullmatch(self.jwt_roles_claim):
+            raise ConfigError(
+                f"GATEWAY_JWT_ROLES_CLAIM: {self.jwt_roles_claim!r} is not a dotted claim path"
+            )
+        for claim in self.jwt_claims:
+            if not _CLAIM_NAME.fullmatch(claim) or claim in _OWN_CLAIMS:
+                raise ConfigError(
+                    f"GATEWAY_JWT_CLAIMS: {claim!r} is not a claim name the policy may get "
+                    f"(letters, digits, _ - : .; not one of {sorted(_OWN_CLAIMS)})"
+                )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
 
 
-def _is_http_url(url: str) -> bool:
+def _is_http_url(url: str, *, any_path: bool = False) -> bool:
     parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and (any_path or parts.path in ("", "/"))
+        and not parts.query
+        and not parts.fragment
+    )
+
+
+_CLAIM_NAME = re.compile(r"[A-Za-z0-9_:.-]{1,64}")
+_CLAIM_PATH = re.compile(r"[A-Za-z0-9_:-]{1,64}(?:\.[A-Za-z0-9_:-]{1,64}){0,7}")
+# Claims the gateway reads for itself: a policy gets them as subject fields, not as `claims`.
+_OWN_CLAIMS = frozenset({"sub", "email", "name", "roles", "exp", "iat", "nbf", "aud", "iss"})
+_LISTS = frozenset(
+    {"jwt_algorithms", "jwt_claims", "oauth_authorization_servers", "mcp_scopes", "allowed_origins"}
+)
 
 
 _SECRET_FIELDS = {"jwt_secret", "vault_token", "vault_secret_id", "metrics_token"}
@@ -277,8 +342,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             raw[field] = env[name]
         elif field in _ALIASES and env.get(_ALIASES[field]):
             raw[field] = env[_ALIASES[field]]
-    if "jwt_algorithms" in raw:
-        raw["jwt_algorithms"] = [a.strip() for a in raw["jwt_algorithms"].split(",") if a.strip()]
+    for field in _LISTS & raw.keys():  # comma-separated in the environment
+        raw[field] = [item.strip() for item in raw[field].split(",") if item.strip()]
     return raw
 
 

@@ -31,7 +31,20 @@ class UnprocessableInput(InvalidInput):
 
 
 class Unauthenticated(GatewayError):
-    """No valid bearer token; the reason is safe to tell the caller."""
+    """No valid bearer token; the reason is safe to tell the caller. `token_sent`: a token
+    was presented and refused (RFC 6750's `invalid_token`), not merely missing."""
+
+    def __init__(self, detail: str, *, token_sent: bool = True) -> None:
+        super().__init__(detail)
+        self.token_sent = token_sent
+
+
+class InsufficientScope(GatewayError):
+    """A valid token without the scopes the resource needs (RFC 6750: a 403 naming them)."""
+
+    def __init__(self, detail: str, *, scopes: tuple[str, ...]) -> None:
+        super().__init__(detail)
+        self.scopes = scopes
 
 
 class Denied(GatewayError):

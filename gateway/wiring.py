@@ -33,7 +33,7 @@ from gateway.services.credentials import CredentialService
 from gateway.services.deletions import EnterpriseDeletions
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
-from gateway.services.identity import Authenticator, SubjectResolver
+from gateway.services.identity import Audiences, Authenticator, SubjectResolver
 from gateway.services.listings import ListingApprovals
 from gateway.services.marketplace import MarketplaceService
 from gateway.services.secret_records import CredentialRecords
@@ -246,7 +246,10 @@ def _services(
     return Services(
         authorizer=authorizer,
         authenticator=Authenticator(
-            verifier, SubjectResolver(authorizer, stores.enterprises), stores.rate_limiter
+            verifier,
+            SubjectResolver(authorizer, stores.enterprises),
+            stores.rate_limiter,
+            Audiences.from_settings(settings),
         ),
         view=view,
         servers=servers,

@@ -15,6 +15,8 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, ValidationException
 
+from gateway.auth.resource_metadata import challenge
+from gateway.config import Settings
 from gateway.domain.decisions import Reason
 from gateway.errors import (
     BackendUnavailable,
@@ -22,6 +24,7 @@ from gateway.errors import (
     Denied,
     GatewayError,
     IdempotencyKeyReused,
+    InsufficientScope,
     InvalidInput,
     NotFound,
     PreconditionFailed,
@@ -86,6 +89,7 @@ STATUS: dict[type[GatewayError], int] = {
     UnprocessableInput: 422,
     InvalidInput: 400,
     Unauthenticated: 401,
+    InsufficientScope: 403,
     Denied: 403,
     NotFound: 404,
     Conflict: 409,
@@ -94,7 +98,13 @@ STATUS: dict[type[GatewayError], int] = {
     RateLimited: 429,
     BackendUnavailable: 503,
 }
-WWW_AUTHENTICATE = 'Bearer realm="mcp-gateway"'
+
+
+def _settings(request: Request[Any, Any, Any]) -> Settings | None:
+    """The running gateway's settings (the challenge names its metadata URL), if open."""
+    runtime = request.app.state.get("runtime")
+    settings = getattr(runtime, "settings", None)
+    return settings if isinstance(settings, Settings) else None
 
 
 def status_of(exc: GatewayError) -> int:
@@ -117,7 +127,15 @@ def gateway_error_handler(request: Request[Any, Any, Any], exc: GatewayError) ->
             decision_id=exc.decision_id,
         )
     elif isinstance(exc, Unauthenticated):
-        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+        headers["WWW-Authenticate"] = challenge(
+            _settings(request),
+            error="invalid_token" if exc.token_sent else None,
+            description=exc.detail if exc.token_sent else None,
+        )
+    elif isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = challenge(
+            _settings(request), error="insufficient_scope", scopes=exc.scopes
+        )
     elif isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, BackendUnavailable):

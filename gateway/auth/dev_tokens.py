@@ -21,10 +21,11 @@ def mint_dev_token(
     roles: Sequence[str] = (),
     ttl_seconds: int = 3600,
     issuer: str | None = None,
-    audience: str | None = None,
+    audience: str | Sequence[str] | None = None,
 ) -> str:
     """A token the gateway accepts when configured with the same `secret` (and issuer and
-    audience, if set). A negative `ttl_seconds` gives an already-expired token, for tests."""
+    audience, if set: for /mcp the audience must name its resource, `Settings.mcp_resource`,
+    or the configured audience). A negative `ttl_seconds` gives an already-expired token."""
     if not secret:
         raise ValueError("a dev token needs a non-empty secret")
     now = int(time.time())
@@ -45,5 +46,5 @@ def mint_dev_token(
     if issuer is not None:
         payload["iss"] = issuer
     if audience is not None:
-        payload["aud"] = audience
+        payload["aud"] = audience if isinstance(audience, str) else list(audience)
     return jwt.encode(payload, secret, algorithm="HS256")

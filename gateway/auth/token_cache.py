@@ -17,8 +17,8 @@ from typing import Any
 
 from gateway.auth.claims import Claims
 
-# (kid, the key object) of a JWKS-signed token; None for a shared secret.
-Binding = tuple[str, Any] | None
+# (the key set, kid, the key object) of a JWKS-signed token; None for a shared secret.
+Binding = tuple[Any, ...] | None
 
 DEFAULT_MAX_TOKENS = 10_000
 DEFAULT_MAX_AGE_SECONDS = 60.0

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import jwt
-import msgspec
 from cryptography.hazmat.primitives.asymmetric.ec import (
     SECP256R1,
     SECP384R1,
@@ -27,11 +26,11 @@ from jwt.algorithms import HMACAlgorithm
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 from jwt.types import Options
 
-from gateway.auth.claims import Claims
+from gateway.auth.authorization_servers import AuthorizationServers
+from gateway.auth.claims import Claims, ClaimsReader
 from gateway.auth.jwks import JWKSCache, SigningKey
 from gateway.auth.token_cache import VerifiedTokenCache
 from gateway.config import MIN_HMAC_SECRET_BYTES, ConfigError, Settings
-from gateway.domain.validation import field_error
 from gateway.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -65,22 +64,29 @@ _JWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
 
 
 class TokenVerifier:
-    """Checks signature, algorithm, expiry, issuer and audience, then the claims' shape."""
+    """Checks signature, algorithm, expiry, issuer and lifetime, then the claims' shape; the
+    audience per route (`verify(audiences=…)`: /mcp and /v1 accept different sets)."""
 
     def __init__(
         self,
         *,
         secret: str | None = None,
         jwks: JWKSCache | None = None,
+        authorization_servers: AuthorizationServers | None = None,
         algorithms: Iterable[str] | None = None,
         issuer: str | None = None,
-        audience: str | None = None,
         leeway_seconds: float = DEFAULT_LEEWAY_SECONDS,
         max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
         cache: VerifiedTokenCache | None = None,
+        reader: ClaimsReader | None = None,
     ) -> None:
-        if not secret and jwks is None:
-            raise ConfigError("JWT verification needs GATEWAY_JWT_SECRET or GATEWAY_JWT_JWKS_URL")
+        if authorization_servers is not None and not authorization_servers.issuers:
+            authorization_servers = None
+        if not secret and jwks is None and authorization_servers is None:
+            raise ConfigError(
+                "JWT verification needs GATEWAY_JWT_SECRET, GATEWAY_JWT_JWKS_URL or "
+                "GATEWAY_OAUTH_AUTHORIZATION_SERVERS"
+            )
         if secret and len(secret.encode()) < MIN_HMAC_SECRET_BYTES:
             raise ConfigError(
                 f"GATEWAY_JWT_SECRET: at least {MIN_HMAC_SECRET_BYTES} bytes for HS256 "
@@ -96,20 +102,21 @@ class TokenVerifier:
                 ) from None
         self._secret = secret or None
         self._jwks = jwks
-        self._algorithms = _allowed_algorithms(algorithms, has_secret=bool(secret), jwks=jwks)
+        self._servers = authorization_servers
+        has_keys = jwks is not None or authorization_servers is not None
+        self._algorithms = _allowed_algorithms(
+            algorithms, has_secret=bool(secret), has_keys=has_keys
+        )
+        # The issuer a token must name: the configured one; else a token verified with an
+        # authorization server's keys must name that server (chosen by its `iss`).
         self._issuer = issuer
-        self._audience = audience
         self._leeway = leeway_seconds
         self._max_lifetime = max_lifetime_seconds
+        self._reader = reader or ClaimsReader()
         self.cache = cache if cache is not None else VerifiedTokenCache()
-        require = ["exp", "sub"]
-        if issuer is not None:
-            require.append("iss")
-        if audience is not None:
-            require.append("aud")
-        # With no audience configured, a token that carries one is still fine (pyjwt would
-        # otherwise refuse any `aud`).
-        self._options: Options = {"require": require, "verify_aud": audience is not None}
+        # The audience is checked per route by `verify`, not by pyjwt; `iss` is required where
+        # an issuer is expected (`_decode`).
+        self._options: Options = {"require": ["exp", "sub"], "verify_aud": False}
 
     @classmethod
     def from_settings(
@@ -126,14 +133,24 @@ class TokenVerifier:
             if settings.jwt_jwks_url
             else None
         )
+        servers = None
+        if settings.oauth_authorization_servers and jwks is None:
+            servers = AuthorizationServers(
+                settings.oauth_authorization_servers,
+                http=http or httpx.AsyncClient(timeout=5.0),
+                cache_seconds=settings.jwks_cache_seconds,
+                min_refetch_seconds=settings.jwks_min_refetch_seconds,
+                clock=clock,
+            )
         return cls(
             secret=settings.jwt_secret,
             jwks=jwks,
+            authorization_servers=servers,
             algorithms=settings.jwt_algorithms,
             issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
             leeway_seconds=leeway_seconds,
             max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+            reader=ClaimsReader(settings.jwt_roles_claim, settings.jwt_claims),
         )
 
     @property
@@ -141,8 +158,15 @@ class TokenVerifier:
         """The effective allow-list (configured or derived, minus what has no key)."""
         return self._algorithms
 
-    async def verify(self, token: str) -> Claims:
-        """The token's claims, or `Unauthenticated` with a reason safe to return to callers."""
+    async def verify(self, token: str, *, audiences: frozenset[str] | None = None) -> Claims:
+        """The token's claims, or `Unauthenticated` with a reason safe to return to callers.
+        `audiences`: the token's `aud` must name one of them (None: not checked)."""
+        claims = await self._verified(token)
+        if audiences is not None and audiences.isdisjoint(claims.aud):
+            raise Unauthenticated("invalid audience") from None
+        return claims
+
+    async def _verified(self, token: str) -> Claims:
         if not isinstance(token, str) or not token.strip():
             raise Unauthenticated("missing token")
         if len(token) > MAX_TOKEN_LENGTH:
@@ -161,11 +185,11 @@ class TokenVerifier:
         # `none` is never in self._algorithms, whatever the configuration said.
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise Unauthenticated("algorithm not allowed")
-        key = await self._key_for(alg, header)
-        payload = self._decode(token, key, alg)
+        key, jwks, issuer = await self._key_for(alg, header, token)
+        payload = self._decode(token, key, alg, self._issuer or issuer)
         self._check_lifetime(payload)
-        claims = _to_claims(payload)
-        binding = None if isinstance(key, str) else (str(header["kid"]), key)
+        claims = _to_claims(payload, self._reader)
+        binding = None if jwks is None else (jwks, str(header["kid"]), key)
         self.cache.put(token, claims, expires_at=claims.exp + self._leeway, binding=binding)
         return claims
 
@@ -177,10 +201,10 @@ class TokenVerifier:
         if payload["exp"] - issued > self._max_lifetime + self._leeway:
             raise Unauthenticated(f"token lifetime exceeds {self._max_lifetime} s")
 
-    async def _still_served(self, binding: tuple[str, Any]) -> bool:
+    async def _still_served(self, binding: tuple[Any, ...]) -> bool:
         """Whether the JWKS still serves the key a remembered token was verified with."""
-        kid, key = binding
-        current = await self._jwks.get_key(kid) if self._jwks is not None else None
+        jwks, kid, key = binding
+        current = await jwks.get_key(kid)
         return current is not None and current.key is key
 
     async def aclose(self) -> None:
@@ -189,35 +213,56 @@ class TokenVerifier:
             await self._jwks.aclose()
 
     async def _key_for(
-        self, alg: str, header: dict[str, Any]
-    ) -> str | RSAPublicKey | EllipticCurvePublicKey:
+        self, alg: str, header: dict[str, Any], token: str
+    ) -> tuple[str | RSAPublicKey | EllipticCurvePublicKey, JWKSCache | None, str | None]:
+        """The key, the key set it came from, and the issuer the token must then name."""
         if alg in HMAC_ALGORITHMS:
             if self._secret is None:  # unreachable: HS* is only allowed with a secret
                 raise Unauthenticated("algorithm not allowed")
-            return self._secret
-        if self._jwks is None:  # unreachable: asymmetric algs are only allowed with a JWKS
-            raise Unauthenticated("algorithm not allowed")
+            return self._secret, None, None
+        issuer = None
+        jwks = self._jwks
+        if jwks is None:
+            jwks, issuer = await self._issuers_keys(token)
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthenticated("missing key id")
-        signing_key = await self._jwks.get_key(kid)
+        signing_key = await jwks.get_key(kid)
         if signing_key is None:
             raise Unauthenticated("unknown signing key")
         if not _key_fits(signing_key, alg):
             raise Unauthenticated("signing key does not match algorithm")
-        return signing_key.key
+        return signing_key.key, jwks, issuer
+
+    async def _issuers_keys(self, token: str) -> tuple[JWKSCache, str]:
+        """The key set of the authorization server the token says issued it: chosen by the
+        unverified `iss`, then the signature and `iss` are verified with it."""
+        if self._servers is None:  # unreachable: asymmetric algs are only allowed with keys
+            raise Unauthenticated("algorithm not allowed")
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed token") from None
+        jwks = await self._servers.keys_for(issuer) if isinstance(issuer, str) else None
+        if jwks is None or not isinstance(issuer, str):
+            raise Unauthenticated("invalid issuer")
+        return jwks, issuer
 
     def _decode(
-        self, token: str, key: str | RSAPublicKey | EllipticCurvePublicKey, alg: str
+        self,
+        token: str,
+        key: str | RSAPublicKey | EllipticCurvePublicKey,
+        alg: str,
+        issuer: str | None,
     ) -> dict[str, Any]:
+        options: Options = {**self._options, "require": [*self._options["require"], "iss"]}
         try:
             return jwt.decode(
                 token,
                 key=key,
                 algorithms=[alg],
-                options=self._options,
-                issuer=self._issuer,
-                audience=self._audience,
+                options=options if issuer is not None else self._options,
+                issuer=issuer,
                 leeway=self._leeway,
             )
         except jwt.MissingRequiredClaimError as exc:
@@ -230,13 +275,13 @@ class TokenVerifier:
 
 
 def _allowed_algorithms(
-    configured: Iterable[str] | None, *, has_secret: bool, jwks: JWKSCache | None
+    configured: Iterable[str] | None, *, has_secret: bool, has_keys: bool
 ) -> frozenset[str]:
     wanted: set[str] = set()
     if configured is None:
         if has_secret:
             wanted |= DEFAULT_HMAC_ALGORITHMS
-        if jwks is not None:
+        if has_keys:
             wanted |= DEFAULT_JWKS_ALGORITHMS
     else:
         names = [a.strip() for a in configured if a.strip()]
@@ -252,7 +297,7 @@ def _allowed_algorithms(
     keyless: set[str] = set()
     if not has_secret:
         keyless |= wanted & HMAC_ALGORITHMS
-    if jwks is None:
+    if not has_keys:
         keyless |= wanted & ASYMMETRIC_ALGORITHMS
     if keyless:
         log.warning("JWT algorithms %s have no key configured; ignoring them", sorted(keyless))
@@ -285,18 +330,9 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return "invalid token"
 
 
-def _to_claims(payload: dict[str, Any]) -> Claims:
+def _to_claims(payload: dict[str, Any], reader: ClaimsReader) -> Claims:
     exp = payload.get("exp")
     if isinstance(exp, float):
         # NumericDate may be fractional; pyjwt has checked it, truncating only shortens it.
         payload = {**payload, "exp": int(exp)}
-    try:
-        # Through bytes, not convert: a lone surrogate (valid JSON escape, not UTF-8) in any
-        # claim is refused here instead of failing every later encode of the subject.
-        return msgspec.json.decode(msgspec.json.encode(payload), type=Claims)
-    except UnicodeEncodeError:
-        raise Unauthenticated("invalid claims: not valid UTF-8") from None
-    except msgspec.ValidationError as exc:
-        # The claim's name only, never its value.
-        field, _ = field_error(exc)
-        raise Unauthenticated(f"invalid claims: {field.split('[')[0] or 'payload'}") from None
+    return reader.read(payload)

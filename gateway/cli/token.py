@@ -30,7 +30,8 @@ def _token(args: argparse.Namespace) -> int:
             roles=args.role,
             ttl_seconds=args.ttl,
             issuer=config.jwt_issuer,
-            audience=config.jwt_audience,
+            # Good on /mcp (its canonical URI) and /v1 (the configured audience, if any).
+            audience=[config.mcp_resource, *([config.jwt_audience] if config.jwt_audience else [])],
         )
     )
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -10,6 +10,7 @@ Role = Literal["owner", "admin", "member"]
 EnterpriseKind = Literal["personal", "organization"]
 # A member has accepted (active); an invitee has not yet, and has no role until they do.
 MemberStatus = Literal["active", "invited"]
+SubjectKind = Literal["user", "service"]
 
 
 class Membership(msgspec.Struct, kw_only=True, frozen=True):
@@ -20,12 +21,16 @@ class Membership(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Subject(msgspec.Struct, kw_only=True, frozen=True):
-    """The `subject` of every policy input (field names are the Rego contract)."""
+    """The `subject` of every policy input (field names are the Rego contract). A `service`
+    is an app acting for itself (a client-credentials token: `id` is its client id, no
+    email); `claims` are the token's claims the operator chose to pass (GATEWAY_JWT_CLAIMS)."""
 
     id: str
-    email: str
+    email: str | None
     name: str | None = None
+    kind: SubjectKind = "user"
     roles: tuple[str, ...] = ()
+    claims: dict[str, Any] = msgspec.field(default_factory=dict)
     authenticated: bool = True
     auth_enabled: bool = True
     # Accepted memberships only: an invitation grants nothing until it is accepted.

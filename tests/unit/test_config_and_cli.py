@@ -95,8 +95,12 @@ def test_token_command_mints_a_verifiable_token(
     assert (
         main(["token", "--sub", "alice", "--email", "alice@example.com", "--role", "auditor"]) == 0
     )
-    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    claims = jwt.decode(
+        capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"], options={"verify_aud": False}
+    )
     assert claims["sub"] == "alice" and claims["roles"] == ["auditor"] and claims["exp"]
+    # Good on /mcp: it names the MCP resource's canonical URI (RFC 8707).
+    assert claims["aud"] == ["http://127.0.0.1:8080/mcp"]
 
 
 def test_token_command_without_a_secret_fails_clearly(

@@ -17,7 +17,6 @@ from litestar import Request, Response, get
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import HTTPRouteHandler
 
-from gateway.api.errors import WWW_AUTHENTICATE
 from gateway.api.openapi.answers import public
 from gateway.observability.metrics import exposition
 
@@ -43,7 +42,7 @@ def metrics_route(token: str | None) -> HTTPRouteHandler:
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
                 raise NotAuthorizedException(
                     "/metrics needs the GATEWAY_METRICS_TOKEN as a bearer token",
-                    headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
         body, content_type = exposition()
         return Response(body, media_type=content_type)

@@ -11,11 +11,13 @@ from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
+from gateway.api.edge.paths import request_path
 from gateway.services.identity import Authenticator
 
 # Liveness, readiness and the OpenAPI document are for probes and tooling; everything else
 # needs a bearer token (or local-dev mode).
-UNAUTHENTICATED = ["^/healthz$", "^/readyz$", "^/schema"]
+UNAUTHENTICATED = ["^/healthz$", "^/readyz$", "^/schema", "^/\\.well-known/"]
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 
 class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
@@ -32,5 +34,6 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         header = connection.headers.get("authorization")
-        subject = await self._authenticator().authenticate(header)
+        mcp = request_path(connection.scope) in MCP_PATHS
+        subject = await self._authenticator().authenticate(header, mcp=mcp)
         return AuthenticationResult(user=subject, auth=None)

@@ -16,11 +16,13 @@ default provision := {"personal_enterprise": false}
 
 provision := {"personal_enterprise": true} if {
 	input.subject.authenticated == true
+	input.subject.kind == "user" # a service (a client-credentials token) owns no enterprise
 	_domain in data.gateway.personal_mail_domains
 }
 
 # The head uses only a plain variable: rego-cpp crashes under `with` on a local ref there.
 _domain := lower(domain) if {
+	is_string(input.subject.email) # a service has none
 	parts := split(input.subject.email, "@")
 	count(parts) == 2
 	domain := parts[1]

@@ -27,3 +27,8 @@ test_an_unauthenticated_caller_gets_none if {
 	subject := object.union(_with_email("jo@gmail.com"), {"authenticated": false})
 	not accounts.provision.personal_enterprise with input.subject as subject
 }
+
+test_a_service_gets_none if {
+	subject := f.service("billing-app")
+	not accounts.provision.personal_enterprise with input.subject as subject
+}

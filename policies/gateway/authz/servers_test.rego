@@ -83,3 +83,10 @@ test_outsider_does_not_see_enterprise_servers if {
 		f.view_server("emcp_1", "ent_1", true), null,
 	))
 }
+
+test_a_service_is_a_user_with_no_memberships if {
+	# A client-credentials token: its own servers, nothing of any enterprise.
+	own := f.personal_server("mcp_1", "billing-app")
+	f.allowed(f.decide("mcp_server.read", f.service("billing-app"), own, null))
+	f.invisible(f.decide("mcp_server.read", f.service("billing-app"), f.view_server("emcp_1", "ent_1", true), null))
+}

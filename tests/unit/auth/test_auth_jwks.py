@@ -285,11 +285,12 @@ async def test_asymmetric_token_claim_checks_apply(
     server: JWKSServer, http: httpx.AsyncClient, clock: FakeClock, rsa1: Signer
 ) -> None:
     server.serve(rsa1.jwk)
-    verifier = _verifier(server, http, clock, jwt_issuer="https://idp", jwt_audience="gw")
+    verifier = _verifier(server, http, clock, jwt_issuer="https://idp")
     good = _payload(iss="https://idp", aud="gw")
     assert (await verifier.verify(rsa1.sign(good, "RS256"))).sub == "user-1"
     assert await _reason(verifier, rsa1.sign({**good, "iss": "x"}, "RS256")) == "invalid issuer"
-    assert await _reason(verifier, rsa1.sign({**good, "aud": "x"}, "RS256")) == "invalid audience"
+    with pytest.raises(Unauthenticated, match="invalid audience"):
+        await verifier.verify(rsa1.sign({**good, "aud": "x"}, "RS256"), audiences=frozenset({"gw"}))
     expired = {**good, "exp": int(time.time()) - 100}
     assert await _reason(verifier, rsa1.sign(expired, "RS256")) == "token expired"
     no_exp = {k: v for k, v in good.items() if k != "exp"}
