@@ -150,3 +150,16 @@ def test_client_credentials_give_a_token_whose_subject_is_the_client(hydra: Hydr
     with pytest.raises(OAuthError) as refused:
         hydra.client_credentials(service, audience="https://other-service.example/mcp")
     assert refused.value.error == "invalid_request"
+
+
+def test_a_public_client_must_use_pkce(hydra: HydraServer) -> None:
+    client = hydra.register_client()
+    query = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": client["redirect_uris"][0],
+        "scope": "openid",
+        "state": "state-0002",
+    }
+    callback = hydra.authorize(f"{hydra.authorization_url}?{urlencode(query)}")
+    assert callback_params(callback)["error"] == "invalid_request"
