@@ -1,5 +1,6 @@
-"""Shared fixtures. Real parts only: a throwaway redis-server, OpenBao dev server and OPA,
-started on free ports by the plugins below (never the shared Redis on 6379)."""
+"""Shared fixtures. Real parts only: a throwaway redis-server, OpenBao dev server, OPA and
+Ory Hydra (the OAuth authorization server), started on free ports by the plugins below (never
+the shared Redis on 6379)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.openbao",
     "tests.fixtures.opa_server",
     "tests.fixtures.gateway",
+    "tests.fixtures.hydra",
 ]
 
 
