@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.domain.ids import REQUEST_ID, matches
+from gateway.domain.targets import UpstreamReach
 from gateway.domain.validation import field_error
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_window_seconds: int = 10
     # How long a create's response is replayed to a retry with the same Idempotency-Key.
     idempotency_ttl_seconds: int = 86400
-    # HTTP transports may name private, loopback or link-local targets (refused by default:
-    # the MCP proxy connects to them from inside the network).
+    # HTTP transports may name, and the MCP proxy connect to, only globally reachable
+    # addresses (it connects from inside the network: SSRF; gateway/domain/targets.py);
+    # `true` allows every address.
     allow_private_upstreams: bool = False
     # The MCP proxy (/mcp, stateless: docs/adr/0051-stateless-mcp.md). Each upstream connect,
     # initialize and request must finish within this.
@@ -254,6 +256,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
+
+    def upstream_reach(self) -> UpstreamReach:
+        """What HTTP transports may reach beyond global addresses: the one value both the
+        save-time check and the MCP proxy's connection guard are given."""
+        return UpstreamReach(everything=self.allow_private_upstreams)
 
 
 def _is_http_url(url: str) -> bool:

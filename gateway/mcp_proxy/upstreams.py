@@ -47,6 +47,7 @@ from pydantic import ValidationError
 
 from gateway import __version__
 from gateway.domain.servers import ENV_REF, AnyServer
+from gateway.domain.targets import UpstreamReach
 from gateway.mcp_proxy.network import (
     EXCHANGE,
     EncodedResponseRefused,
@@ -152,7 +153,7 @@ class UpstreamPool:
         resolve: Resolver,
         *,
         timeout_seconds: float,
-        allow_private: bool,
+        reach: UpstreamReach,
         max_response_bytes: int,
         idle_seconds: float,
         max_per_user: int,
@@ -162,7 +163,7 @@ class UpstreamPool:
         task of the request that needs a client, so it runs in that request's context."""
         self._resolve = resolve
         self._timeout = timeout_seconds
-        self._allow_private = allow_private
+        self._reach = reach
         self._max_bytes = max_response_bytes
         self._idle = idle_seconds
         self._max_per_user = max_per_user
@@ -553,7 +554,7 @@ class UpstreamPool:
             auth: httpx2.Auth | None = None,
         ) -> httpx2.AsyncClient:
             return guarded_client(
-                allow_private=self._allow_private,
+                reach=self._reach,
                 headers=headers,
                 timeout=timeout or bounds,
                 max_response_bytes=self._max_bytes,

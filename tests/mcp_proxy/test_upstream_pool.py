@@ -39,6 +39,7 @@ import pytest
 from mcp import MCPError, types
 
 from gateway.domain.servers import MCPServerConfig
+from gateway.domain.targets import UpstreamReach
 from gateway.mcp_proxy.network import UpstreamRefused, guarded_client
 from gateway.mcp_proxy.upstreams import MAX_ITEMS, MAX_PAGES, UpstreamPool, UpstreamUnavailable
 from gateway.secrets.memory import MemorySecretStore
@@ -345,7 +346,7 @@ class Credentials:
 async def running_pool(resolve: Any = None, **bounds: Any) -> AsyncIterator[UpstreamPool]:
     settings: dict[str, Any] = {
         "timeout_seconds": 5.0,
-        "allow_private": True,
+        "reach": UpstreamReach(everything=True),
         "max_response_bytes": 1 * MiB,
         "idle_seconds": 300.0,
         "max_per_user": 8,
@@ -765,8 +766,8 @@ async def test_the_guard_refuses_internal_addresses_unless_allowed(
     upstreams: dict[str, Upstream],
 ) -> None:
     upstream = upstreams["modern"]
-    refused = guarded_client(allow_private=False, timeout=httpx2.Timeout(5))
-    allowed = guarded_client(allow_private=True, timeout=httpx2.Timeout(5))
+    refused = guarded_client(reach=UpstreamReach(), timeout=httpx2.Timeout(5))
+    allowed = guarded_client(reach=UpstreamReach(everything=True), timeout=httpx2.Timeout(5))
     seen = len(upstream.records())
     async with refused, allowed:
         with pytest.raises(httpx2.ConnectError) as caught:
@@ -782,10 +783,33 @@ async def test_the_guard_refuses_internal_addresses_unless_allowed(
     assert "loopback" in str(caught.value)
     assert reached.status_code != 0 and len(upstream.records()) == seen + 1
     # And through the pool: the server is unavailable, the upstream hears nothing.
-    async with running_pool(allow_private=False) as pool:
+    async with running_pool(reach=UpstreamReach()) as pool:
         with pytest.raises(UpstreamUnavailable):
             await pool.list_tools("alice", _server(upstream.url, id="mcp_private1"))
     assert len(upstream.records()) == seen + 1
+
+
+# Not globally reachable although `is_private` is False for most (issue 22): the guard asked
+# `is_private`, and connected. Refused before any connection is attempted.
+NOT_GLOBAL = [
+    "100.100.100.200",
+    "100.64.0.1",
+    "192.0.0.192",
+    "[fec0::1]",
+    "[64:ff9b::a00:1]",
+    "[2002:a9fe:a9fe::1]",
+    "[::ffff:127.0.0.1]",
+    "0.0.0.0",
+    "198.18.0.1",
+]
+
+
+@pytest.mark.parametrize("host", NOT_GLOBAL)
+async def test_the_guard_refuses_every_address_that_is_not_global(host: str) -> None:
+    async with guarded_client(reach=UpstreamReach(), timeout=httpx2.Timeout(3)) as client:
+        with pytest.raises(httpx2.ConnectError) as caught:
+            await client.get(f"http://{host}:9/mcp")
+    assert isinstance(caught.value.__cause__ or caught.value.__context__, UpstreamRefused)
 
 
 if __name__ == "__main__":  # pragma: no cover
