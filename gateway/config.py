@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.domain.ids import REQUEST_ID, matches
-from gateway.domain.targets import UpstreamReach
+from gateway.domain.targets import UpstreamReach, parse_private_networks
 from gateway.domain.validation import field_error
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # How long a create's response is replayed to a retry with the same Idempotency-Key.
     idempotency_ttl_seconds: int = 86400
     # HTTP transports may name, and the MCP proxy connect to, only globally reachable
-    # addresses (it connects from inside the network: SSRF; gateway/domain/targets.py);
-    # `true` allows every address.
+    # addresses (it connects from inside the network: SSRF) and these non-global ranges
+    # (comma-separated CIDRs, e.g. `10.20.0.0/16,fd00:1::/64`; gateway/domain/targets.py).
+    private_upstream_cidrs: tuple[str, ...] = ()
+    # Every address, private, loopback and link-local (cloud metadata) included: the blunt
+    # instrument, for local development; a WARNING at startup.
     allow_private_upstreams: bool = False
     # The MCP proxy (/mcp, stateless: docs/adr/0051-stateless-mcp.md). Each upstream connect,
     # initialize and request must finish within this.
@@ -254,13 +257,25 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise ConfigError(
                     f"GATEWAY_{name.upper()}: between {low} and {high}, not {getattr(self, name)}"
                 )
+        try:
+            parse_private_networks(self.private_upstream_cidrs)
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_PRIVATE_UPSTREAM_CIDRS: {exc}") from None
+        if self.allow_private_upstreams and self.private_upstream_cidrs:
+            raise ConfigError(
+                "GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true allows every address, so "
+                "GATEWAY_PRIVATE_UPSTREAM_CIDRS would mean nothing: set one of them"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
 
     def upstream_reach(self) -> UpstreamReach:
         """What HTTP transports may reach beyond global addresses: the one value both the
         save-time check and the MCP proxy's connection guard are given."""
-        return UpstreamReach(everything=self.allow_private_upstreams)
+        return UpstreamReach(
+            everything=self.allow_private_upstreams,
+            networks=parse_private_networks(self.private_upstream_cidrs),
+        )
 
 
 def _is_http_url(url: str) -> bool:
@@ -284,8 +299,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             raw[field] = env[name]
         elif field in _ALIASES and env.get(_ALIASES[field]):
             raw[field] = env[_ALIASES[field]]
-    if "jwt_algorithms" in raw:
-        raw["jwt_algorithms"] = [a.strip() for a in raw["jwt_algorithms"].split(",") if a.strip()]
+    for listed in ("jwt_algorithms", "private_upstream_cidrs"):
+        if listed in raw:
+            raw[listed] = [a.strip() for a in raw[listed].split(",") if a.strip()]
     return raw
 
 

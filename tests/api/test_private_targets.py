@@ -1,9 +1,11 @@
 """HTTP transports may not point the gateway at addresses that are not globally reachable
 (SSRF: the MCP proxy connects to these URLs from inside the network) unless the deployment
-allows every address (GATEWAY_ALLOW_PRIVATE_UPSTREAMS)."""
+names their range (GATEWAY_PRIVATE_UPSTREAM_CIDRS) or allows every address
+(GATEWAY_ALLOW_PRIVATE_UPSTREAMS)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import msgspec
@@ -117,12 +119,41 @@ async def test_an_enterprise_server_may_not_target_an_internal_address(
 
 
 async def test_a_deployment_can_allow_internal_targets(
-    gateway_settings: Settings, start_gateway: AppFactory
+    gateway_settings: Settings, start_gateway: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = await start_gateway(
-        msgspec.structs.replace(gateway_settings, allow_private_upstreams=True)
-    )
+    """The blunt instrument: every address, and a WARNING at startup saying so."""
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        client = await start_gateway(
+            msgspec.structs.replace(gateway_settings, allow_private_upstreams=True)
+        )
     created = await caller(client, "alice").post(
         "/v1/mcp-servers", json=_server("http://127.0.0.1:9000/mcp")
     )
     assert created.status_code == 201, created.text
+    assert "GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true" in caplog.text
+    assert "GATEWAY_PRIVATE_UPSTREAM_CIDRS" in caplog.text
+
+
+async def test_a_deployment_can_open_named_private_ranges(
+    gateway_settings: Settings, start_gateway: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GATEWAY_PRIVATE_UPSTREAM_CIDRS: inside a listed range is allowed, any other address
+    that is not global still refused (cloud metadata, other private ranges, loopback)."""
+    settings = msgspec.structs.replace(
+        gateway_settings, private_upstream_cidrs=("10.20.0.0/16", "fd00:1::/64")
+    )
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        alice = caller(await start_gateway(settings), "alice")
+    assert "GATEWAY_ALLOW_PRIVATE_UPSTREAMS" not in caplog.text  # no warning for ranges
+    for number, url in enumerate(["http://10.20.3.4:8080/mcp", "http://[fd00:1::5]/mcp"]):
+        created = await alice.post("/v1/mcp-servers", json={**_server(url), "name": f"in{number}"})
+        assert created.status_code == 201, (url, created.text)
+    for url in [
+        "http://10.21.0.1/mcp",
+        "http://169.254.169.254/",
+        "http://127.0.0.1:8200/",
+        "http://[fd00:2::1]/",
+    ]:
+        refused = await alice.post("/v1/mcp-servers", json=_server(url))
+        assert refused.status_code == 422, (url, refused.text)
+        assert "GATEWAY_PRIVATE_UPSTREAM_CIDRS" in refused.json()["detail"]

@@ -39,7 +39,7 @@ import pytest
 from mcp import MCPError, types
 
 from gateway.domain.servers import MCPServerConfig
-from gateway.domain.targets import UpstreamReach
+from gateway.domain.targets import UpstreamReach, parse_private_networks
 from gateway.mcp_proxy.network import UpstreamRefused, guarded_client
 from gateway.mcp_proxy.upstreams import MAX_ITEMS, MAX_PAGES, UpstreamPool, UpstreamUnavailable
 from gateway.secrets.memory import MemorySecretStore
@@ -810,6 +810,29 @@ async def test_the_guard_refuses_every_address_that_is_not_global(host: str) -> 
         with pytest.raises(httpx2.ConnectError) as caught:
             await client.get(f"http://{host}:9/mcp")
     assert isinstance(caught.value.__cause__ or caught.value.__context__, UpstreamRefused)
+
+
+async def test_the_guard_reaches_the_listed_private_ranges_only(
+    upstreams: dict[str, Upstream],
+) -> None:
+    """GATEWAY_PRIVATE_UPSTREAM_CIDRS: an address inside a listed range is reached, any other
+    non-global one is still refused."""
+    upstream = upstreams["modern"]
+    listed = UpstreamReach(networks=parse_private_networks(["127.0.0.0/8"]))
+    other = UpstreamReach(networks=parse_private_networks(["10.20.0.0/16", "fd00:1::/64"]))
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    seen = len(upstream.records())
+    async with guarded_client(reach=listed, timeout=httpx2.Timeout(5)) as client:
+        reached = await client.post(upstream.url, json=ping)
+        with pytest.raises(httpx2.ConnectError) as metadata:
+            await client.get("http://169.254.169.254:9/")
+    async with guarded_client(reach=other, timeout=httpx2.Timeout(5)) as client:
+        with pytest.raises(httpx2.ConnectError) as loopback:
+            await client.post(upstream.url, json=ping)
+    assert reached.status_code != 0 and len(upstream.records()) == seen + 1
+    for caught in (metadata, loopback):
+        assert isinstance(caught.value.__cause__ or caught.value.__context__, UpstreamRefused)
+    assert "GATEWAY_PRIVATE_UPSTREAM_CIDRS" in str(loopback.value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -109,6 +109,39 @@ def test_token_command_without_a_secret_fails_clearly(
     assert "GATEWAY_JWT_SECRET" in capsys.readouterr().err
 
 
+def test_private_upstream_ranges_are_parsed_at_startup() -> None:
+    env = {
+        "GATEWAY_JWT_SECRET": SECRET,
+        "GATEWAY_PRIVATE_UPSTREAM_CIDRS": " 10.20.0.0/16, fd00:1::/64 ,",
+    }
+    settings = load_settings(env)
+    assert settings.private_upstream_cidrs == ("10.20.0.0/16", "fd00:1::/64")
+    reach = settings.upstream_reach()
+    assert [str(n) for n in reach.networks] == ["10.20.0.0/16", "fd00:1::/64"]
+    assert reach.everything is False
+    assert load_settings({"GATEWAY_JWT_SECRET": SECRET}).upstream_reach().networks == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"GATEWAY_PRIVATE_UPSTREAM_CIDRS": "10.20.0.0/16,0.0.0.0/0"}, "'0.0.0.0/0'"),
+        ({"GATEWAY_PRIVATE_UPSTREAM_CIDRS": "10.20.0.0/166"}, "'10.20.0.0/166'"),
+        (
+            {
+                "GATEWAY_PRIVATE_UPSTREAM_CIDRS": "10.20.0.0/16",
+                "GATEWAY_ALLOW_PRIVATE_UPSTREAMS": "true",
+            },
+            "set one of them",
+        ),
+    ],
+)
+def test_a_bad_private_upstream_range_is_a_startup_error(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_PRIVATE_UPSTREAM_CIDRS") as caught:
+        load_settings({"GATEWAY_JWT_SECRET": SECRET, **env})
+    assert says in str(caught.value)
+
+
 @pytest.mark.parametrize("ttl", ["604800", "86401", "0", "-5"])
 def test_token_command_refuses_a_lifetime_the_gateway_would_refuse(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], ttl: str

@@ -1,5 +1,5 @@
 """How a URL's host and an address are classified for the upstream-target rule
-(gateway/domain/targets.py)."""
+(gateway/domain/targets.py), and which private ranges a deployment may open."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import ipaddress
 
 import pytest
 
-from gateway.domain.targets import address_kind, target_kind
+from gateway.domain.targets import (
+    UpstreamReach,
+    address_kind,
+    parse_private_networks,
+    target_kind,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +69,43 @@ def test_target_kinds(url: str, kind: str) -> None:
 )
 def test_address_kinds(address: str, kind: str) -> None:
     assert address_kind(ipaddress.ip_address(address)) == kind
+
+
+def test_listed_ranges_open_only_themselves() -> None:
+    reach = UpstreamReach(networks=parse_private_networks(["10.20.0.0/16", "fd00:1::/64"]))
+    assert reach.refusal(ipaddress.ip_address("10.20.3.4")) is None
+    assert reach.refusal(ipaddress.ip_address("::ffff:10.20.3.4")) is None  # the same socket
+    assert reach.refusal(ipaddress.ip_address("fd00:1::5")) is None
+    assert reach.refusal(ipaddress.ip_address("10.21.0.1")) == "private"
+    assert reach.refusal(ipaddress.ip_address("169.254.169.254")) == "link_local"
+    assert reach.refusal(ipaddress.ip_address("8.8.8.8")) is None
+    assert UpstreamReach(everything=True).refusal(ipaddress.ip_address("127.0.0.1")) is None
+    assert UpstreamReach().refusal(ipaddress.ip_address("10.20.3.4")) == "private"
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ("0.0.0.0/0", "not inside one private"),
+        ("::/0", "not inside one private"),
+        ("10.0.0.0/7", "not inside one private"),  # reaches into 11.0.0.0/8
+        ("8.8.8.0/24", "not inside one private"),
+        ("10.20.0.1/16", "host bits set"),
+        ("10.20.0.0/33", "not a CIDR range"),
+        ("bogus", "not a CIDR range"),
+        ("0.0.0.0/8", "never an upstream"),  # 0.0.0.0 reaches the local host on Linux
+        ("224.0.0.0/4", "never an upstream"),
+        ("::ffff:10.0.0.0/104", "not inside one private"),  # write the IPv4 form
+    ],
+)
+def test_a_range_reaching_into_global_space_or_nonsense_is_refused(entry: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says) as caught:
+        parse_private_networks(["10.1.0.0/16", entry])
+    assert repr(entry) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "entry", ["10.0.0.0/8", "100.64.0.0/10", "127.0.0.1", "169.254.169.254/32", "fd00:1::/64"]
+)
+def test_ranges_inside_a_non_global_block_are_taken(entry: str) -> None:
+    assert parse_private_networks([entry]) == (ipaddress.ip_network(entry),)
