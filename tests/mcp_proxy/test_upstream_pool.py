@@ -471,6 +471,40 @@ async def test_a_changed_record_reopens_and_a_stale_one_does_not_stick(upstream:
     assert (same["token"], changed["token"]) == ("old-4411", "new-5522")
 
 
+# A credential value that cannot be a header value (issue 22: h11 refused the first one and the
+# pool's WARNING quoted it, `Illegal header value b'sk-live-LEAKME-123\\n'`), each in the
+# spellings an exception's text would give it.
+UNSENDABLE = [
+    "sk-live-LEAKME-123\n",
+    "sk-live-LEAKME-123\r\nX-Injected: 1",
+    "sk-live-LEAKME-123\x00",
+    "sk-live-LEAKME-123\x7f",
+    "sk-live-LEAKMÉ-123",
+    "sk-live-LEAKME-123 ",
+    "sk-live-LEAKME-123\t",
+    "sk-live-'LEAKME'\\-123\n",
+]
+
+
+@pytest.mark.parametrize("value", UNSENDABLE)
+async def test_a_value_that_cannot_be_a_header_is_never_sent_nor_logged(
+    upstreams: dict[str, Upstream], caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    upstream = upstreams["modern"]
+    creds = Credentials()
+    server = _server(upstream.url, id="mcp_unsendable1", headers={"X-Key": "Bearer ${TOKEN}"})
+    creds.values[server.id] = {"TOKEN": value}
+    seen = len(upstream.records())
+    async with running_pool(creds) as pool:
+        with pytest.raises(UpstreamUnavailable):
+            await pool.list_tools("alice", server)
+    assert len(upstream.records()) == seen  # nothing was sent
+    logged = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    assert "LEAKM" not in logged
+    assert "'X-Key' (from ${TOKEN}) cannot be sent" in caplog.text  # what to fix, and where
+
+
 # -------------------------------------------------------------------------------- 3. keys and caps
 
 
