@@ -118,6 +118,13 @@ class GatewayPlugin(InitPluginProtocol):
                     "the unscoped local-dev subject and sees every user's servers. "
                     "Never run this way outside local development."
                 )
+            if settings.allow_private_upstreams:
+                log.warning(
+                    "GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true: any user's HTTP MCP server may point "
+                    "the gateway at any address: loopback, private networks, cloud metadata "
+                    "(169.254.169.254), Vault. Name the ranges upstreams need in "
+                    "GATEWAY_PRIVATE_UPSTREAM_CIDRS instead."
+                )
             runtime = await open_runtime(settings)
             app.state.runtime = runtime
             app.state.proxy_services = _proxy_services(runtime)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.domain.ids import REQUEST_ID, matches
+from gateway.domain.targets import UpstreamReach, parse_private_networks
 from gateway.domain.validation import field_error
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_window_seconds: int = 10
     # How long a create's response is replayed to a retry with the same Idempotency-Key.
     idempotency_ttl_seconds: int = 86400
-    # HTTP transports may name private, loopback or link-local targets (refused by default:
-    # the MCP proxy connects to them from inside the network).
+    # HTTP transports may name, and the MCP proxy connect to, only globally reachable
+    # addresses (it connects from inside the network: SSRF) and these non-global ranges
+    # (comma-separated CIDRs, e.g. `10.20.0.0/16,fd00:1::/64`; gateway/domain/targets.py).
+    private_upstream_cidrs: tuple[str, ...] = ()
+    # Every address, private, loopback and link-local (cloud metadata) included: the blunt
+    # instrument, for local development; a WARNING at startup.
     allow_private_upstreams: bool = False
     # The MCP proxy (/mcp, stateless: docs/adr/0051-stateless-mcp.md). Each upstream connect,
     # initialize and request must finish within this.
@@ -302,8 +307,25 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                     f"GATEWAY_JWT_CLAIMS: {claim!r} is not a claim name the policy may get "
                     f"(letters, digits, _ - : .; not one of {sorted(_OWN_CLAIMS)})"
                 )
+        try:
+            parse_private_networks(self.private_upstream_cidrs)
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_PRIVATE_UPSTREAM_CIDRS: {exc}") from None
+        if self.allow_private_upstreams and self.private_upstream_cidrs:
+            raise ConfigError(
+                "GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true allows every address, so "
+                "GATEWAY_PRIVATE_UPSTREAM_CIDRS would mean nothing: set one of them"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"GATEWAY_PORT: {self.port} is not a TCP port")
+
+    def upstream_reach(self) -> UpstreamReach:
+        """What HTTP transports may reach beyond global addresses: the one value both the
+        save-time check and the MCP proxy's connection guard are given."""
+        return UpstreamReach(
+            everything=self.allow_private_upstreams,
+            networks=parse_private_networks(self.private_upstream_cidrs),
+        )
 
 
 def _is_http_url(url: str, *, any_path: bool = False) -> bool:
@@ -322,7 +344,14 @@ _CLAIM_PATH = re.compile(r"[A-Za-z0-9_:-]{1,64}(?:\.[A-Za-z0-9_:-]{1,64}){0,7}")
 # Claims the gateway reads for itself: a policy gets them as subject fields, not as `claims`.
 _OWN_CLAIMS = frozenset({"sub", "email", "name", "roles", "exp", "iat", "nbf", "aud", "iss"})
 _LISTS = frozenset(
-    {"jwt_algorithms", "jwt_claims", "oauth_authorization_servers", "mcp_scopes", "allowed_origins"}
+    {
+        "jwt_algorithms",
+        "jwt_claims",
+        "oauth_authorization_servers",
+        "mcp_scopes",
+        "allowed_origins",
+        "private_upstream_cidrs",
+    }
 )
 
 

@@ -229,7 +229,7 @@ def _services(
     records = CredentialRecords(stores.secrets, stores.personal, stores.enterprise_servers)
     view = MergedView(authorizer, stores.personal, stores.enterprise_servers, stores.view_cache)
     listings = ListingApprovals(catalog, stores.enterprise_servers)
-    targets = settings.allow_private_upstreams
+    reach = settings.upstream_reach()
     servers = MCPServerService(
         authorizer,
         stores.personal,
@@ -237,10 +237,10 @@ def _services(
         view,
         records,
         listings,
-        allow_private_upstreams=targets,
+        upstream_reach=reach,
     )
     enterprise_servers = EnterpriseServerService(
-        authorizer, stores.enterprise_servers, records, allow_private_upstreams=targets
+        authorizer, stores.enterprise_servers, records, upstream_reach=reach
     )
     deletions = EnterpriseDeletions(stores.enterprises, stores.enterprise_servers, records)
     return Services(

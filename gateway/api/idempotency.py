@@ -10,6 +10,9 @@ create gets the first answer — status, body, Location, ETag — and creates no
   never replayed after the policy changed, and a failure never replayed as success.
 - The policy decides a replay too: it re-reads the created resource as the caller (a read
   decision, logged), so a caller who may no longer see it gets that 404 or 403, not the body.
+- What is kept is bounded (stores/idempotency.py): a subject's oldest answers are forgotten
+  beyond a count and a byte bound, and a body over MAX_KEPT_BODY_BYTES is not kept: its
+  replay answers the re-read resource as it is then (201, the same Location, its ETag then).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Protocol
 
+import msgspec
 from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.params import HeaderParameter
@@ -36,7 +40,12 @@ from gateway.errors import (
     InvalidInput,
     NotFound,
 )
-from gateway.stores.idempotency import IdempotencyStore, KeyRecord, StoredResponse
+from gateway.stores.idempotency import (
+    MAX_KEPT_BODY_BYTES,
+    IdempotencyStore,
+    KeyRecord,
+    StoredResponse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +121,14 @@ def _stored(created: _Identified, collection: str) -> StoredResponse:
     )
 
 
+def _kept(stored: StoredResponse) -> StoredResponse:
+    """What is kept of an answer: all of it, or, over the bound, all but its body."""
+    if stored.body is None or len(stored.body) <= MAX_KEPT_BODY_BYTES:
+        return stored
+    location = {"Location": stored.headers["Location"]}
+    return msgspec.structs.replace(stored, body=None, headers=location)
+
+
 def _answer(stored: StoredResponse) -> Response[Any]:
     return Response(
         stored.body,
@@ -153,7 +170,7 @@ async def create_once(
             await keys.release(subject.id, scope, token)
         raise
     stored = _stored(created, collection)
-    done = KeyRecord(token=token, fingerprint=fingerprint, response=stored)
+    done = KeyRecord(token=token, fingerprint=fingerprint, response=_kept(stored))
     try:
         kept = await keys.complete(subject.id, scope, done)
     except BackendUnavailable:
@@ -176,12 +193,16 @@ async def _replay(
             f"a request with this {IDEMPOTENCY_KEY} is still in progress; retry once it answered"
         )
     try:
-        await reread(held.response.resource_id)
+        current = await reread(held.response.resource_id)
     except NotFound:
         # Not the read's own 404: the caller's request named no id, and gets none back.
         raise NotFound(
             f"what this {IDEMPOTENCY_KEY} created is not there, or not visible to you"
         ) from None
+    if held.response.body is None:  # too large to keep: the resource as it is now
+        body = representation(current)
+        headers = {**held.response.headers, "ETag": etag_of_bytes(body)}
+        return _answer(msgspec.structs.replace(held.response, body=body, headers=headers))
     return _answer(held.response)
 
 

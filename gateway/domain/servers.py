@@ -39,6 +39,28 @@ HeaderValue = Annotated[str, msgspec.Meta(pattern=whole(r"[\x20-\x7e]{0,4096}"))
 Headers = Annotated[dict[HeaderName, HeaderValue], msgspec.Meta(max_length=32)]
 
 ENV_REF = re.compile(r"\$\{([^}]*)\}")  # `${NAME}` in a header value
+# What a header can carry once its `${NAME}`s are filled in: RFC 9110's field-value as the
+# proxy's HTTP client (h11) sends it, visible ASCII with spaces only inside. A CR or LF would
+# split the request, and the client refuses it (or a NUL, another control character, a
+# non-ASCII one, an edge space) with an error quoting the whole value: the secret, verbatim.
+_SENDABLE_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?")
+SENDABLE_HEADER_RULE = (
+    "a header value may only hold visible ASCII characters and spaces between them (no CR, "
+    "LF, NUL, tab or other control character, no non-ASCII character, no leading or trailing "
+    "space)"
+)
+
+
+def sendable_header_value(value: str) -> bool:
+    """Whether `value` can be sent as a header value (SENDABLE_HEADER_RULE)."""
+    return _SENDABLE_HEADER_VALUE.fullmatch(value) is not None
+
+
+def headers_using(headers: dict[str, str], env_var: str) -> list[str]:
+    """The names of the headers whose value references `${env_var}`."""
+    return [name for name, template in headers.items() if env_var in ENV_REF.findall(template)]
+
+
 # The proxy owns these: a server may not set them (framing, routing, the MCP session).
 _RESERVED_HEADERS = frozenset(
     {

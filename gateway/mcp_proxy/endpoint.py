@@ -107,7 +107,7 @@ class MCPProxy:
         pool = UpstreamPool(
             services.credentials.values_for,
             timeout_seconds=settings.mcp_upstream_timeout_seconds,
-            allow_private=settings.allow_private_upstreams,
+            reach=settings.upstream_reach(),
             max_response_bytes=settings.mcp_max_response_bytes,
             idle_seconds=settings.mcp_upstream_idle_seconds,
             max_per_user=settings.mcp_max_upstreams_per_user,

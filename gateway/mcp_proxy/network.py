@@ -1,11 +1,12 @@
 """The proxy's HTTP to upstreams (httpx2/httpcore2, the MCP SDK's HTTP stack since 2.x).
 
-The connection guard: the proxy connects only to public addresses unless the deployment
-allows private ones (GATEWAY_ALLOW_PRIVATE_UPSTREAMS). A server's URL was checked by name
-when it was saved (gateway/domain/targets.py); here the address actually connected to is
-checked, after resolution, so a public name that resolves to 127.0.0.1 or to cloud metadata
-is refused too. The check and the connect use the same resolved address (no second lookup a
-rebinding DNS server could answer differently); TLS still verifies the URL's host name.
+The connection guard: the proxy connects only to globally reachable addresses and those the
+deployment allows (GATEWAY_PRIVATE_UPSTREAM_CIDRS, GATEWAY_ALLOW_PRIVATE_UPSTREAMS), by the
+rule that checked the server's URL when it was saved (gateway/domain/targets.py). Here every
+address the host resolves to is checked, so a public name that resolves to 127.0.0.1 or to
+cloud metadata is refused too. The check and the connect use the same resolved address (no
+second lookup a rebinding DNS server could answer differently); TLS still verifies the URL's
+host name.
 
 The answer bound: every response body is counted as it streams, so an upstream answer larger
 than GATEWAY_MCP_MAX_RESPONSE_BYTES is refused after reading about that much, never held
@@ -28,11 +29,11 @@ import anyio
 import httpcore2
 import httpx2
 
-from gateway.domain.targets import PUBLIC, target_kind
+from gateway.domain.targets import UpstreamReach, refusal_message
 
 
 class UpstreamRefused(httpcore2.ConnectError):
-    """The upstream's address is internal and the deployment does not allow it."""
+    """The upstream's address is not global and the deployment does not allow it."""
 
 
 class ResponseTooLarge(httpx2.StreamError):
@@ -63,14 +64,9 @@ class Exchange:
 EXCHANGE: ContextVar[Exchange | None] = ContextVar("upstream_exchange", default=None)
 
 
-def _kind(address: str) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return target_kind(f"http://{host}/")
-
-
 class GuardedBackend(httpcore2.AsyncNetworkBackend):
-    def __init__(self, *, allow_private: bool) -> None:
-        self._allow_private = allow_private
+    def __init__(self, *, reach: UpstreamReach) -> None:
+        self._reach = reach
         self._inner = httpcore2.AnyIOBackend()
 
     async def connect_tcp(
@@ -83,20 +79,15 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
     ) -> httpcore2.AsyncNetworkStream:
         with anyio.fail_after(timeout):
             infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = [str(ipaddress.ip_address(info[4][0])) for info in infos]
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses:
             raise httpcore2.ConnectError(f"{host} does not resolve")
-        if not self._allow_private:
-            for address in addresses:
-                kind = _kind(address)
-                if kind != PUBLIC:
-                    raise UpstreamRefused(
-                        f"{host} resolves to a {kind.replace('_', '-')} address; the gateway "
-                        "does not connect to internal addresses unless "
-                        "GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true"
-                    )
+        for address in addresses:  # every one: the one connected to now, or on a retry
+            kind = self._reach.refusal(address)
+            if kind is not None:
+                raise UpstreamRefused(refusal_message(f"{host} resolves to", kind))
         return await self._inner.connect_tcp(
-            addresses[0],
+            str(addresses[0]),
             port,
             timeout=timeout,
             local_address=local_address,
@@ -180,12 +171,12 @@ class _Bounded(httpx2.AsyncByteStream):
 
 
 class _GuardedTransport(httpx2.AsyncHTTPTransport):
-    def __init__(self, *, allow_private: bool, max_response_bytes: int | None) -> None:
+    def __init__(self, *, reach: UpstreamReach, max_response_bytes: int | None) -> None:
         super().__init__(trust_env=False)
         # httpx2 takes no network backend; its pool does (the pool is what it wraps).
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=httpx2.create_ssl_context(trust_env=False),
-            network_backend=GuardedBackend(allow_private=allow_private),
+            network_backend=GuardedBackend(reach=reach),
         )
         self._limit = max_response_bytes
 
@@ -211,7 +202,7 @@ class _GuardedTransport(httpx2.AsyncHTTPTransport):
 
 def guarded_client(
     *,
-    allow_private: bool,
+    reach: UpstreamReach,
     headers: dict[str, str] | None = None,
     timeout: httpx2.Timeout,
     max_response_bytes: int | None = None,
@@ -220,9 +211,7 @@ def guarded_client(
     environment (a proxy's address is not the upstream's), no redirects followed by httpx2
     (the MCP SDK follows same-origin ones itself, and those connect through the guard too).
     With `max_response_bytes`, every answer is bounded (and asked for uncompressed)."""
-    transport = _GuardedTransport(
-        allow_private=allow_private, max_response_bytes=max_response_bytes
-    )
+    transport = _GuardedTransport(reach=reach, max_response_bytes=max_response_bytes)
     client = httpx2.AsyncClient(
         transport=transport, headers=headers, timeout=timeout, follow_redirects=False
     )

@@ -46,7 +46,13 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import ValidationError
 
 from gateway import __version__
-from gateway.domain.servers import ENV_REF, AnyServer
+from gateway.domain.servers import (
+    ENV_REF,
+    SENDABLE_HEADER_RULE,
+    AnyServer,
+    sendable_header_value,
+)
+from gateway.domain.targets import UpstreamReach
 from gateway.mcp_proxy.network import (
     EXCHANGE,
     EncodedResponseRefused,
@@ -101,14 +107,31 @@ class UpstreamUnavailable(Exception):
         self.reason = reason
 
 
+class UnsendableHeader(ValueError):
+    """A header whose filled-in value cannot be sent. Names the header and the variables it
+    uses, never the value."""
+
+    def __init__(self, header: str, refs: list[str]) -> None:
+        used = ", ".join(f"${{{ref}}}" for ref in refs) or "no credential"
+        super().__init__(
+            f"header {header!r} (from {used}) cannot be sent: {SENDABLE_HEADER_RULE}; "
+            "set the credential again"
+        )
+
+
 def upstream_headers(server: AnyServer, values: dict[str, str]) -> dict[str, str]:
     """The server's declared headers with `${NAME}` replaced by the secret's value. A header
-    naming a credential that is not set is left out rather than sent half-filled."""
+    naming a credential that is not set is left out rather than sent half-filled; one whose
+    value cannot be sent (a value stored before the rule, a header changed to use it later)
+    is an UnsendableHeader: never handed to the HTTP client, whose error would quote it."""
     headers = {}
     for name, template in server.headers.items():
         refs = ENV_REF.findall(template)
         if all(ref in values for ref in refs):
-            headers[name] = ENV_REF.sub(lambda m: values[m.group(1)], template)
+            value = ENV_REF.sub(lambda m: values[m.group(1)], template)
+            if not sendable_header_value(value):
+                raise UnsendableHeader(name, refs)
+            headers[name] = value
     return headers
 
 
@@ -152,7 +175,7 @@ class UpstreamPool:
         resolve: Resolver,
         *,
         timeout_seconds: float,
-        allow_private: bool,
+        reach: UpstreamReach,
         max_response_bytes: int,
         idle_seconds: float,
         max_per_user: int,
@@ -162,7 +185,7 @@ class UpstreamPool:
         task of the request that needs a client, so it runs in that request's context."""
         self._resolve = resolve
         self._timeout = timeout_seconds
-        self._allow_private = allow_private
+        self._reach = reach
         self._max_bytes = max_response_bytes
         self._idle = idle_seconds
         self._max_per_user = max_per_user
@@ -553,7 +576,7 @@ class UpstreamPool:
             auth: httpx2.Auth | None = None,
         ) -> httpx2.AsyncClient:
             return guarded_client(
-                allow_private=self._allow_private,
+                reach=self._reach,
                 headers=headers,
                 timeout=timeout or bounds,
                 max_response_bytes=self._max_bytes,
@@ -618,10 +641,13 @@ def _label(user_id: str, server: AnyServer) -> str:
 
 
 def _secrets(server: AnyServer, values: dict[str, str], headers: dict[str, str]) -> tuple[str, ...]:
-    """What must never reach the log: credential values, header values, the URL's query."""
+    """What must never reach the log: credential values, header values, the URL's query;
+    each also as an exception's text quotes it (`repr` of the str, of its UTF-8 bytes: h11's
+    "Illegal header value b'sk-...\\n'" is not the value's own spelling)."""
     query = urlsplit(server.url or "").query
     found = {*values.values(), *headers.values(), query}
-    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+    forms = {form for s in found for form in (s, repr(s)[1:-1], repr(s.encode())[2:-1])}
+    return tuple(sorted((s for s in forms if len(s) >= 4), key=len, reverse=True))
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:

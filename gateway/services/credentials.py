@@ -8,8 +8,15 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.domain.ids import EnvVarName
-from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
+from gateway.domain.ids import EnvVarName, whole
+from gateway.domain.servers import (
+    SENDABLE_HEADER_RULE,
+    AnyServer,
+    EnterpriseMCPServer,
+    MCPServerConfig,
+    headers_using,
+    sendable_header_value,
+)
 from gateway.domain.subjects import Subject
 from gateway.errors import NotFound, UnprocessableInput
 from gateway.services.enterprise_servers import EnterpriseServerService
@@ -18,7 +25,12 @@ from gateway.services.servers import MCPServerService
 
 log = logging.getLogger(__name__)
 
-SecretText = Annotated[str, msgspec.Meta(min_length=1, max_length=16384)]
+# Any text but a NUL, which no process environment can carry (a stdio server gets its values
+# as env vars). Line breaks are taken (a PEM key, a JSON service account): a value one of the
+# server's headers uses is held to the stricter header rule when it is stored (`_put`).
+SecretText = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=16384, pattern=whole(r"[^\x00]*"))
+]
 
 
 class CredentialsPut(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -63,6 +75,21 @@ class CredentialService:
             raise UnprocessableInput(
                 f"{', '.join(undeclared)} not declared in the server's `env`",
                 fields={f"values.{name}": "not declared in `env`" for name in undeclared},
+            )
+        # Refused here, where the caller can fix it, rather than when the proxy sends it.
+        unsendable = {
+            name: used
+            for name, value in values.items()
+            if (used := headers_using(server.headers, name)) and not sendable_header_value(value)
+        }
+        if unsendable:
+            raise UnprocessableInput(
+                f"{', '.join(sorted(unsendable))}: used in a header, and {SENDABLE_HEADER_RULE}",
+                fields={
+                    f"values.{name}": f"used in the header {', '.join(used)}: "
+                    + SENDABLE_HEADER_RULE
+                    for name, used in unsendable.items()
+                },
             )
         return await self._records.put(server, values)
 

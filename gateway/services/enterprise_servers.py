@@ -11,6 +11,7 @@ from gateway.domain.servers import (
     EnterpriseServerCreate,
 )
 from gateway.domain.subjects import Subject
+from gateway.domain.targets import GLOBAL_ONLY, UpstreamReach
 from gateway.errors import UnprocessableInput
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
@@ -44,9 +45,9 @@ class EnterpriseServerService(ServerAccess[EnterpriseMCPServer]):
         servers: EnterpriseMCPServerStore,
         records: CredentialRecords,
         *,
-        allow_private_upstreams: bool = False,
+        upstream_reach: UpstreamReach = GLOBAL_ONLY,
     ) -> None:
-        super().__init__(authorizer, records, allow_private_upstreams=allow_private_upstreams)
+        super().__init__(authorizer, records, upstream_reach=upstream_reach)
         self._servers = servers
 
     async def find(self, server_id: str) -> EnterpriseMCPServer | None:

@@ -17,7 +17,7 @@ import msgspec
 
 from gateway.domain.servers import AnyServer, ServerPatch, patched
 from gateway.domain.subjects import Subject
-from gateway.domain.targets import check_target
+from gateway.domain.targets import GLOBAL_ONLY, UpstreamReach, check_target
 from gateway.domain.versions import IfMatch, etag_of, failed, version_held
 from gateway.errors import Conflict, InvalidInput
 from gateway.policy import inputs
@@ -44,11 +44,11 @@ class ServerAccess(Generic[S]):
         authorizer: Authorizer,
         records: CredentialRecords,
         *,
-        allow_private_upstreams: bool = False,
+        upstream_reach: UpstreamReach = GLOBAL_ONLY,
     ) -> None:
         self._authorizer = authorizer
         self._records = records
-        self._allow_private_upstreams = allow_private_upstreams
+        self._upstream_reach = upstream_reach
         # One PATCH of a server at a time in this process: concurrent patches queue here
         # instead of losing compare-and-sets to each other; the retries below are only for
         # writers in other processes.
@@ -68,7 +68,7 @@ class ServerAccess(Generic[S]):
 
     def check_target(self, server: S) -> None:
         """An HTTP transport's URL must not name an internal address (domain/targets.py)."""
-        check_target(server.url, allow_private=self._allow_private_upstreams)
+        check_target(server.url, self._upstream_reach)
 
     def what(self, server_id: str) -> str:
         return f"{self.noun} {server_id}"

@@ -9,6 +9,7 @@ import msgspec
 from gateway.domain.ids import ENTERPRISE_SERVER_PREFIX, PERSONAL_SERVER_PREFIX, new_id
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate
 from gateway.domain.subjects import Subject
+from gateway.domain.targets import GLOBAL_ONLY, UpstreamReach
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 from gateway.services.listings import ListingApprovals
@@ -32,9 +33,9 @@ class MCPServerService(ServerAccess[AnyServer]):
         records: CredentialRecords,
         listings: ListingApprovals,
         *,
-        allow_private_upstreams: bool = False,
+        upstream_reach: UpstreamReach = GLOBAL_ONLY,
     ) -> None:
-        super().__init__(authorizer, records, allow_private_upstreams=allow_private_upstreams)
+        super().__init__(authorizer, records, upstream_reach=upstream_reach)
         self._personal = personal
         self._enterprise = enterprise
         self._view = view

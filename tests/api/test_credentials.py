@@ -269,6 +269,63 @@ async def test_only_declared_env_vars_are_accepted(
     assert (await alice.get(f"/v1/mcp-servers/{server_id}")).json()["credentials_set"] == []
 
 
+HTTP_SERVER = {
+    "name": "remote",
+    "transport": "streamable_http",
+    "url": "https://mcp.example.com/mcp",
+    "headers": {"X-Key": "${KEY}", "Authorization": "Bearer ${TOKEN}"},
+    "env": ["KEY", "TOKEN", "PEM"],
+}
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIBVAIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sk-live-LEAKME-123\n",  # issue 22: accepted, then quoted by h11 in a WARNING
+        "sk-live-LEAKME-123\r",
+        "sk-live-LEAKME-123\r\nX-Injected: 1",
+        "sk-live-LEAKME-123\t",
+        "sk-live-LEAKME-123\x7f",
+        "sk-live-LEAKMÉ-123",
+        " sk-live-LEAKME-123",
+        "sk-live-LEAKME-123 ",
+    ],
+)
+async def test_a_value_a_header_uses_must_be_a_header_value(
+    app: AsyncTestClient[Litestar], value: str
+) -> None:
+    alice = _as(app, "alice")
+    server_id = (await alice.post("/v1/mcp-servers", json=HTTP_SERVER)).json()["id"]
+    path = f"/v1/mcp-servers/{server_id}/credentials"
+    refused = await alice.put(path, json={"values": {"KEY": value, "TOKEN": "tok-ok-1"}})
+    assert refused.status_code == 422, refused.text
+    assert [e["key"] for e in refused.json()["extra"]] == ["values.KEY"]
+    assert "X-Key" in refused.json()["extra"][0]["message"]
+    assert "LEAKM" not in refused.text
+    assert (await alice.get(f"/v1/mcp-servers/{server_id}")).json()["credentials_set"] == []
+    # Inner spaces are a header value's own: taken.
+    taken = await alice.put(path, json={"values": {"KEY": "sk live 123"}})
+    assert taken.status_code == 200, taken.text
+
+
+async def test_a_value_only_an_env_var_uses_may_span_lines_but_not_hold_a_nul(
+    app: AsyncTestClient[Litestar],
+) -> None:
+    """A PEM key or a JSON service account has line breaks; no environment carries a NUL."""
+    alice = _as(app, "alice")
+    for body in (HTTP_SERVER, SERVER):
+        server_id = (await alice.post("/v1/mcp-servers", json=body)).json()["id"]
+        name = "PEM" if body is HTTP_SERVER else "GITHUB_HOST"
+        path = f"/v1/mcp-servers/{server_id}/credentials"
+        assert (await alice.put(path, json={"values": {name: PEM}})).status_code == 200
+        nul = await alice.put(path, json={"values": {name: "a\x00b"}})
+        assert nul.status_code == 400, nul.text
+        assert [e["key"] for e in nul.json()["extra"]] == ["values[...]"]  # msgspec's path
+    launched = await alice.get(f"/v1/mcp-servers/{server_id}/launch")
+    assert launched.json()["env"] == {"GITHUB_HOST": PEM}
+
+
 async def test_vault_down_is_503_on_credentials_and_the_rest_works(
     tmp_path: Path, redis_url: str, start_gateway: AppFactory
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import pytest
@@ -15,8 +16,17 @@ import redis.asyncio as aredis
 from gateway.api.idempotency import fingerprint_of, scope_of
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.domain.servers import ServerCreate
-from gateway.stores.idempotency import KeyRecord, MemoryIdempotencyStore, StoredResponse
-from gateway.stores.redis.idempotency import RedisIdempotencyStore, idempotency_key
+from gateway.stores.idempotency import (
+    MAX_KEPT_BODY_BYTES,
+    MAX_KEPT_BYTES_PER_SUBJECT,
+    MAX_KEPT_PER_SUBJECT,
+    KeptUsage,
+    KeyRecord,
+    MemoryIdempotencyStore,
+    StoredResponse,
+    kept_size,
+)
+from gateway.stores.redis.idempotency import RedisIdempotencyStore, idempotency_key, kept_keys
 from tests.fixtures.gateway import AppFactory, Caller, caller, join, on_app_loop
 
 HTTP = {"name": "sentry", "transport": "streamable_http", "url": "https://mcp.sentry.dev/mcp"}
@@ -228,10 +238,136 @@ async def test_claims_lapse_and_answers_are_kept_for_the_ttl(
         assert await store.begin("u", "s", "f", "t2") is None
         kept = KeyRecord(token="t2", fingerprint="f", response=answer)
         assert await store.complete("u", "s", kept)
-        assert 3_000_000 < await client.pttl(idempotency_key("u", "s")) <= 3_600_000
+        assert await client.exists(idempotency_key("u", "s")) == 0  # the claim became an answer
+        for key in kept_keys("u"):
+            assert 3_000_000 < await client.pttl(key) <= 3_600_000
         assert await store.begin("u", "s", "f", "t3") == kept
     finally:
         await client.aclose()
+
+
+# ---- bounds (issue 22: 30 create+delete cycles, each with a new key, kept 30 answers for a
+# day, 11.5 MB in Redis; 200 in memory, +123 MiB RSS; and 0 servers left: around the quota)
+
+CYCLES = 1000
+# A server's answer of about 6 KB: 1,000 kept would be about 6 MB per subject.
+SIZABLE = {**HTTP, "description": "d" * 2000, "args": [], "env": ["A_TOKEN"]}
+SIZABLE["headers"] = {f"X-Header-{i}": "v" * 400 for i in range(10)}
+
+
+def _redis(settings: Settings, store_mode: str) -> aredis.Redis | aredis.RedisCluster:
+    assert settings.redis_url is not None
+    if store_mode == "cluster":
+        return aredis.RedisCluster.from_url(settings.redis_url)
+    return aredis.from_url(settings.redis_url)
+
+
+@pytest.mark.parametrize("store_mode", ["memory", "redis"], indirect=True)
+async def test_kept_answers_stay_within_the_bound_per_subject(
+    gateway_settings: Settings, start_gateway: AppFactory, store_mode: str
+) -> None:
+    settings = msgspec.structs.replace(gateway_settings, rate_limit_requests=0)
+    alice = caller(await start_gateway(settings), "alice")
+    store = alice.client.app.state.runtime.stores.idempotency
+    first = ""
+    for cycle in range(CYCLES):
+        created = await alice.post("/v1/mcp-servers", json=SIZABLE, headers=_key(f"c-{cycle}"))
+        assert created.status_code == 201, created.text
+        first = first or created.json()["id"]
+        assert (await alice.delete(created.headers["location"])).status_code == 204
+    usage = await on_app_loop(alice.client, store.usage("alice"))
+    print(f"\n[{store_mode}] {CYCLES} cycles: {usage.count} answers kept, {usage.bytes} bytes")
+    assert usage.count <= MAX_KEPT_PER_SUBJECT and usage.bytes <= MAX_KEPT_BYTES_PER_SUBJECT
+    assert usage.bytes > MAX_KEPT_BYTES_PER_SUBJECT // 2  # the bound, not an emptied store
+    if store_mode == "redis":
+        client = _redis(settings, store_mode)
+        try:
+            found = [key async for key in client.scan_iter(match="gw:{u:alice}:idem*")]
+            used = sum([await client.memory_usage(key) or 0 for key in found])
+        finally:
+            await client.aclose()
+        print(f"[redis] {len(found)} keys, MEMORY USAGE {used} bytes")
+        assert len(found) == 2  # the kept answers and their order; no claim left
+        assert used <= 2 * MAX_KEPT_BYTES_PER_SUBJECT
+    # The newest answer is still replayed; the oldest was forgotten: its retry runs again.
+    last = f"c-{CYCLES - 1}"
+    replayed = await alice.post("/v1/mcp-servers", json=SIZABLE, headers=_key(last))
+    assert replayed.status_code == 404  # replayed: what it created was deleted
+    again = await alice.post("/v1/mcp-servers", json=SIZABLE, headers=_key("c-0"))
+    assert again.status_code == 201 and again.json()["id"] != first
+
+
+@pytest.mark.parametrize("store_mode", ["memory", "redis", "cluster"], indirect=True)
+async def test_the_store_forgets_the_oldest_beyond_its_bounds(
+    gateway_settings: Settings, store_mode: str
+) -> None:
+    """The store contract: a count and a byte bound per subject, the oldest forgotten first,
+    never the answer just kept, another subject untouched; kept answers end with the TTL."""
+    answer = StoredResponse(status_code=201, body=b"{}", headers={}, resource_id="mcp_1")
+    size = kept_size(KeyRecord(token="t-0", fingerprint="f", response=answer))
+    client = None if store_mode == "memory" else _redis(gateway_settings, store_mode)
+
+    def store(**bounds: Any) -> Any:
+        if client is None:
+            return MemoryIdempotencyStore(ttl_seconds=1, **bounds)
+        return RedisIdempotencyStore(client, ttl_seconds=1, **bounds)
+
+    async def keep(keys: Any, subject: str, scope: str) -> None:
+        assert await keys.begin(subject, scope, "f", "t-0") is None
+        done = KeyRecord(token="t-0", fingerprint="f", response=answer)
+        assert await keys.complete(subject, scope, done)
+
+    try:
+        by_count = store(max_kept=3)
+        for n in range(5):
+            await keep(by_count, "u", f"s{n}")
+        await keep(by_count, "v", "s0")
+        assert await by_count.usage("u") == KeptUsage(count=3, bytes=3 * size)
+        assert await by_count.begin("u", "s4", "f", "x") is not None  # the newest: kept
+        assert await by_count.begin("u", "s2", "f", "x") is not None
+        assert await by_count.begin("u", "s1", "f", "x") is None  # forgotten: claimed anew
+        assert await by_count.begin("v", "s0", "f", "x") is not None  # another subject's
+
+        by_bytes = store(max_kept_bytes=2 * size)
+        for n in range(4):
+            await keep(by_bytes, "w", f"s{n}")
+        assert await by_bytes.usage("w") == KeptUsage(count=2, bytes=2 * size)
+        alone = store(max_kept_bytes=1)  # one answer larger than the bound: still kept
+        await keep(alone, "x", "s0")
+        await keep(alone, "x", "s1")
+        assert await alone.usage("x") == KeptUsage(count=1, bytes=size)
+
+        await asyncio.sleep(1.1)  # the TTL
+        assert await by_count.usage("u") == KeptUsage(count=0, bytes=0)
+        assert await by_count.begin("u", "s4", "f", "y") is None
+    finally:
+        if client is not None:
+            await client.aclose()
+
+
+@pytest.mark.parametrize("store_mode", ["memory", "redis"], indirect=True)
+async def test_an_answer_too_large_to_keep_is_replayed_as_the_resource_is_now(
+    client_as: Callable[..., Caller],
+) -> None:
+    """Its body is not kept (only its id and Location): a retry creates nothing and gets
+    the server as it is then, with its ETag then."""
+    alice = client_as("alice")
+    store = alice.client.app.state.runtime.stores.idempotency
+    large = {**HTTP, "args": [], "headers": {f"X-H{i}": "v" * 4000 for i in range(20)}}
+    first = await alice.post("/v1/mcp-servers", json=large, headers=_key("large"))
+    assert first.status_code == 201 and len(first.content) > MAX_KEPT_BODY_BYTES
+    usage = await on_app_loop(alice.client, store.usage("alice"))
+    assert usage.count == 1 and usage.bytes < 2048
+    retried = await alice.post("/v1/mcp-servers", json=large, headers=_key("large"))
+    assert retried.status_code == 201
+    assert retried.content == first.content and retried.headers["etag"] == first.headers["etag"]
+    assert retried.headers["location"] == first.headers["location"]
+    changed = await alice.patch(first.headers["location"], json={"description": "now"})
+    assert changed.status_code == 200, changed.text
+    later = await alice.post("/v1/mcp-servers", json=large, headers=_key("large"))
+    assert later.status_code == 201 and later.json()["description"] == "now"
+    assert later.headers["etag"] == changed.headers["etag"] != first.headers["etag"]
+    assert [s["id"] for s in await _items(alice)] == [first.json()["id"]]
 
 
 def test_the_ttl_is_a_setting() -> None:

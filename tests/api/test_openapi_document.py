@@ -21,7 +21,13 @@ from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
 
 SNAPSHOT = Path(__file__).parents[2] / "docs" / "openapi.json"
 REGENERATE = ".venv/bin/gateway openapi --write docs/openapi.json"
-PUBLIC = {"/healthz", "/readyz"}
+# Probes, and the RFC 9728 metadata a client reads before it has a token.
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/.well-known/oauth-protected-resource",
+    "/.well-known/oauth-protected-resource/mcp",
+}
 METHODS = {"get", "put", "post", "delete", "patch"}
 
 

@@ -39,6 +39,7 @@ import pytest
 from mcp import MCPError, types
 
 from gateway.domain.servers import MCPServerConfig
+from gateway.domain.targets import UpstreamReach, parse_private_networks
 from gateway.mcp_proxy.network import UpstreamRefused, guarded_client
 from gateway.mcp_proxy.upstreams import MAX_ITEMS, MAX_PAGES, UpstreamPool, UpstreamUnavailable
 from gateway.secrets.memory import MemorySecretStore
@@ -345,7 +346,7 @@ class Credentials:
 async def running_pool(resolve: Any = None, **bounds: Any) -> AsyncIterator[UpstreamPool]:
     settings: dict[str, Any] = {
         "timeout_seconds": 5.0,
-        "allow_private": True,
+        "reach": UpstreamReach(everything=True),
         "max_response_bytes": 1 * MiB,
         "idle_seconds": 300.0,
         "max_per_user": 8,
@@ -468,6 +469,40 @@ async def test_a_changed_record_reopens_and_a_stale_one_does_not_stick(upstream:
         changed = json.loads(_text(await pool.call_tool("alice", newer, "echo", {})))
         assert pool.stats().opened == 2
     assert (same["token"], changed["token"]) == ("old-4411", "new-5522")
+
+
+# A credential value that cannot be a header value (issue 22: h11 refused the first one and the
+# pool's WARNING quoted it, `Illegal header value b'sk-live-LEAKME-123\\n'`), each in the
+# spellings an exception's text would give it.
+UNSENDABLE = [
+    "sk-live-LEAKME-123\n",
+    "sk-live-LEAKME-123\r\nX-Injected: 1",
+    "sk-live-LEAKME-123\x00",
+    "sk-live-LEAKME-123\x7f",
+    "sk-live-LEAKMÉ-123",
+    "sk-live-LEAKME-123 ",
+    "sk-live-LEAKME-123\t",
+    "sk-live-'LEAKME'\\-123\n",
+]
+
+
+@pytest.mark.parametrize("value", UNSENDABLE)
+async def test_a_value_that_cannot_be_a_header_is_never_sent_nor_logged(
+    upstreams: dict[str, Upstream], caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    upstream = upstreams["modern"]
+    creds = Credentials()
+    server = _server(upstream.url, id="mcp_unsendable1", headers={"X-Key": "Bearer ${TOKEN}"})
+    creds.values[server.id] = {"TOKEN": value}
+    seen = len(upstream.records())
+    async with running_pool(creds) as pool:
+        with pytest.raises(UpstreamUnavailable):
+            await pool.list_tools("alice", server)
+    assert len(upstream.records()) == seen  # nothing was sent
+    logged = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    assert "LEAKM" not in logged
+    assert "'X-Key' (from ${TOKEN}) cannot be sent" in caplog.text  # what to fix, and where
 
 
 # -------------------------------------------------------------------------------- 3. keys and caps
@@ -765,8 +800,8 @@ async def test_the_guard_refuses_internal_addresses_unless_allowed(
     upstreams: dict[str, Upstream],
 ) -> None:
     upstream = upstreams["modern"]
-    refused = guarded_client(allow_private=False, timeout=httpx2.Timeout(5))
-    allowed = guarded_client(allow_private=True, timeout=httpx2.Timeout(5))
+    refused = guarded_client(reach=UpstreamReach(), timeout=httpx2.Timeout(5))
+    allowed = guarded_client(reach=UpstreamReach(everything=True), timeout=httpx2.Timeout(5))
     seen = len(upstream.records())
     async with refused, allowed:
         with pytest.raises(httpx2.ConnectError) as caught:
@@ -782,10 +817,56 @@ async def test_the_guard_refuses_internal_addresses_unless_allowed(
     assert "loopback" in str(caught.value)
     assert reached.status_code != 0 and len(upstream.records()) == seen + 1
     # And through the pool: the server is unavailable, the upstream hears nothing.
-    async with running_pool(allow_private=False) as pool:
+    async with running_pool(reach=UpstreamReach()) as pool:
         with pytest.raises(UpstreamUnavailable):
             await pool.list_tools("alice", _server(upstream.url, id="mcp_private1"))
     assert len(upstream.records()) == seen + 1
+
+
+# Not globally reachable although `is_private` is False for most (issue 22): the guard asked
+# `is_private`, and connected. Refused before any connection is attempted.
+NOT_GLOBAL = [
+    "100.100.100.200",
+    "100.64.0.1",
+    "192.0.0.192",
+    "[fec0::1]",
+    "[64:ff9b::a00:1]",
+    "[2002:a9fe:a9fe::1]",
+    "[::ffff:127.0.0.1]",
+    "0.0.0.0",
+    "198.18.0.1",
+]
+
+
+@pytest.mark.parametrize("host", NOT_GLOBAL)
+async def test_the_guard_refuses_every_address_that_is_not_global(host: str) -> None:
+    async with guarded_client(reach=UpstreamReach(), timeout=httpx2.Timeout(3)) as client:
+        with pytest.raises(httpx2.ConnectError) as caught:
+            await client.get(f"http://{host}:9/mcp")
+    assert isinstance(caught.value.__cause__ or caught.value.__context__, UpstreamRefused)
+
+
+async def test_the_guard_reaches_the_listed_private_ranges_only(
+    upstreams: dict[str, Upstream],
+) -> None:
+    """GATEWAY_PRIVATE_UPSTREAM_CIDRS: an address inside a listed range is reached, any other
+    non-global one is still refused."""
+    upstream = upstreams["modern"]
+    listed = UpstreamReach(networks=parse_private_networks(["127.0.0.0/8"]))
+    other = UpstreamReach(networks=parse_private_networks(["10.20.0.0/16", "fd00:1::/64"]))
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    seen = len(upstream.records())
+    async with guarded_client(reach=listed, timeout=httpx2.Timeout(5)) as client:
+        reached = await client.post(upstream.url, json=ping)
+        with pytest.raises(httpx2.ConnectError) as metadata:
+            await client.get("http://169.254.169.254:9/")
+    async with guarded_client(reach=other, timeout=httpx2.Timeout(5)) as client:
+        with pytest.raises(httpx2.ConnectError) as loopback:
+            await client.post(upstream.url, json=ping)
+    assert reached.status_code != 0 and len(upstream.records()) == seen + 1
+    for caught in (metadata, loopback):
+        assert isinstance(caught.value.__cause__ or caught.value.__context__, UpstreamRefused)
+    assert "GATEWAY_PRIVATE_UPSTREAM_CIDRS" in str(loopback.value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from gateway.auth.tokens import TokenVerifier
 from gateway.cli import main
 from gateway.config import ConfigError, load_settings
 
@@ -110,6 +111,68 @@ def test_token_command_without_a_secret_fails_clearly(
     monkeypatch.setenv("GATEWAY_AUTH_ENABLED", "false")
     assert main(["token", "--sub", "alice", "--email", "a@example.com"]) == 2
     assert "GATEWAY_JWT_SECRET" in capsys.readouterr().err
+
+
+def test_private_upstream_ranges_are_parsed_at_startup() -> None:
+    env = {
+        "GATEWAY_JWT_SECRET": SECRET,
+        "GATEWAY_PRIVATE_UPSTREAM_CIDRS": " 10.20.0.0/16, fd00:1::/64 ,",
+    }
+    settings = load_settings(env)
+    assert settings.private_upstream_cidrs == ("10.20.0.0/16", "fd00:1::/64")
+    reach = settings.upstream_reach()
+    assert [str(n) for n in reach.networks] == ["10.20.0.0/16", "fd00:1::/64"]
+    assert reach.everything is False
+    assert load_settings({"GATEWAY_JWT_SECRET": SECRET}).upstream_reach().networks == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"GATEWAY_PRIVATE_UPSTREAM_CIDRS": "10.20.0.0/16,0.0.0.0/0"}, "'0.0.0.0/0'"),
+        ({"GATEWAY_PRIVATE_UPSTREAM_CIDRS": "10.20.0.0/166"}, "'10.20.0.0/166'"),
+        (
+            {
+                "GATEWAY_PRIVATE_UPSTREAM_CIDRS": "10.20.0.0/16",
+                "GATEWAY_ALLOW_PRIVATE_UPSTREAMS": "true",
+            },
+            "set one of them",
+        ),
+    ],
+)
+def test_a_bad_private_upstream_range_is_a_startup_error(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_PRIVATE_UPSTREAM_CIDRS") as caught:
+        load_settings({"GATEWAY_JWT_SECRET": SECRET, **env})
+    assert says in str(caught.value)
+
+
+@pytest.mark.parametrize("ttl", ["604800", "86401", "0", "-5"])
+def test_token_command_refuses_a_lifetime_the_gateway_would_refuse(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], ttl: str
+) -> None:
+    """Issue 22: `--ttl 604800` minted a token every request then refused ("token lifetime
+    exceeds 86400 s"); an expired one (0, negative) is refused too."""
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", SECRET)
+    monkeypatch.delenv("GATEWAY_JWT_MAX_LIFETIME_SECONDS", raising=False)
+    assert main(["token", "--sub", "alice", "--email", "a@example.com", "--ttl", ttl]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no token printed
+    assert f"--ttl {ttl}" in err and "GATEWAY_JWT_MAX_LIFETIME_SECONDS" in err and "86400" in err
+
+
+async def test_token_command_reads_the_gateways_longest_lifetime(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the setting raised, the same token is minted, and the gateway accepts it."""
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", SECRET)
+    monkeypatch.setenv("GATEWAY_JWT_MAX_LIFETIME_SECONDS", "604800")
+    assert main(["token", "--sub", "alice", "--email", "a@example.com", "--ttl", "604800"]) == 0
+    token = capsys.readouterr().out.strip()
+    verifier = TokenVerifier.from_settings(load_settings())
+    try:
+        assert (await verifier.verify(token)).sub == "alice"
+    finally:
+        await verifier.aclose()
 
 
 def test_policy_test_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ Keys that change together share a hash tag, so every Lua script and MULTI touche
     gw:{e:<ent>}:deleting            set while the enterprise is being deleted (hides it)
     gw:{u:<user>}:invites            invitation hints: enterprise id -> "<ms>:<nonce>"
     gw:{u:<user>}:rate:<window>      requests in one rate-limit window (expires after it)
-    gw:{u:<user>}:idem:<scope>       an Idempotency-Key's claim or kept answer (lease, then TTL)
+    gw:{u:<user>}:idem:<scope>       an Idempotency-Key's claim (for its lease)
+    gw:{u:<user>}:idem-kept          hash scope -> kept answer (bounded per user; TTL)
+    gw:{u:<user>}:idem-order         sorted set scope -> when kept (ms): expiry and eviction
     gw:deleting                      sorted set: enterprises whose deletion began (score: ms)
     gw:loc:{<server_id>}             personal server id -> user id (GET by id without a scan)
     gw:eloc:{<server_id>}            enterprise server id -> enterprise id
