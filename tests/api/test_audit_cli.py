@@ -14,11 +14,10 @@ import msgspec
 import pytest
 import redis.asyncio as aredis
 
-from gateway.auth.dev_tokens import mint_dev_token
 from gateway.cli import main
 from gateway.config import REPO_POLICY_DIR, Settings
 from gateway.stores.redis import keys as k
-from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller, decision_records, join
+from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller, decision_records, join, token_for
 from tests.fixtures.live_gateway import live_gateway
 
 ON_REDIS = pytest.mark.parametrize("store_mode", ["redis"], indirect=True)
@@ -217,7 +216,7 @@ async def test_replay_lists_exactly_the_member_reads_a_candidate_forbids(
 async def test_the_cli_reads_through_the_api_as_the_policy_allows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    auditor = mint_dev_token(JWT_SECRET, sub="ann", email="ann@example.com", roles=["auditor"])
+    auditor = token_for("ann", email="ann@example.com", roles=("auditor",))
     with live_gateway(tmp_path) as gateway:  # the memory log: only the API reaches it
         with gateway.client("bob") as bob:
             assert bob.get("/v1/mcp-servers").status_code == 200
@@ -230,7 +229,7 @@ async def test_the_cli_reads_through_the_api_as_the_policy_allows(
             capsys, "audit", "verify", "--url", gateway.base_url, "--token", auditor
         )
         assert code == 0 and out.startswith("ok:"), out
-        bobs = mint_dev_token(JWT_SECRET, sub="bob", email="bob@example.com")
+        bobs = token_for("bob", email="bob@example.com")
         code, _, err = await _cli(
             capsys, "audit", "export", "--url", gateway.base_url, "--token", bobs
         )
