@@ -13,8 +13,8 @@ the measured user's merged view: the floor of what Litestar + uvicorn + the loop
 
 The rows, one module per scenario in bench/harness/scenarios/, each saying what it measures:
 bare, view (view_warm, view_cold), servers (server_get, server_patch, server_create),
-marketplace, mcp (mcp_direct, mcp), burst. `--only` takes these keys (`mcp` selects both mcp
-rows, `burst` the burst).
+marketplace, mcp (mcp_direct, mcp, mcp_list_direct, mcp_list), burst. `--only` takes these
+keys (`mcp` selects the four mcp rows, `burst` the burst).
 
 `--profile`: an extra run of each named endpoint (default view_warm) with py-spy attached
 (`record --format raw --nonblocking --rate 200`), summarised as the top functions by inclusive
@@ -117,7 +117,8 @@ def main() -> None:
             "the cache (view_cache_miss_share counts the rewrites per request)",
             "gateway_env": "embedded engine, HS256 auth, decision log in Redis (not required), "
             "Redis stores and view cache, memory secrets, GATEWAY_LOG_LEVEL=WARNING, "
-            "rate limit counted but never reached, private upstreams allowed (the mcp rows)",
+            "rate limit counted but never reached, private upstreams allowed and the /mcp "
+            "in-flight cap per user above the connections (the mcp rows)",
             "gateway_env_extra": args.gateway_env,
         },
     }
@@ -155,8 +156,11 @@ def main() -> None:
             print(f"\n{row['label']}: view cache miss share per run {row['view_cache_miss_share']}")
         if "vs_direct" in row:
             print(
-                f"\n{row['label']} / direct: {json.dumps(row['vs_direct'])}; upstream CPU "
-                f"{row['upstream_cpu_ms_per_request']} ms per proxied call"
+                f"\n{row['label']} / direct: {json.dumps(row['vs_direct'])}; req/s ratio per "
+                f"run {row['vs_direct_rps_runs']}; CPU per proxied request "
+                f"{row['cpu_ms_per_request_total']} ms (gateway "
+                f"{row['server_cpu_ms_per_request']} + upstream "
+                f"{row['upstream_cpu_ms_per_request']})"
             )
     for profile in profiles.values():
         print("\n" + profile.get("markdown", json.dumps(profile, indent=2)))

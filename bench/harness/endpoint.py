@@ -38,7 +38,7 @@ class Endpoint:
     hook_until_routed: bool = False  # skipped (with a note) while the route answers 404
     rotate: bool = False  # each request takes the next of the user's personal servers
     creators: int = 0  # each request as the next of this many users (not the measured one)
-    mcp_sessions: bool = False  # each request in the next of the open MCP sessions, own id
+    mcp: bool = False  # needs the MCP upstream (scenarios/mcp.py); probed for a JSON-RPC result
     part_of: str = ""  # `--only <part_of>` selects it too
     note: str = ""
 

@@ -18,6 +18,9 @@ def harness_settings(catalog: Path) -> dict[str, str]:
         "GATEWAY_RATE_LIMIT_REQUESTS": "10000000",
         # The mcp rows' upstream listens on 127.0.0.1 (changes nothing else measured here).
         "GATEWAY_ALLOW_PRIVATE_UPSTREAMS": "true",
+        # wrk's connections are all the measured user's: the per-user in-flight count on
+        # /mcp is kept (its cost is measured) but never reached (the default is 16).
+        "GATEWAY_MCP_MAX_INFLIGHT_PER_USER": "1000",
     }
 
 

@@ -123,30 +123,9 @@ def write_script(
     endpoint: Endpoint,
     token: str,
     paths: list[str] | None = None,
-    sessions: list[str] | None = None,
 ) -> Path:
     extra = [f'wrk.headers["{name}"] = "{value}"' for name, value in endpoint.headers]
     body = endpoint.body
-    if sessions:
-        listed = ", ".join(f'"{s}"' for s in sessions)
-        head, tail = (endpoint.body or "").split("$id")
-        extra += [
-            f"local sessions = {{{listed}}}",
-            "local threads, at, seq = 0, 0, 0",
-            "function setup(thread)",
-            "  threads = threads + 1",
-            "  thread:set('tid', threads); thread:set('offset', math.random(#sessions))",
-            "end",
-            "function init(args) at = offset or 0 end",
-            "function request()",
-            "  at = at % #sessions + 1; seq = seq + 1",
-            '  wrk.headers["Mcp-Session-Id"] = sessions[at]',
-            f"  return wrk.format(nil, nil, nil, [==[{head}]==] .. tid .. '-' .. seq .. "
-            f"[==[{tail}]==])",
-            "end",
-            'wrk.headers["Content-Type"] = "application/json"',
-        ]
-        body = None  # request() builds it
     if endpoint.creators:
         tokens = ", ".join(f'"{token_for(f"creator{i}")}"' for i in range(endpoint.creators))
         extra += [

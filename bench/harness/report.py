@@ -13,6 +13,10 @@ def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
+# proxied row -> its direct row: the same MCP request through /mcp and to the upstream.
+MCP_PAIRS = {"mcp": "mcp_direct", "mcp_list": "mcp_list_direct"}
+
+
 def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.0f} %"
 
@@ -56,11 +60,25 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         summary.append(entry)
     keyed = {entry["key"]: entry for entry in summary}
-    direct, proxied = keyed.get("mcp_direct", {}), keyed.get("mcp", {})
-    if "rps" in direct and "rps" in proxied:  # proxied / direct, same call, same upstream
+    for proxied_key, direct_key in MCP_PAIRS.items():
+        direct, proxied = keyed.get(direct_key, {}), keyed.get(proxied_key, {})
+        if "rps" not in direct or "rps" not in proxied:
+            continue
+        # proxied / direct, same request, same upstream; per run too (both rows of one run
+        # shared the machine's load, so the ratio of one run is the figure to read).
         proxied["vs_direct"] = {
             name: _ratio(proxied[name], direct[name]) for name in ("rps", "p50_ms", "p99_ms")
         }
+        proxied["vs_direct_rps_runs"] = [
+            _ratio(p, d) for p, d in zip(proxied["rps_runs"], direct["rps_runs"], strict=True)
+        ]
+        # CPU per request: the gateway's and the upstream's behind it, against the
+        # upstream's alone when called directly.
+        cpu = proxied["server_cpu_ms_per_request"] + proxied.get("upstream_cpu_ms_per_request", 0)
+        proxied["cpu_ms_per_request_total"] = round(cpu, 3)
+        proxied["vs_direct"]["cpu_ms_per_request"] = _ratio(
+            cpu, direct["server_cpu_ms_per_request"]
+        )
     return summary
 
 

@@ -49,16 +49,12 @@ def one_run(
                 servers = {"gateway": gateway, "bare": bare.start(tenant, tmp)}
                 stack.callback(servers["bare"].stop)
                 token = token_for(USER)
-                sessions: dict[str, list[str]] = {}
-                if any(e.mcp_sessions and selected(args, e) for e in ENDPOINTS):
-                    mcp = McpRig.start(gateway, token, tmp)
+                if any(e.mcp and selected(args, e) for e in ENDPOINTS):
+                    mcp = McpRig.start(gateway, tmp)
                     stack.callback(mcp.stop)
                     servers["upstream"] = mcp.upstream
-                    sessions = mcp.sessions
                 run["endpoints"] = [
-                    measure(
-                        args, config, endpoint, servers, sessions, tenant, redis_url, token, tmp
-                    )
+                    measure(args, config, endpoint, servers, tenant, redis_url, token, tmp)
                     for endpoint in ENDPOINTS
                     if selected(args, endpoint)
                 ]
@@ -75,7 +71,6 @@ def measure(
     config: LoadConfig,
     endpoint: Endpoint,
     servers: dict[str, Server],
-    sessions: dict[str, list[str]],
     tenant: Tenant,
     redis_url: str,
     token: str,
@@ -86,7 +81,6 @@ def measure(
     import redis
 
     server = servers[endpoint.target]
-    in_sessions = sessions.get(endpoint.target) if endpoint.mcp_sessions else None
     path = endpoint.path.format(server_id=tenant.server_id)
     url = server.base + path
     row: dict[str, Any] = {
@@ -97,8 +91,8 @@ def measure(
         "body": endpoint.body,
         "note": endpoint.note,
     }
-    if in_sessions:
-        status = probe_mcp(server.base, endpoint, path, token, in_sessions[0])
+    if endpoint.mcp:
+        status = probe_mcp(server.base, endpoint, path, token)
     else:
         status = probe_status(server.base, endpoint, path, token)
     row["probe_status"] = status
@@ -109,7 +103,7 @@ def measure(
     rotation = (
         [endpoint.path.format(server_id=i) for i in tenant.server_ids] if endpoint.rotate else None
     )
-    script = write_script(tmp, endpoint, token, rotation, in_sessions)
+    script = write_script(tmp, endpoint, token, rotation)
     behind = servers[endpoint.behind] if endpoint.behind else None
     noted = ""
     with (

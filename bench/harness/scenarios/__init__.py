@@ -26,5 +26,7 @@ ENDPOINTS = (
     marketplace.PAGE,
     mcp.DIRECT,
     mcp.PROXIED,
+    mcp.LIST_DIRECT,
+    mcp.LIST,
     servers.CREATE,
 )
