@@ -44,6 +44,11 @@ class RequestScope:
         return [record.decision_id for record in self.records]
 
 
+# A route handler's `opt` key: its requests only read the stores whatever their HTTP method
+# (`/mcp`: every MCP message is a POST, none writes a server, an enterprise or a view), so
+# they may read ahead like a GET.
+READS_ONLY = "reads_stores_only"
+
 _current: ContextVar[RequestScope | None] = ContextVar("request_scope", default=None)
 
 

@@ -194,7 +194,9 @@ class MCPProxy:
     def route_handler(self) -> ASGIRouteHandler:
         proxy = self
 
-        @asgi(PATH, is_mount=True, copy_scope=True)
+        # Every MCP message only reads the stores (the view, the policy, credentials): the
+        # identity step reads ahead what the view cache asks next, as for a GET.
+        @asgi(PATH, is_mount=True, copy_scope=True, opt={request_scopes.READS_ONLY: True})
         async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
             await proxy(scope, receive, send)  # type: ignore[arg-type]  # a mount: HTTP only
 

@@ -17,7 +17,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.api.edge.metrics import CLIENT_CLOSED
 from gateway.api.edge.paths import request_path
 from gateway.audit.recorder import AuditRecorder
-from gateway.audit.scope import RequestScope
+from gateway.audit.scope import READS_ONLY, RequestScope
 from gateway.domain.ids import REQUEST_ID, matches
 
 _READS = frozenset({"GET", "HEAD"})
@@ -31,6 +31,15 @@ def _request_id(scope: Scope) -> str:
             if matches(REQUEST_ID, text):
                 return text
     return str(uuid.uuid4())
+
+
+def _reads_only(scope: Scope) -> bool:
+    """The request may read ahead: a GET or HEAD, or a route that declares it writes no
+    store (READS_ONLY in its handler's `opt`)."""
+    if scope.get("method") in _READS:
+        return True
+    handler = scope.get("route_handler")
+    return bool(getattr(handler, "opt", None) and handler.opt.get(READS_ONLY))
 
 
 def _access(served: RequestScope, status: int, seconds: float) -> None:
@@ -58,7 +67,7 @@ def request_context_middleware(
             # Reads only may read ahead: a request that writes could otherwise read back
             # what it read ahead before its own write (gateway/audit/scope.py).
             with recorder.request_scope(
-                method, request_path(scope), req_id, read_ahead=method in _READS
+                method, request_path(scope), req_id, read_ahead=_reads_only(scope)
             ) as served:
                 started = time.perf_counter()
                 status = CLIENT_CLOSED
