@@ -1,5 +1,6 @@
 """Masking is the policy's (`data.system.log.mask`, OPA's way): the paths it names are erased
-and listed in `erased`; a mask that cannot be read erases the whole input, never none of it."""
+and listed in `erased`, the values it replaces listed in `masked`; a mask that cannot be read
+erases the whole input, never none of it."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from gateway.audit.masking import Masker
 from gateway.audit.records import BundleInfo, DecisionRecord
 from gateway.config import REPO_POLICY_DIR
 from gateway.policy.embedded import EmbeddedRegoEngine
 
 
-def _record(input_: dict[str, Any]) -> DecisionRecord:
+def _record(input_: dict[str, Any], action: str | None = None) -> DecisionRecord:
     return DecisionRecord(
         decision_id="d",
         path="gateway/authz/decision",
+        action=action,
         input=input_,
         result={"allow": True},
         timestamp="2026-01-01T00:00:00.000000Z",
@@ -52,3 +56,116 @@ async def test_a_mask_that_cannot_be_read_erases_the_whole_input(tmp_path: Path)
     assert masked.input is None
     assert masked.erased == ["/input"]
     assert masker.failures == 1
+
+
+# Each shape of secret the shipped mask hides, planted where the MCP proxy puts what a client
+# and a server's owner typed (issue 21 item 5, issue 24). Made up, shaped like the real thing.
+PLANTED = {
+    "password argument": "hunter2-PLANTED-1",
+    "api_key argument": "k-PLANTED-2",
+    "bearer header in a CLI argument": "ghp_PLANTEDa1b2c3d4e5f6g7h8i9j0k1l2m3n4",
+    "deep client_secret": "cs-PLANTED-4",
+    "query token": "qt-PLANTED-5",
+    "user info": "pw-PLANTED-6",
+    "webhook path": "Xk9vQ2mR7tLp4sW8nB3cZ6yH",
+    "X-Api-Key with -H": "xk-PLANTED-8",
+    "flag value": "fv-PLANTED-9",
+    "bare bearer": "bb-PLANTED-10",
+    "stdio server --header": "ghp_PLANTEDz9y8x7w6v5u4t3s2r1q0p9o8n7m6",
+    "subscription key header": "sub-PLANTED-12",
+    "server URL path": "Zk8x9QmR2vT7bN4cL1pW6sYh",
+}
+
+
+def _tool_call() -> dict[str, Any]:
+    p = PLANTED
+    arguments = {
+        "path": "/tmp/x",
+        "flags": ["--verbose"],
+        "password": p["password argument"],
+        "api_key": p["api_key argument"],
+        "command": f'curl --header "Authorization: Bearer {p["bearer header in a CLI argument"]}"'
+        f" -H 'X-Api-Key: {p['X-Api-Key with -H']}' https://api.example.com",
+        "batch": [{"items": [{"client_secret": p["deep client_secret"]}]}],
+        "url": f"https://api.example.com/v1?region=eu&token={p['query token']}",
+        "dsn": f"postgres://bob:{p['user info']}@db.example.com/app",
+        "webhook": f"https://hooks.example.com/services/T0001/B0001/{p['webhook path']}",
+        "argv": ["mysql", "--password", p["flag value"]],
+        "header": f"Bearer {p['bare bearer']}",
+    }
+    server = {
+        "type": "mcp_server",
+        "exists": True,
+        "id": "mcp_1",
+        "source": "personal",
+        "user_id": "u",
+        "name": "remote",
+        "transport": "stdio",
+        "command": "npx",
+        "args": [
+            "mcp-remote",
+            f"https://mcp.example.com/v1/{p['server URL path']}/sse",
+            "--header",
+            f"Authorization: Bearer {p['stdio server --header']}",
+        ],
+        "url": None,
+        "headers": {"Ocp-Apim-Subscription-Key": p["subscription key header"]},
+        "env": ["GITHUB_TOKEN"],
+        "tool": {"name": "run", "annotations": {}, "arguments": arguments},
+    }
+    return {
+        "action": "tool.call",
+        "subject": {"id": "u", "email": "u@example.com", "roles": []},
+        "resource": server,
+        "request": {"method": "POST", "path": "/mcp", "req_id": "r"},
+        "context": {"enterprise_id": None},
+    }
+
+
+async def test_no_planted_secret_of_a_tool_call_survives_the_shipped_mask() -> None:
+    masker = Masker(EmbeddedRegoEngine(REPO_POLICY_DIR))
+    masked = await masker.mask(_record(_tool_call(), action="tool.call"))
+    encoded = msgspec.json.encode(masked).decode()
+    for where, secret in PLANTED.items():
+        assert secret not in encoded, f"the {where} secret is in the record"
+    assert masked.erased == []  # nothing erased: every secret replaced where it was
+    tool = "/input/resource/tool/arguments"
+    assert masked.masked == [
+        "/input/resource/args/1",
+        "/input/resource/args/3",
+        "/input/resource/headers/Ocp-Apim-Subscription-Key",
+        f"{tool}/api_key",
+        f"{tool}/argv/2",
+        f"{tool}/batch/0/items/0/client_secret",
+        f"{tool}/command",  # two secrets in one string
+        f"{tool}/dsn",
+        f"{tool}/header",
+        f"{tool}/password",
+        f"{tool}/url",
+        f"{tool}/webhook",
+    ]
+    arguments = masked.input["resource"]["tool"]["arguments"]
+    assert arguments["path"] == "/tmp/x" and arguments["flags"] == ["--verbose"]  # kept
+    assert arguments["password"] == "***"
+    assert arguments["command"] == (
+        "curl --header \"Authorization: Bearer ***\" -H 'X-Api-Key: ***' https://api.example.com"
+    )
+    assert masked.input["resource"]["args"][3] == "Authorization: Bearer ***"
+    assert masked.input["resource"]["env"] == ["GITHUB_TOKEN"]  # names, kept
+
+
+async def test_a_prompts_credential_argument_is_hidden() -> None:
+    masker = Masker(EmbeddedRegoEngine(REPO_POLICY_DIR))
+    prompt = {"name": "summarize", "arguments": {"api_key": "k-PLANTED-13", "topic": "weather"}}
+    record = _record(
+        {
+            "action": "prompt.get",
+            "subject": {"id": "u"},
+            "resource": {"type": "mcp_server", "id": "mcp_1", "prompt": prompt},
+        },
+        action="prompt.get",
+    )
+    masked = await masker.mask(record)
+    assert "k-PLANTED-13" not in msgspec.json.encode(masked).decode()
+    assert masked.masked == ["/input/resource/prompt/arguments/api_key"]
+    assert masked.input["resource"]["prompt"]["arguments"]["topic"] == "weather"
