@@ -26,9 +26,7 @@ mask contains entry if some entry in masks_of(input)
 masks_of(event) := masks_with(event, data.system.log.credentials)
 
 # What `mask` answers for `event` with `credentials` in the place of data.json's.
-masks_with(event, credentials) := _erased(event, config) | _replaced(_marshalled(_roots(event)), config) if {
-	config := _config(credentials)
-}
+masks_with(event, credentials) := _erased(event, credentials) | _replaced(_marshalled(_roots(event)), credentials)
 
 # --- Names ------------------------------------------------------------------------------
 # A key is credential-named when, lowercased and without `-`, `_`, `.` and spaces, it ends
@@ -38,14 +36,23 @@ masks_with(event, credentials) := _erased(event, config) | _replaced(_marshalled
 # for a pattern of every name), and lowercases ASCII only, which is all a name holds.
 _normal(text) := replace(replace(replace(replace(lower(text), "-", ""), "_", ""), ".", ""), " ", "")
 
+# Each listed name lowercased without separators (compared with keys), and spelled as a
+# pattern where a separator may stand (searched for in strings: `api_key` is
+# `api[-_. ]?key`), index for index.
 _config(credentials) := {
-	"names": {name | some name in split(_normal(concat(",", credentials.names)), ",")},
-	"exact": {name | some name in split(_normal(concat(",", credentials.exact_names)), ",")},
+	"names": split(_normal(concat(",", credentials.names)), ","),
+	"spelled": _spelled(credentials.names),
+	"exact": split(_normal(concat(",", credentials.exact_names)), ","),
+	"exact_spelled": _spelled(credentials.exact_names),
 	"schemes": credentials.schemes,
 	"shapes": credentials.token_shapes,
 	"max_chars": credentials.inspect_max_chars,
 	"max_bytes": credentials.inspect_max_bytes,
 }
+
+_spelled(names) := split(replace(_underscored(lower(concat(",", names))), "_", "[-_. ]?"), ",")
+
+_underscored(text) := replace(replace(replace(text, "-", "_"), ".", "_"), " ", "_")
 
 # Only ${VAR} references, after an optional scheme word ("Bearer ${GITHUB_TOKEN}"). (No
 # regex that repeats without a bound runs on a long string: see _string_shown.)
@@ -57,11 +64,12 @@ _references_only(value) if {
 # --- The request, the subject, the context -----------------------------------------------
 # A credential-named key there is erased. Their fields as the gateway sends them are
 # ordinary names, so only a key it does not send is looked at.
-_erased(event, config) := {pointer |
+_erased(event, credentials) := {pointer |
 	some part in ["request", "subject", "context"]
 	doc := event.input[part]
 	is_object(doc)
 	some key in object.keys(object.remove(doc, _known_fields))
+	config := _config(credentials)
 	_named(_normal(key), config.names, config.exact)
 	pointer := _erased_pointer(part, key)
 }
@@ -135,27 +143,31 @@ _marshalled(roots) := [[root[0], json.marshal(root[1]), root[1]] | some root in 
 # `hints`; `://`. An event with none of them costs that search. What is found is all a rule
 # looks for in a key or a string (a name that is not in the JSON is in no key or string of
 # it), so each rule's regex is built from the few names found, not from all of them.
-_replaced(roots, config) := set() if count(roots) == 0
+_replaced(roots, credentials) := set() if count(roots) == 0
 
 else := _upserts({entry | some root in roots; some entry in _found(root, ctx)}, _hidden) if {
-	ctx := _scan(roots, config)
+	ctx := _scan(roots, _config(credentials))
 }
 
 _scan(roots, config) := {
 	"max_chars": config.max_chars,
 	"max_bytes": config.max_bytes,
-	"found_names": names,
-	"found_exact": exact,
+	"found_names": {config.names[i] | some i in names},
+	"found_exact": {config.exact[i] | some i in exact},
 	"found_shapes": shapes,
 	"suspect": true in [count(names) > 0, count(exact) > 0, count(shapes) > 0, contains(text, "://")],
-	"named": _named_pattern(names, exact, config.schemes),
+	"named": _named_pattern(
+		{config.spelled[i] | some i in names},
+		{config.exact_spelled[i] | some i in exact},
+		config.schemes,
+	),
 	"shapes_pattern": _shapes_pattern(shapes),
 	"shapes_replacement": _shapes_replacement(shapes),
 } if {
 	text := concat(",", [root[1] | some root in roots])
 	normal := _normal(text)
-	names := {name | some name in config.names; contains(normal, name)}
-	exact := {name | some name in config.exact; contains(normal, name)}
+	names := {i | some i in numbers.range(0, count(config.names) - 1); contains(normal, config.names[i])}
+	exact := {i | some i in numbers.range(0, count(config.exact) - 1); contains(normal, config.exact[i])}
 	shapes := [shape | some shape in config.shapes; _holds_any(text, shape.hints)]
 }
 
@@ -350,8 +362,8 @@ _shapes_replacement(shapes) := concat("", array.concat(
 # line: `Authorization: Bearer ***`, `-H 'X-Api-Key: ***'`) and `--name value` with a
 # credential-like name; a value of ${VAR} references only is kept. Each alternative is
 # (what is kept)(what is hidden). Searched in the lowercased text, cut from the text. The
-# names are those the first search found, each letter optionally followed by a separator
-# (a name is compared without them); `[^\s\S]` (nothing) when none was found.
+# names are those the first search found, spelled as listed (`_` for an optional `-`, `_`,
+# `.` or space); `[^\s\S]` (nothing) when none was found.
 _named_pattern(names, exact, schemes) := concat("", [
 	"(", name, quote, space, "=", space, quote, `)([^\s'"\\&#;,]+)|`,
 	"(", name, quote, space, ":", space, quote,
@@ -359,14 +371,14 @@ _named_pattern(names, exact, schemes) := concat("", [
 	`((?:^|[ '"]|\\[nrt"])-{1,2}(?:[a-z0-9_.-]{0,30}(?:`, suffixes, ")|(?:", exacts, `))(?:[ ]|\t|\\t)+`,
 	quote, `)([^\s'"\\$-][^\s'"\\]*)`,
 ]) if {
-	suffixes := _loose(names)
-	exacts := _loose(exact)
+	suffixes := _alternatives(names)
+	exacts := _alternatives(exact)
 	name := concat("", ["(?:", suffixes, `|(?:^|[^a-z0-9_.-]|\\[nrt])(?:`, exacts, "))"])
 	quote := `(?:["']|\\")?`
 	space := `(?:[ ]|\t|\\t)*`
 }
 
-_loose(names) := concat("|", [concat("[-_. ]?", split(name, "")) | some name in names]) if count(names) > 0
+_alternatives(names) := concat("|", names) if count(names) > 0
 
 else := `[^\s\S]`
 
