@@ -161,11 +161,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return f"Settings({shown})"
 
     def validate(self) -> None:
-        if self.auth_enabled and not (self.jwt_secret or self.jwt_jwks_url):
+        if self.auth_enabled and not (
+            self.jwt_secret or self.jwt_jwks_url or self.oauth_authorization_servers
+        ):
             raise ConfigError(
-                "GATEWAY_AUTH_ENABLED is true but neither GATEWAY_JWT_SECRET nor "
-                "GATEWAY_JWT_JWKS_URL is set: set one of them, or set "
-                "GATEWAY_AUTH_ENABLED=false for the unscoped local-dev mode"
+                "GATEWAY_AUTH_ENABLED is true but none of GATEWAY_JWT_SECRET, "
+                "GATEWAY_JWT_JWKS_URL and GATEWAY_OAUTH_AUTHORIZATION_SERVERS is set: set one "
+                "of them, or set GATEWAY_AUTH_ENABLED=false for the unscoped local-dev mode"
             )
         if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_HMAC_SECRET_BYTES:
             raise ConfigError(

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import uvicorn
 from litestar import Litestar
 
@@ -23,7 +24,13 @@ from gateway.app import create_app
 from gateway.audit.records import DecisionRecord
 from gateway.config import Settings
 from tests.fixtures.gateway import decision_records
-from tests.fixtures.ports import START_ATTEMPTS, free_port, listens, port_was_taken
+from tests.fixtures.ports import (
+    START_ATTEMPTS,
+    free_port,
+    listens,
+    port_in_use,
+    port_was_taken,
+)
 from tests.fixtures.redis_server import stop_process
 
 UPSTREAM = Path(__file__).with_name("upstream_server.py")
@@ -117,21 +124,38 @@ class ServedGateway:
 
 
 @contextmanager
-def served_gateway(settings: Settings) -> Iterator[ServedGateway]:
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.02)
+def served_gateway(settings: Settings, *, public_url: bool = False) -> Iterator[ServedGateway]:
+    """The gateway on a free port of 127.0.0.1 (uvicorn on a thread). `public_url`: its
+    `GATEWAY_PUBLIC_URL` is that real address, as an OAuth deployment's is, so the MCP
+    resource it names (`<it>/mcp`) and its metadata URL are the ones a client reaches; the
+    port is chosen before the app is built, and another one tried if it was taken meanwhile."""
+    for attempt in range(START_ATTEMPTS):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        app = create_app(
+            msgspec.structs.replace(settings, public_url=base_url) if public_url else settings
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start")
+            time.sleep(0.02)
+        if server.started:
+            break
+        # The thread ended without serving: uvicorn could not bind (it ran the lifespan's
+        # startup and shutdown, then exited), when another process took the port between
+        # free_port() and the bind; anything else is the gateway's own failure.
+        if not port_in_use(port):
+            raise RuntimeError("the gateway did not start (see the log above)")
+        if attempt == START_ATTEMPTS - 1:
+            raise RuntimeError("the gateway did not start: every port tried was taken")
     try:
-        yield ServedGateway(app, f"http://127.0.0.1:{port}")
+        yield ServedGateway(app, base_url)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
