@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from bench import REPO
-from bench._auth import SECRET
+from bench._auth import AUDIENCE, SECRET
 
 
 class Server:
@@ -68,6 +68,7 @@ def gateway_env(src: Path, redis_url: str, port: int, **settings: str) -> dict[s
     }
     env.update(
         GATEWAY_JWT_SECRET=SECRET,
+        GATEWAY_JWT_AUDIENCE=AUDIENCE,
         GATEWAY_REDIS_URL=redis_url,
         GATEWAY_HOST="127.0.0.1",
         GATEWAY_PORT=str(port),
