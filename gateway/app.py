@@ -34,6 +34,7 @@ from gateway.api.controllers.marketplace import MarketplaceController
 from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.controllers.metrics import metrics_route
 from gateway.api.controllers.oauth import protected_resource_metadata
+from gateway.api.controllers.policy import PolicyController, bundle_route
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.admission import admission_middleware
 from gateway.api.edge.allow_header import complete_allow_header
@@ -128,7 +129,7 @@ class GatewayPlugin(InitPluginProtocol):
             runtime = await open_runtime(settings)
             app.state.runtime = runtime
             app.state.proxy_services = _proxy_services(runtime)
-            runtime.engine.start()
+            runtime.start()
             finisher = asyncio.get_running_loop().create_task(
                 runtime.services.deletions.run(), name="enterprise-deletions"
             )
@@ -158,6 +159,8 @@ class GatewayPlugin(InitPluginProtocol):
                 EnterpriseServerCredentialController,
                 MarketplaceController,
                 AuditController,
+                PolicyController,
+                bundle_route(self.settings.bundle_token),
             ]
         )
         app_config.dependencies.update(DEPENDENCIES)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.policy_test import run_policy_tests
+from gateway.policy.rego_tests import run_policy_tests
 from gateway.config import REPO_POLICY_DIR, Settings
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
 

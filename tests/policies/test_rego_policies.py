@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.policy_test import PolicyTestResult, run_policy_tests
+from gateway.policy.rego_tests import PolicyTestResult, run_policy_tests
 from gateway.config import REPO_POLICY_DIR
 
 RESULTS = run_policy_tests(REPO_POLICY_DIR)
