@@ -28,6 +28,8 @@ import httpx
 import jwt
 import msgspec
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import REGISTRY
 
 from gateway.config import REPO_POLICY_DIR, Settings
@@ -304,17 +306,41 @@ async def test_opa_refuses_a_bundle_not_signed_by_the_gateway_and_it_shows(
     assert _rejected_reloads("opa") == counted + 1  # once, though OPA retried every second
 
 
-def test_opa_verifies_the_signature_of_data_with_any_characters(tmp_path: Path) -> None:
+def _rsa_pair() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "RS256"])
+def test_opa_verifies_the_signature_of_data_with_any_characters(
+    tmp_path: Path, algorithm: str
+) -> None:
     """The digest of a structured file is OPA's (Go's JSON string encoding, sorted keys, the
     number literals written): a data.json holding what Go escapes differently from Python —
-    non-ASCII, U+2028, control characters, `<>&` — verifies, and activates."""
+    non-ASCII, U+2028, control characters, `<>&` — verifies, and activates; with a shared
+    secret, and with a PEM key pair (OPA holds only the public key)."""
+    signing, verifying = (KEY, KEY) if algorithm == "HS256" else _rsa_pair()
     policies = _policies(tmp_path)
     odd = {"odd": ["é ü 中", "\u2028\u2029", "\b\f\n\r\t\x01\x1f", "<a href='x'>&</a>", 1.5, -7]}
     (policies / "gateway" / "odd").mkdir()
     (policies / "gateway" / "odd" / "data.json").write_text(msgspec.json.encode(odd).decode())
-    bundle = build_bundle(checked_sources(policies), BundleSigner(key=KEY))
+    signer = BundleSigner(key=signing)
+    assert signer.algorithm == algorithm
+    bundle = build_bundle(checked_sources(policies), signer)
     with _static({"/b.tar.gz": bundle.data}) as url:
-        opa = OPAServer(None, tmp_path, config=_opa_config(url, "/b.tar.gz"))
+        config = _opa_config(url, "/b.tar.gz", key=verifying)
+        config["keys"]["gateway"]["algorithm"] = algorithm
+        opa = OPAServer(None, tmp_path, config=config)
         try:
             status = _wait(
                 "OPA activates the signed bundle",
