@@ -160,9 +160,10 @@ class GatewayPlugin(InitPluginProtocol):
                 MarketplaceController,
                 AuditController,
                 PolicyController,
-                bundle_route(self.settings.bundle_token),
             ]
         )
+        if self.settings.bundle_token:  # no route at all where no bundle is served
+            app_config.route_handlers.append(bundle_route(self.settings.bundle_token))
         app_config.dependencies.update(DEPENDENCIES)
         # /mcp after the runtime's lifespan: MCP sessions close before the backends do.
         proxy = MCPProxy(self._proxy_services)

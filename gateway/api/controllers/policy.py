@@ -25,8 +25,8 @@ BUNDLE_PATH = "/v1/policy/bundle"
 GZIP = "application/gzip"
 
 
-def bundle_route(token: str | None) -> HTTPRouteHandler:
-    expected = token.encode() if token else None
+def bundle_route(token: str) -> HTTPRouteHandler:
+    expected = token.encode()
 
     @get(
         BUNDLE_PATH,
@@ -35,8 +35,6 @@ def bundle_route(token: str | None) -> HTTPRouteHandler:
         **public(),
     )
     async def policy_bundle(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
-        if expected is None:
-            raise NotFoundException("this gateway serves no policy bundle (GATEWAY_BUNDLE_TOKEN)")
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
             raise NotAuthorizedException(
