@@ -34,6 +34,7 @@ from gateway.api.controllers.marketplace import MarketplaceController
 from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCredentialController
 from gateway.api.controllers.metrics import metrics_route
 from gateway.api.controllers.oauth import protected_resource_metadata
+from gateway.api.controllers.policy import PolicyController, bundle_route
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.admission import admission_middleware
 from gateway.api.edge.allow_header import complete_allow_header
@@ -128,7 +129,7 @@ class GatewayPlugin(InitPluginProtocol):
             runtime = await open_runtime(settings)
             app.state.runtime = runtime
             app.state.proxy_services = _proxy_services(runtime)
-            runtime.engine.start()
+            runtime.start()
             finisher = asyncio.get_running_loop().create_task(
                 runtime.services.deletions.run(), name="enterprise-deletions"
             )
@@ -158,8 +159,11 @@ class GatewayPlugin(InitPluginProtocol):
                 EnterpriseServerCredentialController,
                 MarketplaceController,
                 AuditController,
+                PolicyController,
             ]
         )
+        if self.settings.bundle_token:  # no route at all where no bundle is served
+            app_config.route_handlers.append(bundle_route(self.settings.bundle_token))
         app_config.dependencies.update(DEPENDENCIES)
         # /mcp after the runtime's lifespan: MCP sessions close before the backends do.
         proxy = MCPProxy(self._proxy_services)

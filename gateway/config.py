@@ -92,6 +92,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # /metrics: unset, only loopback clients may read it; set, a scraper sends it as a
     # bearer token (from anywhere). No tenant ids are in the metrics, but traffic is.
     metrics_token: str | None = None
+    # Policy bundles for OPA sidecars (docs/policies.md): set, the gateway serves the policy
+    # directory as an OPA bundle at GET /v1/policy/bundle to whoever presents this token.
+    bundle_token: str | None = None
+    # Signs those bundles: an HMAC secret (HS256, 32+ bytes) or a PEM private key (RS256, or
+    # ES256 for an EC key); OPA verifies with the same secret or the public key, by key id.
+    bundle_signing_key: str | None = None
+    bundle_signing_key_id: str = "gateway"
     # On SIGTERM: stop accepting, let requests in flight finish for up to this, then write
     # what the decision log's writer holds and exit.
     shutdown_grace_seconds: float = 20.0
@@ -266,6 +273,27 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise ConfigError(f"GATEWAY_LOG_FORMAT: text or json, not {self.log_format!r}")
         if self.metrics_token is not None and len(self.metrics_token) < 16:
             raise ConfigError("GATEWAY_METRICS_TOKEN: at least 16 characters")
+        if self.bundle_token is not None and len(self.bundle_token) < 16:
+            raise ConfigError("GATEWAY_BUNDLE_TOKEN: at least 16 characters")
+        if self.bundle_signing_key is not None:
+            if self.bundle_token is None:
+                raise ConfigError(
+                    "GATEWAY_BUNDLE_SIGNING_KEY is set but no bundle is served: set "
+                    "GATEWAY_BUNDLE_TOKEN too (the token OPA presents to fetch the bundle)"
+                )
+            if (
+                "PRIVATE KEY-----" not in self.bundle_signing_key
+                and len(self.bundle_signing_key.encode()) < MIN_HMAC_SECRET_BYTES
+            ):
+                raise ConfigError(
+                    f"GATEWAY_BUNDLE_SIGNING_KEY: an HMAC secret of at least "
+                    f"{MIN_HMAC_SECRET_BYTES} bytes, or a PEM private key"
+                )
+        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", self.bundle_signing_key_id):
+            raise ConfigError(
+                f"GATEWAY_BUNDLE_SIGNING_KEY_ID: {self.bundle_signing_key_id!r} is not a key id "
+                "(1-64 of letters, digits and ._:-)"
+            )
         if not 0 < self.shutdown_grace_seconds <= 600:
             raise ConfigError(
                 "GATEWAY_SHUTDOWN_GRACE_SECONDS: above 0 and at most 600, "
@@ -357,7 +385,14 @@ _LISTS = frozenset(
 )
 
 
-_SECRET_FIELDS = {"jwt_secret", "vault_token", "vault_secret_id", "metrics_token"}
+_SECRET_FIELDS = {
+    "jwt_secret",
+    "vault_token",
+    "vault_secret_id",
+    "metrics_token",
+    "bundle_token",
+    "bundle_signing_key",
+}
 _ALIASES = {
     # The standard Vault variables are honoured when the GATEWAY_ names are unset.
     "vault_addr": "VAULT_ADDR",

@@ -22,6 +22,8 @@ from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings
 from gateway.errors import BackendUnavailable
 from gateway.marketplace.catalog import load_catalog
+from gateway.policy.bundle import BundleSigner
+from gateway.policy.bundle_source import BundleSource
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
@@ -36,6 +38,7 @@ from gateway.services.enterprises import EnterpriseService
 from gateway.services.identity import Audiences, Authenticator, SubjectResolver
 from gateway.services.listings import ListingApprovals
 from gateway.services.marketplace import MarketplaceService
+from gateway.services.policy_status import PolicyStatusService
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
 from gateway.services.views import MergedView
@@ -83,6 +86,7 @@ class Services:
     audit_writer: AuditWriter
     recorder: AuditRecorder
     audit: AuditService
+    policy_status: PolicyStatusService
 
 
 @dataclass
@@ -93,7 +97,15 @@ class Runtime:
     engine: PolicyEngine
     stores: Stores
     services: Services
+    # The OPA bundle this gateway serves (GATEWAY_BUNDLE_TOKEN set), else None.
+    bundles: BundleSource | None = None
     closers: list[Closer] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Background work that needs the running loop: watching the policy directory."""
+        self.engine.start()
+        if self.bundles is not None:
+            self.bundles.start()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         return {
@@ -204,7 +216,11 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
 
 
 def _services(
-    settings: Settings, engine: PolicyEngine, stores: Stores, closers: list[Closer]
+    settings: Settings,
+    engine: PolicyEngine,
+    stores: Stores,
+    bundles: BundleSource | None,
+    closers: list[Closer],
 ) -> Services:
     # First, before anything else is built: a CatalogError (naming file, entry, field) stops
     # startup.
@@ -261,6 +277,7 @@ def _services(
         audit_writer=writer,
         recorder=recorder,
         audit=AuditService(authorizer, stores.decision_log, writer),
+        policy_status=PolicyStatusService(authorizer, engine, bundles),
     )
 
 
@@ -280,17 +297,37 @@ async def _engine(settings: Settings) -> PolicyEngine:
     )
 
 
+def _bundles(settings: Settings) -> BundleSource | None:
+    if settings.bundle_token is None:
+        return None
+    signer = (
+        BundleSigner(key=settings.bundle_signing_key, key_id=settings.bundle_signing_key_id)
+        if settings.bundle_signing_key
+        else None
+    )
+    return BundleSource(settings.policy_dir, signer, poll_seconds=settings.policy_poll_seconds)
+
+
 async def open_runtime(settings: Settings) -> Runtime:
     closers: list[Closer] = []
     engine = await _engine(settings)
     closers.append(engine.aclose)
     try:
+        # Before the stores: a policy directory that fails its checks stops startup.
+        bundles = _bundles(settings)
+        if bundles is not None:
+            closers.append(bundles.aclose)
         stores = _stores(settings, engine, closers)
-        services = _services(settings, engine, stores, closers)
+        services = _services(settings, engine, stores, bundles, closers)
     except BaseException:
         await _close_all(closers)  # what was opened before the failure
         raise
     services.audit_writer.start()  # records flow from the first decision on
     return Runtime(
-        settings=settings, engine=engine, stores=stores, services=services, closers=closers
+        settings=settings,
+        engine=engine,
+        stores=stores,
+        services=services,
+        bundles=bundles,
+        closers=closers,
     )

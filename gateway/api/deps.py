@@ -17,6 +17,7 @@ from gateway.services.credentials import CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.marketplace import MarketplaceService
+from gateway.services.policy_status import PolicyStatusService
 from gateway.services.servers import MCPServerService
 from gateway.wiring import Runtime
 
@@ -70,6 +71,10 @@ def provide_audit(state: State, subject: NamedDependency[Subject]) -> AuditServi
     return runtime_of(state).services.audit
 
 
+def provide_policy_status(state: State, subject: NamedDependency[Subject]) -> PolicyStatusService:
+    return runtime_of(state).services.policy_status
+
+
 def provide_create_once(
     state: State,
     request: Request[Subject, Any, Any],
@@ -89,5 +94,6 @@ DEPENDENCIES = {
     "credentials": Provide(provide_credentials, sync_to_thread=False),
     "marketplace": Provide(provide_marketplace, sync_to_thread=False),
     "audit": Provide(provide_audit, sync_to_thread=False),
+    "policy_status": Provide(provide_policy_status, sync_to_thread=False),
     "create_once": Provide(provide_create_once, sync_to_thread=False),
 }

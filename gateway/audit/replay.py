@@ -43,6 +43,7 @@ class Flip(msgspec.Struct, kw_only=True, frozen=True):
     resource_id: str | None
     enterprise_id: str | None
     reasons: list[str] = msgspec.field(default_factory=list)  # the candidate's, when lost
+    decided_under: str | None = None  # the revision that made the logged decision
 
 
 class ActionCounts(msgspec.Struct, kw_only=True):
@@ -51,6 +52,11 @@ class ActionCounts(msgspec.Struct, kw_only=True):
 
 
 class ReplayReport(msgspec.Struct, kw_only=True):
+    candidate_revision: str = ""
+    # How many replayed records each revision decided, by engine (`<revision> (opa)`): the
+    # revisions the log was decided under, named as OPA's status and the embedded engine
+    # name them (one revision id for the same files on both: gateway/policy/bundle.py).
+    decided_under: dict[str, int] = msgspec.field(default_factory=dict)
     replayed: int = 0
     unchanged: int = 0
     skipped: int = 0  # whole input erased, or a path the gateway does not decide
@@ -67,6 +73,11 @@ class ReplayReport(msgspec.Struct, kw_only=True):
             counts.lost += 1
 
 
+def _decided_under(record: DecisionRecord) -> str | None:
+    bundle = record.bundles.get("gateway")
+    return bundle.revision if bundle is not None else None
+
+
 def _flip(record: DecisionRecord, allowed: bool, **fields: Any) -> Flip:
     values: dict[str, Any] = {
         "change": "gained" if allowed else "lost",
@@ -76,6 +87,7 @@ def _flip(record: DecisionRecord, allowed: bool, **fields: Any) -> Flip:
         "action": record.action,
         "resource_id": record.resource_id,
         "enterprise_id": record.enterprise_id,
+        "decided_under": _decided_under(record),
     }
     values.update(fields)
     return Flip(**values)
@@ -145,7 +157,7 @@ _COMPARE = {
 
 
 def replay(records: Iterable[DecisionRecord], candidate: CompiledPolicy) -> ReplayReport:
-    report = ReplayReport()
+    report = ReplayReport(candidate_revision=candidate.revision)
     for record in records:
         compare = _COMPARE.get(record.path)
         if compare is None or record.input is None or "/input" in record.erased:
@@ -158,6 +170,8 @@ def replay(records: Iterable[DecisionRecord], candidate: CompiledPolicy) -> Repl
         except BackendUnavailable:
             after = UNDEFINED  # an engine error denies, as it would when serving
         report.replayed += 1
+        under = f"{_decided_under(record) or 'unknown'} ({record.labels.get('engine', '?')})"
+        report.decided_under[under] = report.decided_under.get(under, 0) + 1
         flips = list(compare(record, after))
         if not flips:
             report.unchanged += 1

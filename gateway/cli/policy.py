@@ -1,4 +1,4 @@
-"""`gateway policy test|check|eval|schema|push|replay`: what a security team runs on a policy
+"""`gateway policy test|check|eval|bundle|schema|push|replay`: what a security team runs on a policy
 directory before it rolls out (policies/ by default)."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import msgspec
 
 from gateway.cli.audit_args import filter_arguments, source_arguments
 from gateway.cli.common import CommandError, command
-from gateway.cli.policy_test import run_policy_tests
 from gateway.config import REPO_POLICY_DIR
 from gateway.errors import BackendUnavailable
 from gateway.policy.embedded import compile_policy
 from gateway.policy.engine import ENTRYPOINTS, UNDEFINED
 from gateway.policy.inputs import input_schema
+from gateway.policy.rego_tests import run_policy_tests
 from gateway.policy.sources import PolicyLoadError
 
 DIR_HELP = "policy directory (default GATEWAY_POLICY_DIR, else the repo's policies/)"
@@ -49,6 +49,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     push.add_argument("dir", nargs="?", help=DIR_HELP)
     push.add_argument("--opa-url", required=True, help="e.g. http://opa:8181")
     command(push, _push)
+    bundle = commands.add_parser(
+        "bundle",
+        help="write the directory as an OPA bundle, after every check a reload runs and the "
+        "Rego tests; its .manifest revision is the embedded engine's revision",
+    )
+    bundle.add_argument("dir", nargs="?", help=DIR_HELP)
+    bundle.add_argument("--out", default="bundle.tar.gz", help="default bundle.tar.gz")
+    bundle.add_argument(
+        "--signing-key",
+        help="a file holding an HMAC secret (HS256) or a PEM private key (RS256/ES256)",
+    )
+    bundle.add_argument("--key-id", default="gateway", help="the key id OPA verifies with")
+    command(bundle, _bundle)
     schema = commands.add_parser("schema", help="print the policy input's JSON schema")
     schema.add_argument("--write", help="write input.json into this directory (policies/schemas)")
     command(schema, _schema)
@@ -56,7 +69,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "replay",
         help="re-evaluate logged decisions against a candidate directory; list what would flip",
     )
-    replay.add_argument("--candidate", required=True, help="the candidate policy directory")
+    replay.add_argument(
+        "--candidate",
+        required=True,
+        help="the candidate: a policy directory, or a bundle from `gateway policy bundle`",
+    )
     replay.add_argument("--from", dest="from_file", help="an NDJSON export instead of the log")
     replay.add_argument("--json", action="store_true", help="the report as JSON")
     source_arguments(replay)
@@ -124,6 +141,38 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"data.{entrypoint.replace('/', '.')} is undefined for this input")
         return 1
     print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from gateway.policy.bundle import BundleSigner, build_bundle, checked_sources
+
+    signer = None
+    if args.signing_key:
+        try:
+            key = Path(args.signing_key).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"--signing-key {args.signing_key}: {exc}") from None
+        if not key:
+            raise CommandError(f"--signing-key {args.signing_key}: the file is empty")
+        try:
+            signer = BundleSigner(key=key, key_id=args.key_id)
+        except ValueError as exc:
+            raise CommandError(f"--signing-key {args.signing_key}: {exc}") from None
+    try:
+        bundle = build_bundle(checked_sources(_policy_dir(args)), signer)
+    except PolicyLoadError as exc:
+        print(f"no bundle written: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    partial = out.with_name(out.name + ".partial")  # never a half-written bundle at --out
+    try:
+        partial.write_bytes(bundle.data)
+        partial.replace(out)
+    except OSError as exc:
+        raise CommandError(f"--out {args.out}: {exc}") from None
+    signed = f"signed ({signer.algorithm}, key id {signer.key_id})" if signer else "unsigned"
+    print(f"wrote {out}: revision {bundle.revision}, {signed}, {len(bundle.data)} bytes")
     return 0
 
 

@@ -57,6 +57,14 @@ def print_replay(report: ReplayReport, revision: str, out: TextIO) -> None:
         + (f", {report.masked_inputs} replayed on masked input" if report.masked_inputs else ""),
         file=out,
     )
+    if report.decided_under:
+        print(
+            "decided under: "
+            + ", ".join(
+                f"{under}: {count}" for under, count in sorted(report.decided_under.items())
+            ),
+            file=out,
+        )
     if not report.flips:
         return
     print("\nper action:", file=out)

@@ -85,6 +85,12 @@ DECISION_LATENCY = Histogram(
         1.0,
     ),
 )
+POLICY_REJECTED_RELOADS = Counter(
+    "gateway_policy_rejected_reloads_total",
+    "Policy changes refused, by who refused them: embedded (this process's engine kept its "
+    "revision), bundle (the change was not packed for OPA), opa (OPA refused a bundle).",
+    ["engine"],
+)
 VIEW_CACHE = Counter(
     "gateway_view_cache_lookups_total",
     "Merged-view cache lookups: hit, miss, bypass (unscoped local dev), error (Redis failed "
@@ -176,6 +182,10 @@ _BACKENDS = (
     ("policy", "policy_engine"),
     ("decision log", "decision_log"),
 )
+
+
+def count_rejected_reload(engine: str) -> None:
+    POLICY_REJECTED_RELOADS.labels(engine=engine).inc()
 
 
 def backend_of(exc: BackendUnavailable) -> str:

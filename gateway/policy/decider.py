@@ -79,21 +79,23 @@ class Authorizer:
 
     async def _answer(
         self, path: str, raw_input: bytes, req_id: str | None
-    ) -> tuple[Any, str | None, bool]:
-        """The engine's answer, its decision id, and whether it was remembered: the same
-        input (but for the request id) under the same revision is answered from the memo
-        when the policy allows it (gateway/policy/memo.py)."""
+    ) -> tuple[Any, str | None, bool, str]:
+        """The engine's answer, its decision id, whether it was remembered, and the revision
+        that answered: the same input (but for the request id) under the same revision is
+        answered from the memo when the policy allows it (gateway/policy/memo.py)."""
         if not self.engine.memoizable:
-            result, decision_id = await self.engine.evaluate(path, raw_input)
-            return result, decision_id, False
+            answer = await self.engine.evaluate(path, raw_input)
+            return answer.result, answer.decision_id, False, answer.revision or self.engine.revision
         revision = self.engine.revision
         key = memo_key(raw_input, req_id)
         known = self.memo.get(revision, path, key)
         if known is not None:
-            return known, None, True
-        result, decision_id = await self.engine.evaluate(path, raw_input)
-        self.memo.put(revision, path, key, result)
-        return result, decision_id, False
+            return known, None, True, revision
+        answer = await self.engine.evaluate(path, raw_input)
+        answered_by = answer.revision or revision
+        if answered_by == revision:  # a reload in between: not remembered under the old one
+            self.memo.put(revision, path, key, answer.result)
+        return answer.result, answer.decision_id, False, answered_by
 
     async def _evaluate(
         self,
@@ -113,7 +115,7 @@ class Authorizer:
         request = input_doc.request
         started = time.perf_counter_ns()
         try:
-            result, engine_decision_id, remembered = await self._answer(
+            result, engine_decision_id, remembered, revision = await self._answer(
                 path, raw_input, request.req_id
             )
         except BackendUnavailable:
@@ -133,7 +135,7 @@ class Authorizer:
                 path=path,
                 input=raw_input,
                 result=None if result is UNDEFINED else result,
-                revision=self.engine.revision,
+                revision=revision,
                 elapsed_ns=elapsed,
                 remembered=remembered,
                 request=request,

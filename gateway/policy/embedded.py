@@ -28,6 +28,7 @@ from regopy.rego_shared import (
 )
 
 from gateway.errors import BackendUnavailable
+from gateway.observability.metrics import count_rejected_reload
 from gateway.policy.conventions import convention_problems
 from gateway.policy.engine import (
     ENTRYPOINTS,
@@ -137,6 +138,10 @@ class CompiledPolicy:
             problem = check_answer(entrypoint, result)
             if problem:
                 raise PolicyLoadError(f"{root}: {problem}", revision=self.revision)
+
+    @property
+    def sources(self) -> PolicySources:
+        return self._source[0]
 
     def twin(self) -> CompiledPolicy:
         """The same revision in an interpreter of its own (for another thread)."""
@@ -301,10 +306,12 @@ class EmbeddedRegoEngine:
                 compiled = await asyncio.to_thread(_compile_revision, self._root, self._entrypoints)
             except PolicyLoadError as exc:
                 self._rejected = Rejection(error=str(exc), at=now_iso(), revision=exc.revision)
+                count_rejected_reload("embedded")
                 log.error(
                     "policy change rejected, revision %s keeps serving:\n%s", self.revision, exc
                 )
                 return False
+            self._rejected = None  # the directory is good again (a fix, or the change undone)
             if compiled.inline.revision == self._active.revision:
                 return False
             previous, self._compiled = self._active.revision, compiled
@@ -320,14 +327,18 @@ class EmbeddedRegoEngine:
 
     async def evaluate(self, entrypoint: str, input_json: bytes) -> Evaluation:
         if len(input_json) < self._offload_bytes and entrypoint != MARKETPLACE_LISTINGS:
-            return Evaluation(self.evaluate_sync(entrypoint, input_json))
+            active = self._active  # one revision answers and is named (no await in between)
+            if entrypoint not in self._entrypoints and entrypoint != LOG_MASK:
+                raise BackendUnavailable(f"policy entrypoint {entrypoint!r} is not compiled")
+            return Evaluation(active.evaluate(entrypoint, input_json), revision=active.revision)
         if entrypoint not in self._entrypoints and entrypoint != LOG_MASK:
             raise BackendUnavailable(f"policy entrypoint {entrypoint!r} is not compiled")
         self.offloaded += 1
         compiled = self._compiled.offloaded  # the revision serving now, whatever comes next
         loop = asyncio.get_running_loop()
         return Evaluation(
-            await loop.run_in_executor(self._thread, compiled.evaluate, entrypoint, input_json)
+            await loop.run_in_executor(self._thread, compiled.evaluate, entrypoint, input_json),
+            revision=compiled.revision,
         )
 
     async def check(self) -> None:

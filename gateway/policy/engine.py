@@ -27,11 +27,14 @@ UNDEFINED: Final = Undefined()
 
 
 class Evaluation(NamedTuple):
-    """An entrypoint's value (or UNDEFINED), and the engine's own id for the decision when it
-    has one (OPA's `decision_id`, so its decision log and the gateway's join)."""
+    """An entrypoint's value (or UNDEFINED), the engine's own id for the decision when it
+    has one (OPA's `decision_id`, so its decision log and the gateway's join), and the policy
+    revision that answered when the engine knows it per decision (OPA's provenance: a bundle
+    activated between two polls is still named right)."""
 
     result: Any
     decision_id: str | None = None
+    revision: str | None = None
 
 
 def now_iso() -> str:

@@ -213,6 +213,13 @@ class AuditLogResource(_Resource, kw_only=True, frozen=True, tag="audit_log"):
     enterprise_id: str | None = None
 
 
+class PolicyRevisionResource(_Resource, kw_only=True, frozen=True, tag="policy"):
+    """The policy the gateway and its OPA run: revisions, refused changes (their errors
+    quote the Rego), the bundle served."""
+
+    id: str | None = None  # the serving revision
+
+
 Resource = (
     MCPServerResource
     | EnterpriseServerResource
@@ -221,6 +228,7 @@ Resource = (
     | InvitationResource
     | MarketplaceListingResource
     | AuditLogResource
+    | PolicyRevisionResource
 )
 RESOURCE_TYPES: tuple[type[Resource], ...] = (
     MCPServerResource,
@@ -230,6 +238,7 @@ RESOURCE_TYPES: tuple[type[Resource], ...] = (
     InvitationResource,
     MarketplaceListingResource,
     AuditLogResource,
+    PolicyRevisionResource,
 )
 
 

@@ -38,7 +38,12 @@ class Manifest(msgspec.Struct, kw_only=True, frozen=True):
 class PolicySources(msgspec.Struct, kw_only=True, frozen=True):
     modules: dict[str, str]  # path relative to the root -> Rego source
     data: dict[str, Any]  # the merged base document
-    revision: str  # a hash of every file read (the manifest's revision, if any, first)
+    # Each data.json as read, by its directory (`gateway`, `system/log`; "" at the root).
+    data_files: dict[str, Any] = msgspec.field(default_factory=dict)
+    # A hash of what every file read means: a module's text; a data.json's value and the
+    # manifest's roots in one canonical JSON (so the bundle built from these files, whose
+    # JSON is re-encoded, loads back with the same revision: gateway/policy/bundle.py).
+    revision: str
     manifest: Manifest | None = None
 
 
@@ -73,6 +78,18 @@ def _read_manifest(root: Path) -> Manifest:
         return msgspec.json.decode(path.read_bytes(), type=Manifest)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise PolicyLoadError(f"{path}: {exc}") from exc
+
+
+_canonical = msgspec.json.Encoder(order="sorted").encode
+
+
+def _meaning(path: Path, raw: bytes, manifest: Manifest | None) -> bytes:
+    """What of a file the revision hashes (see PolicySources.revision)."""
+    if path.name == MANIFEST:
+        return _canonical(manifest.roots if manifest else None)
+    if path.name == "data.json":
+        return _canonical(msgspec.json.decode(raw))  # decoded (and checked) above
+    return raw
 
 
 def policy_files(policy_dir: str | Path) -> list[Path]:
@@ -113,6 +130,7 @@ def load_policy_sources(
     roots = [r.strip("/") for r in manifest.roots] if manifest else [""]
     modules: dict[str, str] = {}
     data: dict[str, Any] = {}
+    data_files: dict[str, Any] = {}
     digest = hashlib.sha256()
     for path in policy_files(root):
         rel = path.relative_to(root)
@@ -146,8 +164,11 @@ def load_policy_sources(
                             f"{path}: data at {where!r} is outside the manifest's roots {roots}"
                         )
             _place(data, rel.parent.parts, value, path)
-        digest.update(str(rel).encode() + b"\0" + raw + b"\0")
+            data_files["/".join(rel.parent.parts)] = value
+        digest.update(str(rel).encode() + b"\0" + _meaning(path, raw, manifest) + b"\0")
     if not modules:
         raise PolicyLoadError(f"policy directory {str(root)!r} holds no .rego module")
     revision = digest.hexdigest()[:16]
-    return PolicySources(modules=modules, data=data, revision=revision, manifest=manifest)
+    return PolicySources(
+        modules=modules, data=data, data_files=data_files, revision=revision, manifest=manifest
+    )

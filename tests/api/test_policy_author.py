@@ -112,10 +112,15 @@ def test_a_deny_rule_rolls_out_bites_everywhere_and_survives_a_broken_edit(
         assert _allowed(alice, "terraform")
         assert "policy change rejected" in gateway.output()
 
-        # Fixed: in force again, and the rejection stays on record for the operator.
+        metrics = alice.get("/metrics").text
+        assert 'gateway_policy_rejected_reloads_total{engine="embedded"} 1.0' in metrics
+
+        # Fixed: in force again, and the rejection is cleared (it was: it stayed on record
+        # after the fix, so /readyz showed an error that no longer was).
         (rules / "banned_commands.rego").write_text(RULE)
         (rules / "data.json").write_text(json.dumps({"banned_commands": ["bash"]}))
         _eventually(lambda: _status(alice.post("/v1/mcp-servers", json={**SHELL, "command": "sh"})))
+        assert alice.get("/readyz").json()["policy"]["last_rejected"] is None
 
 
 def _status(response: httpx.Response, expected: int = 201) -> bool:

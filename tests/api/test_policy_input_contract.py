@@ -56,6 +56,7 @@ async def _every_action(client_as: Callable[..., Caller]) -> None:
     emcp = (await alice.post(base, json={**server, "auto_enabled": True})).json()["id"]
     await alice.get(base)
     await alice.get(f"/v1/audit/decisions?enterprise_id={ent}")  # audit.read, as an owner
+    await alice.get("/v1/policy/status")  # policy.read (refused: she is no auditor)
     await alice.get(f"/v1/enterprise/mcp-servers/{emcp}")
     await alice.patch(f"/v1/enterprise/mcp-servers/{emcp}", json={"auto_enabled": False})
     await alice.put(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.policy_test import run_policy_tests
 from gateway.config import REPO_POLICY_DIR, Settings
+from gateway.policy.rego_tests import run_policy_tests
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "allowed-hosts"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.policy_test import PolicyTestResult, run_policy_tests
 from gateway.config import REPO_POLICY_DIR
+from gateway.policy.rego_tests import PolicyTestResult, run_policy_tests
 
 RESULTS = run_policy_tests(REPO_POLICY_DIR)
 

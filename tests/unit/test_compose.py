@@ -3,12 +3,14 @@ runs on the development machines, so these tests check the file's structure and 
 of running it: pinned images, healthchecks, restart policies, the gateway's settings naming real
 `Settings` fields and pointing at the ports the other services listen on, and the Dockerfile's
 build context. Where the pinned opa binary is built (`scripts/opa`, once per machine), OPA's own
-command line from compose.yaml is run outside a container, with its healthcheck."""
+command line from compose.yaml and its config (deploy/opa.yaml) are run outside a container,
+fed by a real gateway process's bundle, with OPA's healthcheck."""
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +26,8 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, Settings, load_settings
+from gateway.policy.embedded import compile_policy
+from tests.fixtures.live_gateway import live_gateway
 from tests.fixtures.opa_server import opa_binary
 from tests.fixtures.ports import free_port, listens
 
@@ -33,6 +37,13 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 OPA_VERSION = "1.22.3"
 BACKENDS = ("opa", "redis", "openbao")
+OPA_CONFIG = REPO / "deploy" / "opa.yaml"
+# What an operator exports before `docker compose up` (compose.yaml's first lines).
+SECRETS = {
+    "GATEWAY_JWT_SECRET": "a-secret-of-32-bytes-or-more-0000",
+    "GATEWAY_BUNDLE_TOKEN": "a-bundle-token-0123456789",
+    "GATEWAY_BUNDLE_SIGNING_KEY": "a-bundle-signing-key-of-32-bytes-000",
+}
 
 
 @pytest.fixture(scope="module")
@@ -201,10 +212,7 @@ def test_the_jwt_secret_is_required_and_has_no_default(gateway_env: dict[str, st
 
 
 def test_the_compose_settings_load(gateway_env: dict[str, str]) -> None:
-    env = {
-        name: interpolate(value, {"GATEWAY_JWT_SECRET": "a-secret-of-32-bytes-or-more-0000"})
-        for name, value in gateway_env.items()
-    }
+    env = {name: interpolate(value, SECRETS) for name, value in gateway_env.items()}
     # /policies exists inside the container only; the mount itself is checked below.
     env["GATEWAY_POLICY_DIR"] = str(REPO / "policies")
     try:
@@ -217,6 +225,8 @@ def test_the_compose_settings_load(gateway_env: dict[str, str]) -> None:
     assert settings.redis_url == env["GATEWAY_REDIS_URL"]
     assert settings.vault_addr == env["GATEWAY_VAULT_ADDR"]
     assert settings.opa_url == env["GATEWAY_OPA_URL"]
+    assert settings.bundle_token == SECRETS["GATEWAY_BUNDLE_TOKEN"]
+    assert settings.bundle_signing_key == SECRETS["GATEWAY_BUNDLE_SIGNING_KEY"]
 
 
 def test_the_gateway_reaches_opa_where_it_listens(
@@ -306,34 +316,50 @@ def test_redis_never_evicts_and_keeps_its_data(
     assert data[0][0] in (compose.get("volumes") or {}), "a named volume, declared at top level"
 
 
-def test_opa_serves_the_policies_read_only_in_watch_mode(services: dict[str, Any]) -> None:
+def _opa_config() -> dict[str, Any]:
+    loaded = yaml.safe_load(OPA_CONFIG.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_opa_runs_the_gateways_signed_bundle_and_nothing_else(
+    services: dict[str, Any], gateway_env: dict[str, str]
+) -> None:
     opa = services["opa"]
     command = [str(a) for a in opa["command"]]
-    assert command[0] == "run" and "--server" in command
-    served = command[-1]
-    assert ("./policies", served, True) in mounts(opa), "./policies mounted read-only"
-    assert "--watch" in command or "-w" in command
-    # Bundle mode: the .manifest's roots are enforced and only .rego and data.json files load,
-    # as in the embedded engine (without it, schemas/input.json would become data.schemas).
-    assert "--bundle" in command or "-b" in command
-    assert flag(command, "--set") == "decision_logs.console=true"
+    assert command[:2] == ["run", "--server"]
+    config_path = flag(command, "--config-file")
+    assert config_path is not None
+    assert ("./deploy/opa.yaml", config_path, True) in mounts(opa), "the config, read-only"
+    assert not [a for a in command[2:] if not a.startswith("-")], "no policy path: the bundle"
+    assert not [m for m in mounts(opa) if m[0] == "./policies"], "OPA reads no policy files"
+    config = _opa_config()
+    service = config["services"]["gateway"]
+    url = urlsplit(service["url"])
+    assert (url.scheme, url.hostname, url.port) == (
+        "http",
+        "gateway",
+        int(gateway_env["GATEWAY_PORT"]),
+    )
+    assert service["credentials"]["bearer"]["token"] == "${GATEWAY_BUNDLE_TOKEN}"
+    bundle = config["bundles"]["gateway"]  # the name the gateway reads in OPA's status
+    assert (bundle["service"], bundle["resource"]) == ("gateway", "/v1/policy/bundle")
+    key_id = gateway_env.get("GATEWAY_BUNDLE_SIGNING_KEY_ID", "gateway")
+    assert bundle["signing"]["keyid"] == key_id
+    assert config["keys"][key_id] == {"algorithm": "HS256", "key": "${GATEWAY_BUNDLE_SIGNING_KEY}"}
+    assert config["status"] == {"prometheus": True}  # the status API on, pushed nowhere
+    # OPA replaces ${...} from its own environment: the same compose variables as the gateway.
+    for name in ("GATEWAY_BUNDLE_TOKEN", "GATEWAY_BUNDLE_SIGNING_KEY"):
+        assert opa["environment"][name] == gateway_env[name]
+        assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", gateway_env[name]), f"{name} required"
 
 
-def test_opa_ignores_rego_tests_and_keeps_the_manifest(services: dict[str, Any]) -> None:
-    command = [str(a) for a in services["opa"]["command"]]
-    ignored = [p for a in command if a.startswith("--ignore=") for p in a[9:].split(",")]
-    assert "*_test.rego" in ignored
-    # The patterns match file names; one that hides `.manifest` would drop the bundle's roots.
-    assert not any(fnmatch.fnmatch(".manifest", p) for p in ignored)
-    assert (REPO / "policies" / ".manifest").is_file()
-    assert any(fnmatch.fnmatch(p.name, "*_test.rego") for p in (REPO / "policies").rglob("*"))
-
-
-def test_the_gateway_reads_the_policies_opa_serves(
+def test_the_gateway_bundles_the_policies_it_mounts(
     services: dict[str, Any], gateway_env: dict[str, str]
 ) -> None:
     policy_dir = gateway_env["GATEWAY_POLICY_DIR"]
     assert ("./policies", policy_dir, True) in mounts(services["gateway"])
+    assert (REPO / "policies" / ".manifest").is_file()
 
 
 # --- the Dockerfile and its build context -----------------------------------------------------
@@ -415,45 +441,60 @@ def _get(url: str) -> Any:
 
 
 @pytest.fixture
-def opa_server(services: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
-    """OPA started with compose.yaml's command, on a copy of policies/ and a free port."""
+def opa_sidecar(services: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, int, str]]:
+    """compose.yaml's OPA command and deploy/opa.yaml, outside a container, on free ports: the
+    config's gateway URL is a real gateway process serving the signed bundle of policies/."""
     opa = _pinned_opa()
-    policies = tmp_path / "policies"
-    shutil.copytree(REPO / "policies", policies)
-    port = free_port()
-    command = [str(a) for a in services["opa"]["command"]]
-    served = command[-1]
-    args = [
-        f"--addr=127.0.0.1:{port}"
-        if a.startswith("--addr=")
-        else str(policies)
-        if a == served
-        else a
-        for a in command
-    ]
-    process = subprocess.Popen(
-        [opa, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                _get(f"http://127.0.0.1:{port}/health")
-                if listens(process.pid, port):  # this OPA, not another process's (ports.py)
-                    break
-            except (urllib.error.URLError, OSError):
-                pass
-            assert process.poll() is None, "OPA exited: compose.yaml's command is refused"
-            assert time.monotonic() < deadline, "OPA did not come up"
-            time.sleep(0.1)
-        yield opa, port, policies
-    finally:
-        process.terminate()
+    with live_gateway(
+        tmp_path,
+        GATEWAY_POLICY_DIR=str(REPO / "policies"),
+        GATEWAY_BUNDLE_TOKEN=SECRETS["GATEWAY_BUNDLE_TOKEN"],
+        GATEWAY_BUNDLE_SIGNING_KEY=SECRETS["GATEWAY_BUNDLE_SIGNING_KEY"],
+    ) as gateway:
+        config = OPA_CONFIG.read_text().replace("http://gateway:8080", gateway.base_url)
+        local = tmp_path / "opa.yaml"
+        local.write_text(config)
+        port = free_port()
+        command = [str(a) for a in services["opa"]["command"]]
+        args = [
+            f"--addr=127.0.0.1:{port}"
+            if a.startswith("--addr=")
+            else f"--config-file={local}"
+            if a.startswith("--config-file=")
+            else a
+            for a in command
+        ]
+        environment = {
+            **os.environ,
+            **{name: SECRETS[name] for name in services["opa"]["environment"]},
+        }
+        process = subprocess.Popen(
+            [opa, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+            env=environment,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    _get(f"http://127.0.0.1:{port}/health?bundles")  # the bundle is active
+                    if listens(process.pid, port):  # this OPA, not another process's (ports.py)
+                        break
+                except (urllib.error.URLError, OSError):
+                    pass
+                assert process.poll() is None, "OPA exited: compose.yaml's command is refused"
+                assert time.monotonic() < deadline, "OPA did not activate the gateway's bundle"
+                time.sleep(0.2)
+            yield opa, port, gateway.base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _healthcheck(services: dict[str, Any], opa: str, port: int, path: str = "/health") -> int:
@@ -465,10 +506,10 @@ def _healthcheck(services: dict[str, Any], opa: str, port: int, path: str = "/he
 
 
 @pytest.mark.opa
-def test_opa_command_serves_the_bundle_and_reloads(
-    services: dict[str, Any], opa_server: tuple[str, int, Path]
+def test_opa_runs_the_bundle_the_gateway_serves(
+    services: dict[str, Any], opa_sidecar: tuple[str, int, str]
 ) -> None:
-    opa, port, policies = opa_server
+    opa, port, gateway_url = opa_sidecar
     base = f"http://127.0.0.1:{port}"
     assert _healthcheck(services, opa, port) == 0, "the healthcheck fails on a healthy OPA"
     # A non-200 answer must fail it too (in `opa eval`, a lone `x == 200` is a false value,
@@ -476,18 +517,15 @@ def test_opa_command_serves_the_bundle_and_reloads(
     assert _healthcheck(services, opa, port, "/no-such-endpoint") != 0
     served = [p["id"] for p in _get(f"{base}/v1/policies")["result"]]
     assert served and not [p for p in served if p.endswith("_test.rego")]
-    # The bundle's manifest (and so its roots) is in effect; schemas/input.json is not data.
+    # OPA runs the revision the gateway's own engine gives the same files, and says so.
+    revision = compile_policy(REPO / "policies").revision
+    status = _get(f"{base}/v1/status")["result"]["bundles"]["gateway"]
+    assert status["active_revision"] == revision
     bundles = _get(f"{base}/v1/data/system/bundles")["result"]
     roots = [b["manifest"]["roots"] for b in bundles.values()]
     assert roots == [json.loads((REPO / "policies" / ".manifest").read_text())["roots"]]
     assert "result" not in _get(f"{base}/v1/data/schemas")
-
-    probe = policies / "gateway" / "compose_probe.rego"
-    probe.write_text("package gateway.compose_probe\n\nwatched := true\n")
-    deadline = time.monotonic() + 10
-    while _get(f"{base}/v1/data/gateway/compose_probe/watched").get("result") is not True:
-        assert time.monotonic() < deadline, "--watch did not load a new policy file"
-        time.sleep(0.1)
+    assert _get(f"{gateway_url}/readyz")["policy_bundle"]["revision"] == revision
 
 
 @pytest.mark.opa

@@ -20,6 +20,7 @@ from litestar.openapi import ResponseSpec
 
 from gateway.api.openapi.answers import public
 from gateway.errors import GatewayError
+from gateway.services.policy_status import bundle_served
 from gateway.wiring import Runtime
 
 READINESS_TTL_SECONDS = 1.0
@@ -104,6 +105,8 @@ async def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[di
             **body,
             "policy_revision": policy.revision,
             "policy": msgspec.structs.asdict(policy),
+            # The bundle served to OPA (GATEWAY_BUNDLE_TOKEN), and a change it refused to pack.
+            "policy_bundle": msgspec.to_builtins(bundle_served(runtime.bundles)),
             # What the decision log's writer has done: written, waiting, dropped, failures.
             "decision_log": msgspec.structs.asdict(runtime.services.audit_writer.snapshot()),
             # Requests in flight now, the limit, and how many were refused with a 503.

@@ -1,4 +1,5 @@
-"""`gateway policy test`: runs every `test_*` rule of the `*_test.rego` files in a policy
+"""The Rego tests of a policy directory (`gateway policy test`, and the check before a bundle
+is built): runs every `test_*` rule of the `*_test.rego` files in a policy
 directory through the embedded engine (OPA's `opa test` for those without an OPA binary): a
 test passes only when it is defined and true. A failing test is reported with its file, line
 and source and what it evaluated to (false, undefined, or the engine's error)."""
