@@ -19,13 +19,14 @@ from gateway.audit.memory_log import MemoryDecisionLog
 from gateway.audit.recorder import AuditRecorder
 from gateway.audit.writer import AuditWriter
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.errors import BackendUnavailable
 from gateway.marketplace.catalog import load_catalog
 from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.opa import OPAEngine
+from gateway.sandbox import HostingStatus, Limits, probe_hosting
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
 from gateway.services.audit import AuditService
@@ -93,6 +94,7 @@ class Runtime:
     engine: PolicyEngine
     stores: Stores
     services: Services
+    hosting: HostingStatus  # stdio servers in sandboxes: on, or off and why
     closers: list[Closer] = field(default_factory=list)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -280,7 +282,40 @@ async def _engine(settings: Settings) -> PolicyEngine:
     )
 
 
+def sandbox_limits(settings: Settings) -> Limits:
+    return Limits(
+        memory_bytes=settings.stdio_memory_bytes,
+        cpu_seconds=settings.stdio_cpu_seconds,
+        processes=settings.stdio_max_processes,
+        open_files=settings.stdio_max_open_files,
+    )
+
+
+async def _hosting(settings: Settings) -> HostingStatus:
+    """Probe once; `true` without a sandbox is a startup error, `auto` a loud line."""
+    status = await probe_hosting(
+        settings.stdio_hosting,
+        settings.stdio_workspace_dir,
+        sandbox_limits(settings),
+        settings.stdio_readonly_paths,
+    )
+    if status.enabled:
+        log.info("stdio hosting: on (%s)", status.reason)
+    elif settings.stdio_hosting == "true":
+        raise ConfigError(
+            f"GATEWAY_STDIO_HOSTING=true but no sandbox can be made here: {status.reason}"
+        )
+    else:
+        log.warning(
+            "STDIO HOSTING IS OFF: stdio MCP servers will not run on this gateway (they show "
+            "as unavailable through /mcp): %s",
+            status.reason,
+        )
+    return status
+
+
 async def open_runtime(settings: Settings) -> Runtime:
+    hosting = await _hosting(settings)
     closers: list[Closer] = []
     engine = await _engine(settings)
     closers.append(engine.aclose)
@@ -292,5 +327,10 @@ async def open_runtime(settings: Settings) -> Runtime:
         raise
     services.audit_writer.start()  # records flow from the first decision on
     return Runtime(
-        settings=settings, engine=engine, stores=stores, services=services, closers=closers
+        settings=settings,
+        engine=engine,
+        stores=stores,
+        services=services,
+        hosting=hosting,
+        closers=closers,
     )
