@@ -9,6 +9,8 @@ package gateway.authz
 #   view (docs/stdio-hosting.md); these bans keep it to stdio servers, and egress to the servers
 #   and enterprises granted it in data.gateway.stdio_hosting.egress. The gateway asks with
 #   egress first when it starts a sandbox, then without.
+_egress_grants := data.gateway.stdio_hosting.egress
+
 deny contains {
 	"code": "not_a_stdio_server",
 	"message": concat("", [
@@ -28,8 +30,6 @@ deny contains {
 	not _sandbox_specified
 }
 
-_sandbox_specified if is_boolean(input.resource.sandbox.egress)
-
 deny contains {
 	"code": "egress_not_granted",
 	"message": concat("", [
@@ -42,9 +42,11 @@ deny contains {
 	not _egress_granted
 }
 
-_egress_granted if input.resource.id in data.gateway.stdio_hosting.egress.server_ids
+_sandbox_specified if is_boolean(input.resource.sandbox.egress)
+
+_egress_granted if input.resource.id in _egress_grants.server_ids
 
 _egress_granted if {
 	input.resource.source == "enterprise"
-	input.resource.enterprise_id in data.gateway.stdio_hosting.egress.enterprise_ids
+	input.resource.enterprise_id in _egress_grants.enterprise_ids
 }
