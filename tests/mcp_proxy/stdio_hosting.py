@@ -21,6 +21,9 @@ from tests.mcp_proxy.peers import ServedGateway, served_gateway
 
 REPO = Path(__file__).resolve().parents[2]
 STDLIB_SERVER = (Path(__file__).parent / "stdio_servers" / "stdlib_server.py").read_text()
+SDK_SERVER = (Path(__file__).parent / "stdio_servers" / "sdk_server.py").read_text()
+EVERYTHING = "node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+FILESYSTEM = "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
 PYTHON = "/usr/bin/python3"  # the system's: the sandbox shows /usr, never the gateway's venv
 # Node needs about 2 GiB of address space (V8 reserves it); Python far less.
 TEST_MEMORY_BYTES = 2 * 1024**3
@@ -90,4 +93,24 @@ def stdlib_server(name: str = "stdlib", env: list[str] | None = None) -> dict[st
         "command": PYTHON,
         "args": ["-c", STDLIB_SERVER],
         "env": env or [],
+    }
+
+
+def sdk_server(servers_dir: str, name: str = "sdk") -> dict[str, Any]:
+    """The Python SDK server, its package from the read-only cache."""
+    path_line = f"import sys; sys.path.insert(0, {servers_dir + '/py'!r})\n"
+    return {
+        "name": name,
+        "transport": "stdio",
+        "command": PYTHON,
+        "args": ["-c", path_line + SDK_SERVER],
+    }
+
+
+def npm_server(servers_dir: str, name: str, script: str, *args: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "transport": "stdio",
+        "command": "/usr/bin/node",
+        "args": [f"{servers_dir}/{script}", *args],
     }
