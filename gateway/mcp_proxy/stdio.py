@@ -102,6 +102,22 @@ async def sandboxed(
         )
 
 
+# The SDK's stdio client logs a stdout line it cannot parse with the exception, whose text
+# quotes the line: a server printing its credentials there would put them in the log.
+SDK_LOGGER = "mcp.client.stdio"
+
+
+class WithoutServerOutput(logging.Filter):
+    """Keeps the SDK's record (that a line was not JSON-RPC), drops the quoted output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info or record.exc_text:
+            record.exc_info, record.exc_text = None, None
+            record.msg = f"{record.getMessage()} (the server's output is not logged)"
+            record.args = ()
+        return True
+
+
 async def _log_stderr(fd: int, label: str, secrets: tuple[str, ...]) -> None:
     os.set_blocking(fd, False)
     buffer = b""

@@ -65,7 +65,7 @@ from gateway.mcp_proxy.network import (
     ResponseTooLarge,
     guarded_client,
 )
-from gateway.mcp_proxy.stdio import StdioHosting, sandboxed
+from gateway.mcp_proxy.stdio import SDK_LOGGER, StdioHosting, WithoutServerOutput, sandboxed
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,8 @@ class UpstreamPool:
         quiet = _QuietRefusals()
         for name in _SDK_LOGGERS:
             logging.getLogger(name).addFilter(quiet)
+        unquoted = WithoutServerOutput()
+        logging.getLogger(SDK_LOGGER).addFilter(unquoted)
         # Owner tasks outlive the request that opened them: they run in the lifespan's
         # context, not in a request's (its log fields, its audit scope).
         self._base = contextvars.copy_context()
@@ -246,6 +248,7 @@ class UpstreamPool:
         finally:
             for name in _SDK_LOGGERS:
                 logging.getLogger(name).removeFilter(quiet)
+            logging.getLogger(SDK_LOGGER).removeFilter(unquoted)
 
     async def _reap(self, scope: anyio.CancelScope) -> None:
         with scope:

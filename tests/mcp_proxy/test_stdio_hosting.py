@@ -123,9 +123,16 @@ async def test_an_inline_stdlib_server_is_listed_and_called_with_its_vault_secre
     assert _holders(SECRET) == {Workspaces(root).of("alice", server_id).uid}
     async with mcp_session(gateway.mcp_url, "bob") as client:
         assert _text(await client.call_tool("stdlib__env", {"name": "SECRET_TOKEN"})) == "<unset>"
-    # The server printed its secret on stderr: the log has the line, not the value.
+    # The server prints its secret on stdout (not JSON-RPC: the SDK logs that it could not
+    # parse a line) and on stderr (the gateway logs the line): neither puts it in the log.
+    async with mcp_session(gateway.mcp_url, "alice") as client:
+        leak = "import os, sys; print('leak ' + os.environ['SECRET_TOKEN']); sys.stdout.flush()"
+        await client.call_tool("stdlib__run", {"code": leak + "; result = 'printed'"})
+        assert _text(await client.call_tool("stdlib__echo", {"text": "still"})) == "still"
     assert "stdlib server up; token=***" in caplog.text
-    assert SECRET not in caplog.text
+    assert "Failed to parse JSONRPC message from server" in caplog.text
+    logged = caplog.text + "".join(repr(r.args) + repr(r.exc_info) for r in caplog.records)
+    assert SECRET not in logged
     assert bobs
 
 
