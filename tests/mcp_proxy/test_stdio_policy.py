@@ -18,11 +18,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import jsonschema
 import pytest
 import pytest_asyncio
 from mcp import MCPError
 
 from gateway.config import REPO_POLICY_DIR, ConfigError, Settings
+from gateway.policy.inputs import MCPServerResource, schema_for
 from gateway.wiring import open_runtime
 from tests.fixtures.gateway import JWT_SECRET
 from tests.mcp_proxy.client import api, mcp_session
@@ -37,6 +39,7 @@ from tests.mcp_proxy.stdio_hosting import (
 pytestmark = pytest.mark.skipif(not sandboxes_possible(), reason="needs root and bubblewrap")
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 UNAVAILABLE = "gateway/unavailable"
+SCHEMA_FILE = REPO_POLICY_DIR / "schemas" / "input.json"
 ENTERPRISE_KEY = "enterprise-shared-key-91ab"
 
 
@@ -196,6 +199,13 @@ async def test_egress_only_where_a_rule_grants_it(gateway: ServedGateway, world:
     assert (world.online, True, True) in asked
     assert (world.offline, True, False) in asked and (world.offline, False, True) in asked
     assert (world.online, False, True) not in asked  # granted egress: never asked without
+    # The input contract (tests/api/test_policy_input_contract.py), for mcp_server.run.
+    schema = schema_for(MCPServerResource, json.loads(SCHEMA_FILE.read_text()))
+    for record in (r for r in records if r.action == "mcp_server.run"):
+        jsonschema.validate(record.input, schema)
+        assert record.input["resource"]["command"] == "/usr/bin/python3" or (
+            record.resource_id == world.shell
+        )
 
 
 async def test_no_sandbox_means_hosting_off_loudly_and_readyz_says_so(
