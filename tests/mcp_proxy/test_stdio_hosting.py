@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +41,9 @@ from tests.mcp_proxy.stdio_hosting import (
 )
 
 pytestmark = pytest.mark.skipif(not sandboxes_possible(), reason="needs root and bubblewrap")
-SECRET = "s3cr3t-vault-value-7f2c"
+# Unique per run: the hosts' processes are scanned for it, other workers' sandboxes included.
+SECRET = f"s3cr3t-{uuid.uuid4().hex}"
+OTHER_SECRET = f"s3cr3t-{uuid.uuid4().hex}"
 UNAVAILABLE = "gateway/unavailable"
 
 
@@ -170,7 +173,7 @@ async def test_server_everything_with_the_python_and_typescript_clients(
         "dave",
         npm_server(servers, "everything", EVERYTHING, "stdio") | {"env": ["SECRET_TOKEN"]},
     )
-    await set_secret(gateway, "dave", server_id, SECRET)
+    await set_secret(gateway, "dave", server_id, OTHER_SECRET)
     wanted = plan(
         rounds=1,
         tool="everything__echo",
@@ -186,7 +189,7 @@ async def test_server_everything_with_the_python_and_typescript_clients(
     assert report.errors == []
     assert report.rounds[0]["call"] == "Echo: hi"
     assert "Paris" in (report.rounds[0]["prompt"] or "")
-    assert env["SECRET_TOKEN"] == SECRET
+    assert env["SECRET_TOKEN"] == OTHER_SECRET
     assert env["HOME"] == "/workspace"
     sdk = ts_sdk_dir()
     if sdk is not None:
