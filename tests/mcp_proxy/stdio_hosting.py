@@ -114,3 +114,16 @@ def npm_server(servers_dir: str, name: str, script: str, *args: str) -> dict[str
         "command": "/usr/bin/node",
         "args": [f"{servers_dir}/{script}", *args],
     }
+
+
+def processes_of(uid: int) -> int:
+    """How many of the host's processes run as `uid` (a sandbox's)."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        uids = next((ln for ln in status.splitlines() if ln.startswith("Uid:")), "Uid: -1")
+        count += int(uids.split()[1]) == uid
+    return count

@@ -27,12 +27,13 @@ from tests.mcp_proxy.client import (
     run_ts_client,
     ts_sdk_dir,
 )
-from tests.mcp_proxy.peers import ServedGateway
+from tests.mcp_proxy.peers import ServedGateway, eventually
 from tests.mcp_proxy.stdio_hosting import (
     EVERYTHING,
     FILESYSTEM,
     hosting_gateway,
     npm_server,
+    processes_of,
     sandboxes_possible,
     sdk_server,
     stdio_servers_dir,
@@ -241,3 +242,21 @@ async def test_a_server_that_cannot_start_or_dies_is_named_in_meta_and_in_the_er
             await client.call_tool("stdlib__run", {"code": "import os; os._exit(3)"})
         assert "is unavailable" in died.value.message
         assert _text(await client.call_tool("stdlib__echo", {"text": "again"})) == "again"
+
+
+async def test_sandboxes_stop_beyond_the_cap_and_when_idle(
+    request: pytest.FixtureRequest, root: str
+) -> None:
+    with hosting_gateway(request, root, stdio_idle_seconds=1, stdio_max_sandboxes=1) as small:
+        ginas = Workspaces(root).of("gina", await install(small, "gina", stdlib_server()))
+        hanks = Workspaces(root).of("hank", await install(small, "hank", stdlib_server()))
+        async with mcp_session(small.mcp_url, "gina") as client:
+            assert _text(await client.call_tool("stdlib__echo", {"text": "1"})) == "1"
+        assert processes_of(ginas.uid) > 0 and ginas.env_file.exists()
+        # One sandbox per gateway here: starting hank's stops gina's.
+        async with mcp_session(small.mcp_url, "hank") as client:
+            assert _text(await client.call_tool("stdlib__echo", {"text": "2"})) == "2"
+        await eventually(lambda: processes_of(ginas.uid) == 0 and not ginas.env_file.exists())
+        assert processes_of(hanks.uid) > 0
+        # Unused for GATEWAY_STDIO_IDLE_SECONDS: stopped, its env file gone.
+        await eventually(lambda: processes_of(hanks.uid) == 0 and not hanks.env_file.exists())
