@@ -206,6 +206,7 @@ def _proxy_services(runtime: Runtime) -> ProxyServices:
         authorizer=services.authorizer,
         credentials=services.credentials,
         recorder=services.recorder,
+        hosting=runtime.hosting,
     )
 
 

@@ -147,6 +147,28 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mcp_max_inflight_per_user: int = 16
     # JSON nesting a /mcp request body may have (deeper is a -32700 parse error, 400).
     mcp_max_json_depth: int = 64
+    # Stdio servers of a caller's view run on the gateway, each in a bubblewrap sandbox
+    # (docs/stdio-hosting.md): `auto` where one can be made (probed at startup), `true` refuses
+    # to start without one, `false` hosts none. Nothing ever runs unsandboxed.
+    stdio_hosting: str = "auto"
+    # A hosted server unused this long is stopped (it starts again on the next request).
+    stdio_idle_seconds: float = 300.0
+    # Hosted servers running per user, and per gateway process (the least recently used one
+    # is stopped to start another).
+    stdio_max_per_user: int = 8
+    stdio_max_sandboxes: int = 64
+    # Per sandboxed process: address space (bytes), CPU seconds; per sandbox: processes and
+    # threads, open files.
+    stdio_memory_bytes: int = 4 * 1024 * 1024 * 1024
+    stdio_cpu_seconds: int = 3600
+    stdio_max_processes: int = 128
+    stdio_max_open_files: int = 1024
+    # Where each (user, server) gets its private writable workspace; must be reachable by
+    # other uids (not under a 0700 home).
+    stdio_workspace_dir: str = "/var/lib/mcp-policy-gateway/stdio"
+    # Host paths every sandbox sees read-only at the same path: pre-populated package caches
+    # (node_modules, a pip --target folder), comma-separated absolute paths.
+    stdio_readonly_paths: tuple[str, ...] = ()
     # Auth disabled on a non-loopback address needs this too (it serves everyone's servers).
     allow_insecure_bind: bool = False
 
@@ -307,10 +329,31 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             ("mcp_max_response_bytes", 1024, 256 * 1024 * 1024),
             ("mcp_max_inflight_per_user", 1, 10_000),
             ("mcp_max_json_depth", 8, 512),
+            ("stdio_idle_seconds", 1, 86400),
+            ("stdio_max_per_user", 1, 1000),
+            ("stdio_max_sandboxes", 1, 10_000),
+            ("stdio_memory_bytes", 64 * 1024 * 1024, 1024**4),
+            ("stdio_cpu_seconds", 1, 30 * 86400),
+            ("stdio_max_processes", 4, 100_000),
+            ("stdio_max_open_files", 16, 1_048_576),
         ):
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(
                     f"GATEWAY_{name.upper()}: between {low} and {high}, not {getattr(self, name)}"
+                )
+        if self.stdio_hosting not in ("auto", "true", "false"):
+            raise ConfigError(
+                f"GATEWAY_STDIO_HOSTING: auto, true or false, not {self.stdio_hosting!r}"
+            )
+        if not os.path.isabs(self.stdio_workspace_dir):
+            raise ConfigError(
+                f"GATEWAY_STDIO_WORKSPACE_DIR: {self.stdio_workspace_dir!r} is not an absolute path"
+            )
+        for path in self.stdio_readonly_paths:
+            if not os.path.isabs(path) or path != os.path.normpath(path) or path == "/":
+                raise ConfigError(
+                    f"GATEWAY_STDIO_READONLY_PATHS: {path!r} is not a normalized absolute path "
+                    "below /"
                 )
         if self.public_url is not None and not _is_http_url(self.public_url, any_path=True):
             raise ConfigError(
@@ -381,6 +424,7 @@ _LISTS = frozenset(
         "mcp_scopes",
         "allowed_origins",
         "private_upstream_cidrs",
+        "stdio_readonly_paths",
     }
 )
 

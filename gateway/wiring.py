@@ -19,7 +19,7 @@ from gateway.audit.memory_log import MemoryDecisionLog
 from gateway.audit.recorder import AuditRecorder
 from gateway.audit.writer import AuditWriter
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.errors import BackendUnavailable
 from gateway.marketplace.catalog import load_catalog
 from gateway.policy.bundle import BundleSigner
@@ -28,6 +28,7 @@ from gateway.policy.decider import Authorizer
 from gateway.policy.embedded import EmbeddedRegoEngine
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.opa import OPAEngine
+from gateway.sandbox import HostingStatus, Limits, probe_hosting
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
 from gateway.services.audit import AuditService
@@ -97,6 +98,7 @@ class Runtime:
     engine: PolicyEngine
     stores: Stores
     services: Services
+    hosting: HostingStatus  # stdio servers in sandboxes: on, or off and why
     # The OPA bundle this gateway serves (GATEWAY_BUNDLE_TOKEN set), else None.
     bundles: BundleSource | None = None
     closers: list[Closer] = field(default_factory=list)
@@ -308,7 +310,40 @@ def _bundles(settings: Settings) -> BundleSource | None:
     return BundleSource(settings.policy_dir, signer, poll_seconds=settings.policy_poll_seconds)
 
 
+def sandbox_limits(settings: Settings) -> Limits:
+    return Limits(
+        memory_bytes=settings.stdio_memory_bytes,
+        cpu_seconds=settings.stdio_cpu_seconds,
+        processes=settings.stdio_max_processes,
+        open_files=settings.stdio_max_open_files,
+    )
+
+
+async def _hosting(settings: Settings) -> HostingStatus:
+    """Probe once; `true` without a sandbox is a startup error, `auto` a loud line."""
+    status = await probe_hosting(
+        settings.stdio_hosting,
+        settings.stdio_workspace_dir,
+        sandbox_limits(settings),
+        settings.stdio_readonly_paths,
+    )
+    if status.enabled:
+        log.info("stdio hosting: on (%s)", status.reason)
+    elif settings.stdio_hosting == "true":
+        raise ConfigError(
+            f"GATEWAY_STDIO_HOSTING=true but no sandbox can be made here: {status.reason}"
+        )
+    else:
+        log.warning(
+            "STDIO HOSTING IS OFF: stdio MCP servers will not run on this gateway (they show "
+            "as unavailable through /mcp): %s",
+            status.reason,
+        )
+    return status
+
+
 async def open_runtime(settings: Settings) -> Runtime:
+    hosting = await _hosting(settings)
     closers: list[Closer] = []
     engine = await _engine(settings)
     closers.append(engine.aclose)
@@ -328,6 +363,7 @@ async def open_runtime(settings: Settings) -> Runtime:
         engine=engine,
         stores=stores,
         services=services,
+        hosting=hosting,
         bundles=bundles,
         closers=closers,
     )

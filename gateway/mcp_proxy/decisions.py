@@ -1,4 +1,5 @@
-"""The policy's say on what the proxy serves: `tool.call`, `resource.read` and `prompt.get`,
+"""The policy's say on what the proxy serves: `mcp_server.run` (may a stdio server be hosted,
+with what egress), `tool.call`, `resource.read` and `prompt.get`,
 each an action on the server (as the merged view shows it) with the item added to the
 resource — `tool`, `mcp_resource` or `prompt` — so every rule on servers applies to their
 items too. A list shows the items the policy allows (asked without arguments); a call, read
@@ -22,6 +23,7 @@ from gateway.policy.decider import Authorizer
 TOOL_CALL = "tool.call"
 RESOURCE_READ = "resource.read"
 PROMPT_GET = "prompt.get"
+MCP_SERVER_RUN = "mcp_server.run"
 # JSON-RPC leaves -32000..-32099 to the server: this one says "the policy refused it".
 POLICY_DENIED = -32003
 
@@ -101,6 +103,24 @@ class Decider:
     ) -> Decision:
         resource = inputs.view_server(server, prompt=prompt_facts(prompt, arguments))
         return await self._authorizer.decide(PROMPT_GET, self._subject, resource)
+
+    async def run(self, server: AnyServer, *, egress: bool) -> Decision:
+        """May the gateway host this stdio server for the caller, with or without egress?"""
+        resource = inputs.view_server(server, sandbox=inputs.SandboxFacts(egress=egress))
+        return await self._authorizer.decide(MCP_SERVER_RUN, self._subject, resource)
+
+
+def not_hosted(server: AnyServer, decision: Decision) -> MCPError:
+    """A stdio server the policy does not let the gateway run: a denial, with its reasons."""
+    said = "; ".join(r.message for r in decision.reasons) or "not permitted"
+    return MCPError(
+        code=POLICY_DENIED,
+        message=f"MCP server {server.name!r} ({server.id}) may not run on this gateway: {said}",
+        data={
+            "reasons": [msgspec.structs.asdict(r) for r in decision.reasons],
+            "decision_id": decision.decision_id,
+        },
+    )
 
 
 def unknown(kind: str, name: str) -> MCPError:

@@ -33,8 +33,10 @@ from gateway.errors import BackendUnavailable, Unauthenticated
 from gateway.mcp_proxy import wire
 from gateway.mcp_proxy.handlers import Proxy, build_server
 from gateway.mcp_proxy.services import ProxyServices
+from gateway.mcp_proxy.stdio import StdioHosting
 from gateway.mcp_proxy.upstreams import UpstreamPool
 from gateway.observability.metrics import observe_mcp
+from gateway.sandbox import Limits, Workspaces
 
 CLIENT_CLOSED = 499  # no response was started: the client went away
 
@@ -112,6 +114,7 @@ class MCPProxy:
             idle_seconds=settings.mcp_upstream_idle_seconds,
             max_per_user=settings.mcp_max_upstreams_per_user,
             max_total=settings.mcp_max_upstreams,
+            stdio=_stdio_hosting(services),
         )
         manager = StreamableHTTPSessionManager(
             app=self._server,
@@ -201,6 +204,26 @@ class MCPProxy:
             await proxy(scope, receive, send)  # type: ignore[arg-type]  # a mount: HTTP only
 
         return mcp_endpoint
+
+
+def _stdio_hosting(services: ProxyServices) -> StdioHosting | None:
+    """Hosting, where the startup probe made a sandbox; never without one."""
+    if not services.hosting.enabled:
+        return None
+    settings = services.settings
+    return StdioHosting(
+        workspaces=Workspaces(settings.stdio_workspace_dir),
+        limits=Limits(
+            memory_bytes=settings.stdio_memory_bytes,
+            cpu_seconds=settings.stdio_cpu_seconds,
+            processes=settings.stdio_max_processes,
+            open_files=settings.stdio_max_open_files,
+        ),
+        readonly_paths=settings.stdio_readonly_paths,
+        idle_seconds=settings.stdio_idle_seconds,
+        max_per_user=settings.stdio_max_per_user,
+        max_total=settings.stdio_max_sandboxes,
+    )
 
 
 async def _body(receive: Receive, limit: int) -> bytes | None:

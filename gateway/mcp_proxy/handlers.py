@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from mcp import MCPError, types
@@ -26,13 +26,13 @@ from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
 from gateway.errors import GatewayError
 from gateway.mcp_proxy import names
-from gateway.mcp_proxy.decisions import Decider, applied, unknown
+from gateway.mcp_proxy.decisions import Decider, applied, not_hosted, unknown
 from gateway.mcp_proxy.services import ProxyServices
 from gateway.mcp_proxy.upstreams import UpstreamPool, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
-HTTP_TRANSPORTS = frozenset({"streamable_http", "sse"})
+PROXIED_TRANSPORTS = frozenset({"streamable_http", "sse", "stdio"})
 UNAVAILABLE_META = "gateway/unavailable"
 # Lists depend on the caller (their view, the policy): never shared; a client may reuse one
 # this long. A call is decided again whatever a cached list showed.
@@ -61,32 +61,68 @@ class _Call:
     subject: Subject
     proxy: Proxy
     decide: Decider
+    # Per stdio server, this request's answer: its sandbox's egress, or why it is not hosted.
+    hosted: dict[str, bool | MCPError] = field(default_factory=dict)
 
     async def servers(self) -> tuple[list[AnyServer], dict[str, str]]:
-        """Reachable servers of the caller's merged view and their prefixes. Stdio servers
-        run where the client is (`/launch`); a disabled server runs nowhere."""
+        """The enabled servers of the caller's merged view and their prefixes: HTTP servers,
+        and stdio servers (hosted in a sandbox where the policy lets them run: `egress`).
+        A disabled server runs nowhere."""
         view = await self.proxy.services.servers.list(self.subject)
-        servers = [s for s in view if s.transport in HTTP_TRANSPORTS and s.enabled]
+        servers = [s for s in view if s.transport in PROXIED_TRANSPORTS and s.enabled]
         return servers, names.prefixes(servers)
+
+    async def egress(self, server: AnyServer) -> bool:
+        """For a stdio server, the egress its sandbox may have, decided by `mcp_server.run`;
+        an MCPError saying why it is not hosted (hosting off here, or the policy's denial).
+        A running sandbox is asked about as it runs; a new one with egress first, then
+        without (egress only where a rule grants it). False for an HTTP server."""
+        if server.transport != "stdio":
+            return False
+        if server.id not in self.hosted:
+            self.hosted[server.id] = await self._hosting(server)
+        answer = self.hosted[server.id]
+        if isinstance(answer, MCPError):
+            raise answer
+        return answer
+
+    async def _hosting(self, server: AnyServer) -> bool | MCPError:
+        hosting = self.proxy.services.hosting
+        if not hosting.enabled:
+            return MCPError(
+                code=types.INTERNAL_ERROR,
+                message=f"MCP server {server.name!r} ({server.id}) is a stdio server and "
+                f"stdio hosting is off on this gateway: {hosting.reason}",
+            )
+        running = self.proxy.pool.hosted_egress(self.subject.id, server)
+        asks = [running] if running is not None else []
+        asks += [egress for egress in (True, False) if egress not in asks]
+        for egress in asks:
+            decision = await self.decide.run(server, egress=egress)
+            if decision.allow and decision.visible:
+                return egress
+        return not_hosted(server, decision)
 
     async def server(self, prefix: str) -> AnyServer | None:
         servers, prefixes = await self.servers()
         return next((s for s in servers if prefixes[s.id] == prefix), None)
 
     async def gather(
-        self, fetch: Callable[[str, AnyServer], Awaitable[Sequence[Item]]]
+        self, fetch: Callable[..., Awaitable[Sequence[Item]]]
     ) -> tuple[list[tuple[AnyServer, str, Item]], list[dict[str, str]]]:
         """Every server's items (server, prefix, item), and the servers that could not answer
         (a `_meta` note: the list is partial, not failed)."""
         servers, prefixes = await self.servers()
-        found = await asyncio.gather(
-            *(fetch(self.subject.id, s) for s in servers), return_exceptions=True
-        )
+
+        async def fetch_one(server: AnyServer) -> Sequence[Item]:
+            return await fetch(self.subject.id, server, egress=await self.egress(server))
+
+        found = await asyncio.gather(*(fetch_one(s) for s in servers), return_exceptions=True)
         items: list[tuple[AnyServer, str, Item]] = []
         unavailable: list[dict[str, str]] = []
         for server, listed in zip(servers, found, strict=True):
             if isinstance(listed, UpstreamUnavailable | MCPError):
-                unavailable.append({"server_id": server.id, "message": _said(listed)})
+                unavailable.append(_note(server, listed))
             elif isinstance(listed, BaseException):
                 raise listed
             else:
@@ -94,8 +130,15 @@ class _Call:
         return items, unavailable
 
 
-def _said(error: UpstreamUnavailable | MCPError) -> str:
-    return str(error) if isinstance(error, UpstreamUnavailable) else error.message
+def _note(server: AnyServer, error: UpstreamUnavailable | MCPError) -> dict[str, str]:
+    """A server that could not answer, for `_meta`: what it is, and why (a policy denial
+    with its decision id)."""
+    if isinstance(error, UpstreamUnavailable):
+        return {"server_id": server.id, "message": str(error)}
+    note = {"server_id": server.id, "message": error.message}
+    if isinstance(error.data, dict) and error.data.get("decision_id"):
+        note["decision_id"] = str(error.data["decision_id"])
+    return note
 
 
 def _meta(unavailable: list[dict[str, str]]) -> dict[str, Any] | None:
@@ -155,12 +198,16 @@ async def call_tool(
     call: _Call, name: str, arguments: dict[str, Any] | None
 ) -> types.CallToolResult:
     server, upstream_name = await _resolve(call, name, "tool")
-    tool = await call.proxy.pool.tool(call.subject.id, server, upstream_name)
+    egress = await call.egress(server)
+    tool = await call.proxy.pool.tool(call.subject.id, server, upstream_name, egress=egress)
     if tool is None:
         raise unknown("tool", name)
     decision = await call.decide.tool(server, tool, arguments or {})
     applied(decision, "tool", name, "tools/call")
-    return _ours(await call.proxy.pool.call_tool(call.subject.id, server, upstream_name, arguments))
+    result = await call.proxy.pool.call_tool(
+        call.subject.id, server, upstream_name, arguments, egress=egress
+    )
+    return _ours(result)
 
 
 # --- resources -----------------------------------------------------------------------------
@@ -200,12 +247,15 @@ async def read_resource(call: _Call, uri: str) -> types.ReadResourceResult:
     if parts is None or server is None:
         raise unknown("resource", uri)
     upstream_uri = parts[1]
-    listed = await call.proxy.pool.list_resources(call.subject.id, server)
+    egress = await call.egress(server)
+    listed = await call.proxy.pool.list_resources(call.subject.id, server, egress=egress)
     known = next((r for r in listed if str(r.uri) == upstream_uri), None)
     applied(
         await call.decide.resource(server, known or upstream_uri), "resource", uri, "resources/read"
     )
-    result = await call.proxy.pool.read_resource(call.subject.id, server, upstream_uri)
+    result = await call.proxy.pool.read_resource(
+        call.subject.id, server, upstream_uri, egress=egress
+    )
     # The contents name the URI the client asked for, not the upstream's.
     contents = [
         c.model_copy(update={"uri": names.wrap_uri(parts[0], str(c.uri))}) for c in result.contents
@@ -234,13 +284,16 @@ async def get_prompt(
     call: _Call, name: str, arguments: dict[str, str] | None
 ) -> types.GetPromptResult:
     server, upstream_name = await _resolve(call, name, "prompt")
-    prompt = await call.proxy.pool.prompt(call.subject.id, server, upstream_name)
+    egress = await call.egress(server)
+    prompt = await call.proxy.pool.prompt(call.subject.id, server, upstream_name, egress=egress)
     if prompt is None:
         raise unknown("prompt", name)
     applied(
         await call.decide.prompt(server, prompt, arguments or {}), "prompt", name, "prompts/get"
     )
-    return await call.proxy.pool.get_prompt(call.subject.id, server, upstream_name, arguments)
+    return await call.proxy.pool.get_prompt(
+        call.subject.id, server, upstream_name, arguments, egress=egress
+    )
 
 
 Answer = TypeVar("Answer", types.CallToolResult, types.GetPromptResult, types.ReadResourceResult)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from gateway.audit.recorder import AuditRecorder
 from gateway.config import Settings
 from gateway.policy.decider import Authorizer
+from gateway.sandbox import HostingStatus
 from gateway.services.credentials import CredentialService
 from gateway.services.servers import MCPServerService
 
@@ -19,3 +20,4 @@ class ProxyServices:
     authorizer: Authorizer  # tool.call decisions
     credentials: CredentialService  # the secret values an upstream's headers reference
     recorder: AuditRecorder  # each MCP message is served in a request scope of its own
+    hosting: HostingStatus  # whether stdio servers can be hosted here (a startup probe)

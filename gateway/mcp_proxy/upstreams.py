@@ -13,6 +13,11 @@ GATEWAY_MCP_UPSTREAM_TIMEOUT_SECONDS and every answer by GATEWAY_MCP_MAX_RESPONS
 (network.py); clients are bounded per user and per process (the least recently used one is
 closed to open another) and closed when idle.
 
+Stdio servers (`transport: stdio`) are hosted the same way, in a sandbox of their own
+(stdio.py) when the pool is given a StdioHosting: one per (user, server, record version, egress),
+with caps and an idle time of their own (GATEWAY_STDIO_*). Whether one may run, and with what
+egress, is the policy's (`mcp_server.run`, asked by the handlers before they come here).
+
 What a caller hears:
 - the upstream's own JSON-RPC error (`MCPError`: unknown tool, bad arguments, ...) unchanged;
 - `UpstreamUnavailable` when the upstream cannot be reached, times out, breaks its stream,
@@ -60,6 +65,7 @@ from gateway.mcp_proxy.network import (
     ResponseTooLarge,
     guarded_client,
 )
+from gateway.mcp_proxy.stdio import SDK_LOGGER, StdioHosting, WithoutServerOutput, sandboxed
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +102,12 @@ class UpstreamUnavailable(Exception):
         self, server: AnyServer, reason: Reason = "unavailable", *, limit: int = 0
     ) -> None:
         named = f"MCP server {server.name!r} ({server.id})"
-        if reason == "too_large":
+        if reason == "unavailable" and server.transport == "stdio":
+            message = (
+                f"{named} is unavailable: its sandboxed process did not start or has stopped "
+                "(the gateway's log says why)"
+            )
+        elif reason == "too_large":
             message = f"{named} answered with more than {limit} bytes; the answer was refused"
         elif reason == "invalid":
             message = f"{named} gave an answer that is not valid MCP"
@@ -151,6 +162,8 @@ class _Upstream:
 
     key: Key
     version: datetime
+    egress: bool  # a hosted stdio server's network (always False for HTTP upstreams)
+    hosted: bool  # a stdio server in a sandbox (its own caps and idle time)
     label: str  # for the log: the server's name and id, the user
     ready: anyio.Event = field(default_factory=anyio.Event)
     closing: anyio.Event = field(default_factory=anyio.Event)
@@ -180,6 +193,7 @@ class UpstreamPool:
         idle_seconds: float,
         max_per_user: int,
         max_total: int,
+        stdio: StdioHosting | None = None,
     ) -> None:
         """`resolve` gives a server's credential values (by name); it is called in the
         task of the request that needs a client, so it runs in that request's context."""
@@ -190,6 +204,7 @@ class UpstreamPool:
         self._idle = idle_seconds
         self._max_per_user = max_per_user
         self._max_total = max_total
+        self._stdio = stdio
         self._clients: OrderedDict[Key, _Upstream] = OrderedDict()  # least recently used first
         self._owned: set[_Upstream] = set()  # every client whose owner task runs
         self._tg: TaskGroup | None = None
@@ -211,6 +226,8 @@ class UpstreamPool:
         quiet = _QuietRefusals()
         for name in _SDK_LOGGERS:
             logging.getLogger(name).addFilter(quiet)
+        unquoted = WithoutServerOutput()
+        logging.getLogger(SDK_LOGGER).addFilter(unquoted)
         # Owner tasks outlive the request that opened them: they run in the lifespan's
         # context, not in a request's (its log fields, its audit scope).
         self._base = contextvars.copy_context()
@@ -231,15 +248,26 @@ class UpstreamPool:
         finally:
             for name in _SDK_LOGGERS:
                 logging.getLogger(name).removeFilter(quiet)
+            logging.getLogger(SDK_LOGGER).removeFilter(unquoted)
 
     async def _reap(self, scope: anyio.CancelScope) -> None:
         with scope:
             while True:
-                await anyio.sleep(min(max(self._idle / 4, 0.05), 30.0))
-                cutoff = anyio.current_time() - self._idle
+                idle = min(self._idle, self._stdio.idle_seconds if self._stdio else math.inf)
+                await anyio.sleep(min(max(idle / 4, 0.05), 30.0))
+                now = anyio.current_time()
                 for up in list(self._clients.values()):
+                    cutoff = now - self._idle_of(up)
                     if up.inflight == 0 and up.ready.is_set() and up.last_used <= cutoff:
                         self._retire(up, "idle")
+
+    def _idle_of(self, up: _Upstream) -> float:
+        return self._stdio.idle_seconds if up.hosted and self._stdio else self._idle
+
+    def hosted_egress(self, user_id: str, server: AnyServer) -> bool | None:
+        """The egress of the sandbox running this server for this user now (None: none)."""
+        up = self._current(user_id, server)
+        return up.egress if up is not None and up.hosted else None
 
     def stats(self) -> PoolStats:
         per_user = Counter(user for user, _ in self._clients)
@@ -255,7 +283,9 @@ class UpstreamPool:
 
     # ----- what the handlers call
 
-    async def list_tools(self, user_id: str, server: AnyServer) -> list[types.Tool]:
+    async def list_tools(
+        self, user_id: str, server: AnyServer, *, egress: bool = False
+    ) -> list[types.Tool]:
         async def op(up: _Upstream, client: Client) -> list[types.Tool]:
             tools = await self._pages(
                 up, "tools", lambda c: client.list_tools(cursor=c), lambda r: r.tools
@@ -263,34 +293,45 @@ class UpstreamPool:
             up.tools = {tool.name: tool for tool in tools}
             return tools
 
-        return await self._run(user_id, server, op)
+        return await self._run(user_id, server, op, egress)
 
-    async def tool(self, user_id: str, server: AnyServer, name: str) -> types.Tool | None:
+    async def tool(
+        self, user_id: str, server: AnyServer, name: str, *, egress: bool = False
+    ) -> types.Tool | None:
         """The upstream's definition of `name` from that client's last listing (listed if
         unknown: a tool added since, or a client this replica has not listed yet)."""
-        up = self._current(user_id, server)
+        up = self._current(user_id, server, egress)
         if up is not None and up.tools is not None and name in up.tools:
             return up.tools[name]
-        return next((t for t in await self.list_tools(user_id, server) if t.name == name), None)
+        listed = await self.list_tools(user_id, server, egress=egress)
+        return next((t for t in listed if t.name == name), None)
 
     async def call_tool(
-        self, user_id: str, server: AnyServer, name: str, arguments: dict[str, Any] | None
+        self,
+        user_id: str,
+        server: AnyServer,
+        name: str,
+        arguments: dict[str, Any] | None,
+        *,
+        egress: bool = False,
     ) -> types.CallToolResult:
         async def op(up: _Upstream, client: Client) -> types.CallToolResult:
             return await client.call_tool(name, arguments)
 
-        return await self._run(user_id, server, op)
+        return await self._run(user_id, server, op, egress)
 
-    async def list_resources(self, user_id: str, server: AnyServer) -> list[types.Resource]:
+    async def list_resources(
+        self, user_id: str, server: AnyServer, *, egress: bool = False
+    ) -> list[types.Resource]:
         async def op(up: _Upstream, client: Client) -> list[types.Resource]:
             return await self._pages(
                 up, "resources", lambda c: client.list_resources(cursor=c), lambda r: r.resources
             )
 
-        return await self._run(user_id, server, op)
+        return await self._run(user_id, server, op, egress)
 
     async def list_resource_templates(
-        self, user_id: str, server: AnyServer
+        self, user_id: str, server: AnyServer, *, egress: bool = False
     ) -> list[types.ResourceTemplate]:
         async def op(up: _Upstream, client: Client) -> list[types.ResourceTemplate]:
             return await self._pages(
@@ -300,17 +341,19 @@ class UpstreamPool:
                 lambda r: r.resource_templates,
             )
 
-        return await self._run(user_id, server, op)
+        return await self._run(user_id, server, op, egress)
 
     async def read_resource(
-        self, user_id: str, server: AnyServer, uri: str
+        self, user_id: str, server: AnyServer, uri: str, *, egress: bool = False
     ) -> types.ReadResourceResult:
         async def op(up: _Upstream, client: Client) -> types.ReadResourceResult:
             return await client.read_resource(uri)
 
-        return await self._run(user_id, server, op)
+        return await self._run(user_id, server, op, egress)
 
-    async def list_prompts(self, user_id: str, server: AnyServer) -> list[types.Prompt]:
+    async def list_prompts(
+        self, user_id: str, server: AnyServer, *, egress: bool = False
+    ) -> list[types.Prompt]:
         async def op(up: _Upstream, client: Client) -> list[types.Prompt]:
             prompts = await self._pages(
                 up, "prompts", lambda c: client.list_prompts(cursor=c), lambda r: r.prompts
@@ -318,23 +361,31 @@ class UpstreamPool:
             up.prompts = {prompt.name: prompt for prompt in prompts}
             return prompts
 
-        return await self._run(user_id, server, op)
+        return await self._run(user_id, server, op, egress)
 
-    async def prompt(self, user_id: str, server: AnyServer, name: str) -> types.Prompt | None:
+    async def prompt(
+        self, user_id: str, server: AnyServer, name: str, *, egress: bool = False
+    ) -> types.Prompt | None:
         """Like `tool`: from that client's last listing, listed if unknown."""
-        up = self._current(user_id, server)
+        up = self._current(user_id, server, egress)
         if up is not None and up.prompts is not None and name in up.prompts:
             return up.prompts[name]
-        found = await self.list_prompts(user_id, server)
+        found = await self.list_prompts(user_id, server, egress=egress)
         return next((p for p in found if p.name == name), None)
 
     async def get_prompt(
-        self, user_id: str, server: AnyServer, name: str, arguments: dict[str, str] | None
+        self,
+        user_id: str,
+        server: AnyServer,
+        name: str,
+        arguments: dict[str, str] | None,
+        *,
+        egress: bool = False,
     ) -> types.GetPromptResult:
         async def op(up: _Upstream, client: Client) -> types.GetPromptResult:
             return await client.get_prompt(name, arguments)
 
-        return await self._run(user_id, server, op)
+        return await self._run(user_id, server, op, egress)
 
     # ----- one operation on a client
 
@@ -343,9 +394,10 @@ class UpstreamPool:
         user_id: str,
         server: AnyServer,
         op: Callable[[_Upstream, Client], Awaitable[T]],
+        egress: bool = False,
     ) -> T:
         for attempt in (1, 2):
-            async with self._using(user_id, server) as up:
+            async with self._using(user_id, server, egress) as up:
                 try:
                     return await self._guarded(up, server, op)
                 except _SessionLost:
@@ -448,15 +500,21 @@ class UpstreamPool:
 
     # ----- clients: finding, opening, closing
 
-    def _current(self, user_id: str, server: AnyServer) -> _Upstream | None:
+    def _current(
+        self, user_id: str, server: AnyServer, egress: bool | None = None
+    ) -> _Upstream | None:
         up = self._clients.get((user_id, server.id))
         if up is None or up.version != server.updated_at or up.ended:
+            return None
+        if egress is not None and up.egress != egress:
             return None
         return up
 
     @asynccontextmanager
-    async def _using(self, user_id: str, server: AnyServer) -> AsyncIterator[_Upstream]:
-        up = await self._acquire(user_id, server)
+    async def _using(
+        self, user_id: str, server: AnyServer, egress: bool = False
+    ) -> AsyncIterator[_Upstream]:
+        up = await self._acquire(user_id, server, egress)
         try:
             await up.ready.wait()
             if up.client is None or up.ended:
@@ -468,18 +526,24 @@ class UpstreamPool:
             if up.retired and up.inflight == 0:
                 up.closing.set()
 
-    async def _acquire(self, user_id: str, server: AnyServer) -> _Upstream:
+    async def _acquire(self, user_id: str, server: AnyServer, egress: bool) -> _Upstream:
         """The client for this user, server and record version (counted as in use): the
         one in the pool, or a new one this request opens (the others wait for it)."""
         if self._tg is None:
             raise RuntimeError("the upstream pool is not running (enter running() first)")
-        if server.transport not in ("streamable_http", "sse") or not server.url:
+        hosted = server.transport == "stdio"
+        if hosted and (self._stdio is None or not server.command):
+            log.warning("server %s is a stdio server and hosting is off here", server.id)
+            raise UpstreamUnavailable(server)
+        if not hosted and (server.transport not in ("streamable_http", "sse") or not server.url):
             log.warning("server %s is not an HTTP MCP server; the proxy cannot reach it", server.id)
             raise UpstreamUnavailable(server)
+        egress = egress and hosted
         key = (user_id, server.id)
         up = self._clients.get(key)
-        if up is not None and up.version != server.updated_at:
-            self._retire(up, "changed")  # a changed URL, header or credential: reopen
+        if up is not None and (up.version != server.updated_at or up.egress != egress):
+            # a changed URL, header, command or credential, or another egress: reopen
+            self._retire(up, "changed")
             up = None
         if up is not None and not up.ended:
             self._clients.move_to_end(key)
@@ -487,14 +551,20 @@ class UpstreamPool:
             return up
         if up is not None:
             self._retire(up, None)
-        up = _Upstream(key=key, version=server.updated_at, label=_label(user_id, server))
-        self._make_room(user_id)
+        up = _Upstream(
+            key=key,
+            version=server.updated_at,
+            egress=egress,
+            hosted=hosted,
+            label=_label(user_id, server),
+        )
+        self._make_room(user_id, hosted)
         self._clients[key] = up
         up.inflight += 1
         try:
             with anyio.fail_after(self._timeout):
                 values = await self._resolve(server)
-            headers = upstream_headers(server, values)
+            headers = {} if hosted else upstream_headers(server, values)
         except BaseException as exc:
             up.ended = True
             up.ready.set()
@@ -505,15 +575,20 @@ class UpstreamPool:
                 raise UpstreamUnavailable(server) from None
             raise
         up.secrets = _secrets(server, values, headers)
-        self._base.copy().run(self._tg.start_soon, self._own, up, server, headers)
+        self._base.copy().run(self._tg.start_soon, self._own, up, server, headers, values)
         return up
 
-    def _make_room(self, user_id: str) -> None:
-        mine = [up for (user, _), up in self._clients.items() if user == user_id]
-        while len(mine) >= self._max_per_user:
+    def _make_room(self, user_id: str, hosted: bool) -> None:
+        """Caps per kind: HTTP clients and sandboxes are counted apart."""
+        max_per_user, max_total = self._max_per_user, self._max_total
+        if hosted and self._stdio is not None:
+            max_per_user, max_total = self._stdio.max_per_user, self._stdio.max_total
+        kind = [up for up in self._clients.values() if up.hosted == hosted]
+        mine = [up for up in kind if up.key[0] == user_id]
+        while len(mine) >= max_per_user:
             self._retire(mine.pop(0), "evicted")
-        while len(self._clients) >= self._max_total:
-            self._retire(next(iter(self._clients.values())), "evicted")
+        while len(kind) >= max_total:
+            self._retire(kind.pop(0), "evicted")
 
     def _retire(self, up: _Upstream, why: Closed | None) -> None:
         """Out of the pool; closed now, or when its last call returns."""
@@ -534,7 +609,13 @@ class UpstreamPool:
             log.warning("upstream %s: %s; its client is closed", up.label, why)
         self._retire(up, "broken")
 
-    async def _own(self, up: _Upstream, server: AnyServer, headers: dict[str, str]) -> None:
+    async def _own(
+        self,
+        up: _Upstream,
+        server: AnyServer,
+        headers: dict[str, str],
+        values: dict[str, str],
+    ) -> None:
         """The owner task: opens the client (within the timeout), keeps it until it is
         retired, then closes it (within the timeout too)."""
         self._owned.add(up)
@@ -543,7 +624,7 @@ class UpstreamPool:
                 up.scope.deadline = anyio.current_time() + self._timeout
                 try:
                     async with AsyncExitStack() as stack:
-                        client = await self._connect(stack, server, headers)
+                        client = await self._connect(stack, up, server, headers, values)
                         up.scope.deadline = math.inf
                         up.client = client
                         self._opened += 1
@@ -565,8 +646,25 @@ class UpstreamPool:
                 self._retire(up, "broken" if up.client is not None else None)
 
     async def _connect(
-        self, stack: AsyncExitStack, server: AnyServer, headers: dict[str, str]
+        self,
+        stack: AsyncExitStack,
+        up: _Upstream,
+        server: AnyServer,
+        headers: dict[str, str],
+        values: dict[str, str],
     ) -> Client:
+        if up.hosted:
+            assert self._stdio is not None
+            transport: Any = sandboxed(
+                self._stdio,
+                up.key[0],
+                server,
+                {name: values[name] for name in server.env if name in values},
+                egress=up.egress,
+                label=up.label,
+                secrets=up.secrets,
+            )
+            return await stack.enter_async_context(self._client(transport))
         assert server.url is not None
         bounds = httpx2.Timeout(self._timeout, read=max(self._timeout, _STREAM_READ_SECONDS))
 
@@ -583,7 +681,7 @@ class UpstreamPool:
             )
 
         if server.transport == "sse":
-            transport: Any = sse_client(
+            transport = sse_client(
                 server.url,
                 headers=headers,
                 timeout=self._timeout,
@@ -595,17 +693,19 @@ class UpstreamPool:
             transport = streamable_http_client(
                 server.url, http_client=http, max_sse_event_size=self._max_bytes
             )
+        return await stack.enter_async_context(self._client(transport))
+
+    def _client(self, transport: Any) -> Client:
         # mode="auto": a 2026-07-28 upstream gets 2026 (server/discover), a 2025 one the
         # handshake. cache=None: every list and read reaches the upstream (the policy
         # decides on what it says now, and the pool is not where answers are kept).
-        client = Client(
+        return Client(
             transport,
             mode="auto",
             cache=None,
             read_timeout_seconds=self._timeout,
             client_info=_CLIENT_INFO,
         )
-        return await stack.enter_async_context(client)
 
 
 def _transport_failure(exc: MCPError, exchange: Exchange) -> str | None:
@@ -636,7 +736,7 @@ def _event_too_large(exc: MCPError) -> bool:
 
 
 def _label(user_id: str, server: AnyServer) -> str:
-    host = urlsplit(server.url or "").hostname or "?"
+    host = "stdio" if server.transport == "stdio" else urlsplit(server.url or "").hostname or "?"
     return f"{server.name!r} ({server.id}, {host}) for {user_id}"
 
 

@@ -133,11 +133,19 @@ class PromptFacts(msgspec.Struct, kw_only=True, frozen=True):
     arguments: dict[str, str] | None = None
 
 
+class SandboxFacts(msgspec.Struct, kw_only=True, frozen=True):
+    """The sandbox an `mcp_server.run` asks for (the MCP proxy hosting a stdio server):
+    `egress` is whether it would have network access. The gateway asks with egress first
+    when it starts a sandbox, then without; a running sandbox is asked about as it runs."""
+
+    egress: bool
+
+
 class MCPServerResource(_ManagedServerFields, kw_only=True, frozen=True, tag="mcp_server"):
     """A server reached through `/v1/mcp-servers`: personal, or an enterprise server of the
     merged view. `listing` is filled on a proposed personal server that names a listing;
     through the MCP proxy, `tool` on a `tool.call`, `mcp_resource` on a `resource.read`,
-    `prompt` on a `prompt.get`."""
+    `prompt` on a `prompt.get`, `sandbox` on an `mcp_server.run`."""
 
     source: Literal["personal", "enterprise"] | None = None
     user_id: str | None = None
@@ -145,6 +153,7 @@ class MCPServerResource(_ManagedServerFields, kw_only=True, frozen=True, tag="mc
     tool: ToolFacts | None = None
     mcp_resource: ResourceFacts | None = None
     prompt: PromptFacts | None = None
+    sandbox: SandboxFacts | None = None
 
 
 class EnterpriseServerResource(
@@ -297,6 +306,7 @@ def view_server(
     *,
     mcp_resource: ResourceFacts | None = None,
     prompt: PromptFacts | None = None,
+    sandbox: SandboxFacts | None = None,
 ) -> MCPServerResource:
     """A server as reached through the merged view (`/v1/mcp-servers/{id}`, the MCP proxy)."""
     if isinstance(server, MCPServerConfig):
@@ -308,6 +318,7 @@ def view_server(
             tool=tool,
             mcp_resource=mcp_resource,
             prompt=prompt,
+            sandbox=sandbox,
         )
     return MCPServerResource(
         **_server_values(server),
@@ -318,6 +329,7 @@ def view_server(
         tool=tool,
         mcp_resource=mcp_resource,
         prompt=prompt,
+        sandbox=sandbox,
     )
 
 

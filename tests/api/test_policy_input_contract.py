@@ -23,8 +23,9 @@ SCHEMAS["marketplace_listings"] = schema_for("ListingsInput", SCHEMA)
 ACTIONS = json.loads((REPO_POLICY_DIR / "gateway" / "data.json").read_text())["actions"]
 FIELDS = {kind.__struct_config__.tag: set(kind.__struct_fields__) for kind in RESOURCE_TYPES}
 PROPOSED = {k.__struct_config__.tag: v.__struct_config__.tag for k, v in PROPOSED_TYPES.items()}
-# Asked over /mcp, not /v1: tests/mcp_proxy/test_proxy.py validates those inputs the same way.
-NOT_ASKED_YET = {"tool.call", "resource.read", "prompt.get"}
+# Asked over /mcp, not /v1: tests/mcp_proxy/test_proxy.py validates those inputs the same way
+# (mcp_server.run's: tests/mcp_proxy/test_stdio_policy.py).
+NOT_ASKED_YET = {"tool.call", "resource.read", "prompt.get", "mcp_server.run"}
 
 
 async def _every_action(client_as: Callable[..., Caller]) -> None:

@@ -152,7 +152,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gateway.services",),  # use cases, no HTTP
     ("gateway.audit",),  # the decision log: recorder, writer, logs, masking, replay
     ("gateway.policy",),  # the engines and the Authorizer (with a recorder port: no audit)
-    ("gateway.auth", "gateway.marketplace", "gateway.secrets", "gateway.stores"),
+    ("gateway.auth", "gateway.marketplace", "gateway.sandbox", "gateway.secrets", "gateway.stores"),
     ("gateway.observability",),
     ("gateway.config",),
     ("gateway.domain", "gateway.errors", "gateway"),

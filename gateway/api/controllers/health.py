@@ -109,6 +109,8 @@ async def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[di
             "policy_bundle": msgspec.to_builtins(bundle_served(runtime.bundles)),
             # What the decision log's writer has done: written, waiting, dropped, failures.
             "decision_log": msgspec.structs.asdict(runtime.services.audit_writer.snapshot()),
+            # Stdio servers hosted in sandboxes, or off and why (a startup probe).
+            "stdio_hosting": msgspec.structs.asdict(runtime.hosting),
             # Requests in flight now, the limit, and how many were refused with a 503.
             "admission": msgspec.structs.asdict(admission) if admission is not None else None,
         },
