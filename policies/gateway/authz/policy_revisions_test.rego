@@ -23,7 +23,8 @@ test_a_user_with_no_role_does_not if {
 
 test_a_role_that_reads_the_log_does_not_read_the_policy_by_that_alone if {
 	reader := f.with_roles(f.user("ann"), ["log_reader"])
-	d := f.decide("policy.read", reader, _revision, null) with data.gateway.platform_role_actions as {"log_reader": ["audit.read"]}
+	roles := {"log_reader": ["audit.read"]}
+	d := f.decide("policy.read", reader, _revision, null) with data.gateway.platform_role_actions as roles
 	f.refused(d, {"not_permitted"})
 }
 
