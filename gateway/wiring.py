@@ -17,6 +17,7 @@ from gateway.audit.log import DecisionLog
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
 from gateway.audit.recorder import AuditRecorder
+from gateway.audit.volume import SubjectVolume
 from gateway.audit.writer import AuditWriter
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings
@@ -217,6 +218,13 @@ def _services(
         Masker(engine),
         required=settings.audit_required,
         queue_size=settings.audit_queue_size,
+        max_input_bytes=settings.audit_max_input_bytes or 2**62,
+        volume=SubjectVolume(
+            subject_bytes=settings.audit_subject_bytes_per_minute or 2**62,
+            subject_records=settings.audit_subject_records_per_minute or 2**62,
+        )
+        if settings.audit_subject_bytes_per_minute or settings.audit_subject_records_per_minute
+        else None,
     )
     closers.append(writer.aclose)  # closed first: what is queued is written while it can be
     labels = {

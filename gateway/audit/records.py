@@ -46,6 +46,12 @@ class DecisionRecord(msgspec.Struct, kw_only=True, frozen=True):
     req_id: str | None = None
     erased: list[str] = msgspec.field(default_factory=list)  # JSON pointers masking removed
     masked: list[str] = msgspec.field(default_factory=list)  # JSON pointers masking replaced
+    # Where the (masked) input was cut to keep the log bounded, and why: `input_size` (over
+    # GATEWAY_AUDIT_MAX_INPUT_BYTES) or `subject_volume` (over the subject's budget);
+    # `input_bytes` is the size it had (gateway/audit/volume.py).
+    cut: list[str] = msgspec.field(default_factory=list)
+    cut_reason: str | None = None
+    input_bytes: int | None = None
     # The gateway's own: the HTTP request and its outcome.
     http: HTTPInfo = msgspec.field(default_factory=HTTPInfo)
     # Indexed for /v1/audit/decisions queries.
