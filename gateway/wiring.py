@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import __version__
+from gateway.audit.checkpoint import CheckpointSigner, checkpoint_key
 from gateway.audit.log import DecisionLog
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
@@ -131,6 +132,12 @@ async def _close_all(closers: list[Closer]) -> None:
             log.exception("error while closing a backend")
 
 
+def checkpoint_signer(settings: Settings) -> CheckpointSigner:
+    """Signs retention checkpoints (gateway/audit/checkpoint.py): the key of
+    GATEWAY_AUDIT_CHECKPOINT_KEY, else one derived from GATEWAY_JWT_SECRET, else none."""
+    return CheckpointSigner(checkpoint_key(settings.audit_checkpoint_key, settings.jwt_secret))
+
+
 def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> Stores:
     personal: MCPServerStore
     enterprise_servers: EnterpriseMCPServerStore
@@ -170,6 +177,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
             client,
             max_bytes=settings.audit_max_bytes or RedisDecisionLog.DEFAULT_MAX_BYTES,
             max_age_seconds=settings.audit_max_age_seconds,
+            signer=checkpoint_signer(settings),
         )
     else:
         memory_enterprises = MemoryEnterpriseStore()
@@ -183,6 +191,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         decision_log = MemoryDecisionLog(
             max_bytes=settings.audit_max_bytes or MemoryDecisionLog.DEFAULT_MAX_BYTES,
             max_age_seconds=settings.audit_max_age_seconds,
+            signer=checkpoint_signer(settings),
         )
     secrets: SecretStore
     if settings.vault_addr:

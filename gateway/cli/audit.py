@@ -12,8 +12,15 @@ import msgspec
 from gateway.audit.chain import ChainReport, verify_chain
 from gateway.audit.records import DecisionRecord
 from gateway.cli.audit_args import audit_filter, filter_arguments, source_arguments
-from gateway.cli.audit_sources import Source, file_lines, open_source, positions, using
-from gateway.cli.common import command
+from gateway.cli.audit_sources import (
+    Redis,
+    Source,
+    file_lines,
+    open_source,
+    positions,
+    using,
+)
+from gateway.cli.common import CommandError, command
 from gateway.cli.tables import print_table
 
 
@@ -38,6 +45,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--allow-gaps", action="store_true", help="the export is filtered: check each record"
     )
     command(verify, _verify)
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the Redis log's indexes from its stream (after `verify` names one)"
+    )
+    command(reindex, _reindex)
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -75,13 +86,29 @@ def _verify(args: argparse.Namespace) -> int:
     return _report(asyncio.run(using(source, lambda s: s.verify())), "the log")
 
 
+def _reindex(args: argparse.Namespace) -> int:
+    args.url = args.token = None  # the indexes are Redis's: GATEWAY_REDIS_URL
+    source = open_source(args)
+    if not isinstance(source, Redis):
+        raise CommandError("reindex needs GATEWAY_REDIS_URL")
+    done = asyncio.run(using(source, lambda _: source.reindex()))
+    print(f"{done} records indexed")
+    return 0
+
+
 def _report(report: ChainReport, what: str) -> int:
     if report.ok:
         head = report.head
+        trimmed = report.trimmed
         print(
             f"ok: {report.checked} records of {what} chain"
             + (f"; head {head.seq} {head.hash}" if head else "")
         )
+        if trimmed is not None:
+            print(
+                f"trimmed: retention removed records 1..{trimmed.seq} ({trimmed.reason}, "
+                f"{trimmed.at}); its checkpoint's signature holds"
+            )
         return 0
     print(f"FAILED after {report.checked} intact records: {report.detail}")
     return 1

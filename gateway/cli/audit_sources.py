@@ -21,6 +21,7 @@ import httpx
 import msgspec
 
 from gateway.audit.chain import ChainReport, verify_chain
+from gateway.audit.checkpoint import CheckpointSigner, checkpoint_key
 from gateway.audit.log import AuditFilter
 from gateway.audit.records import DecisionRecord, decode_record
 from gateway.audit.redis_log import RedisDecisionLog
@@ -85,10 +86,10 @@ class _API:
         await self._client.aclose()
 
 
-class _Redis:
-    def __init__(self, url: str, cluster: bool) -> None:
+class Redis:
+    def __init__(self, url: str, cluster: bool, signer: CheckpointSigner) -> None:
         self._client = redis_client_from_url(url, cluster=cluster)
-        self._log = RedisDecisionLog(self._client)
+        self._log = RedisDecisionLog(self._client, signer=signer)
 
     async def query(self, where: AuditFilter, limit: int) -> list[DecisionRecord]:
         found: list[DecisionRecord] = []
@@ -107,11 +108,14 @@ class _Redis:
     async def verify(self) -> ChainReport:
         return await self._log.verify()
 
+    async def reindex(self) -> int:
+        return await self._log.reindex()
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-Source = _API | _Redis
+Source = _API | Redis
 
 
 def open_source(args: argparse.Namespace) -> Source:
@@ -121,7 +125,8 @@ def open_source(args: argparse.Namespace) -> Source:
         return _API(args.url, token)
     config = settings()
     if config.redis_url:
-        return _Redis(config.redis_url, config.redis_cluster)
+        signer = CheckpointSigner(checkpoint_key(config.audit_checkpoint_key, config.jwt_secret))
+        return Redis(config.redis_url, config.redis_cluster, signer)
     raise CommandError(
         "no decision log to read: give --url (the gateway's API) or set GATEWAY_REDIS_URL "
         "(the memory log lives inside its gateway: read it through --url)"
