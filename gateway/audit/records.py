@@ -52,6 +52,10 @@ class DecisionRecord(msgspec.Struct, kw_only=True, frozen=True):
     cut: list[str] = msgspec.field(default_factory=list)
     cut_reason: str | None = None
     input_bytes: int | None = None
+    # Set only on a record as a reader about one enterprise gets it (never stored): the JSON
+    # pointers left out because they are about other enterprises. Its `hash` is then the
+    # stored record's, which the shown one no longer hashes to.
+    redacted: list[str] = msgspec.field(default_factory=list)
     # The gateway's own: the HTTP request and its outcome.
     http: HTTPInfo = msgspec.field(default_factory=HTTPInfo)
     # Indexed for /v1/audit/decisions queries.

@@ -125,6 +125,16 @@ class Authorizer:
             path, _outcome(path, result, allowed), remembered, None if remembered else elapsed / 1e9
         )
         decision_id = engine_decision_id or self._new_id()
+        if (
+            enterprise_id
+            and isinstance(result, dict)
+            and result.get("visible") is False
+            and enterprise_id not in subject.memberships
+        ):
+            # An outsider's probe that was answered "not found" is filed under the prober,
+            # not under the enterprise probed: its owners read their enterprise's part of the
+            # log, not who else exists (auditors find it by user or resource).
+            enterprise_id = None
         if remembered and not log_repeats:
             return decision_id, result
         await self._recorder.record(

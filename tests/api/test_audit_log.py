@@ -125,7 +125,10 @@ async def test_enterprise_admins_read_their_enterprise_only(
     assert mine.status_code == 200, mine.text
     assert {r["enterprise_id"] for r in mine.json()["items"]} == {ent}
     assert denial in {r["decision_id"] for r in mine.json()["items"]}
-    assert (await carol.get(f"{DECISIONS}/{denial}")).status_code == 200
+    assert (await carol.get(f"{DECISIONS}/{denial}?enterprise_id={ent}")).status_code == 200
+    # One record is read as the whole log's (auditors) or as one enterprise's.
+    assert (await carol.get(f"{DECISIONS}/{denial}")).status_code == 403
+    assert (await carol.get(f"{DECISIONS}/{other_denial}?enterprise_id={ent}")).status_code == 404
     for refused in (
         f"{DECISIONS}?enterprise_id={other}",
         f"{DECISIONS}",  # the whole log is the auditors'
@@ -136,6 +139,45 @@ async def test_enterprise_admins_read_their_enterprise_only(
         response = await carol.get(refused)
         assert response.status_code == 403, refused
         assert response.json()["decision_id"] == response.headers["x-decision-id"]
+
+
+async def test_an_owner_sees_nothing_of_another_enterprise_in_their_records(
+    client_as: Callable[..., Caller],
+) -> None:
+    """Issue 24: alice's `?enterprise_id=` showed bob's membership of erin's enterprise (its
+    id, his role, its restrict flag) inside bob's records."""
+    alice, bob, erin = (client_as(u) for u in ("alice", "bob", "erin"))
+    other, _, _ = await _enterprise_with_a_denial(erin, bob)
+    ent, _, denial = await _enterprise_with_a_denial(alice, bob)
+
+    listed = await alice.get(f"{DECISIONS}?enterprise_id={ent}&user_id=bob")
+    one = await alice.get(f"{DECISIONS}/{denial}?enterprise_id={ent}")
+    exported = await alice.get(f"{DECISIONS}/export?enterprise_id={ent}")
+    assert (listed.status_code, one.status_code, exported.status_code) == (200, 200, 200)
+    for shown in (listed.text, one.text, exported.text):
+        assert ent in shown and other not in shown
+    record = one.json()
+    assert set(record["input"]["subject"]["memberships"]) == {ent}
+    assert record["redacted"] == ["/input/subject/memberships"]
+    # An auditor reading the whole log sees the record as it is stored.
+    full = await auditor(alice.client).get(f"{DECISIONS}/{denial}")
+    assert set(full.json()["input"]["subject"]["memberships"]) == {ent, other}
+    assert full.json()["redacted"] == []
+
+
+async def test_an_outsiders_probe_is_not_filed_under_the_enterprise_probed(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice, mallory = client_as("alice"), client_as("mallory")
+    ent, _, _ = await _enterprise_with_a_denial(alice, client_as("bob"))
+    probe = await mallory.get(f"/v1/enterprises/{ent}")
+    assert probe.status_code == 404
+    probe_id = probe.headers["x-decision-id"]
+    owners = (await alice.get(f"{DECISIONS}?enterprise_id={ent}&limit=500")).json()["items"]
+    assert probe_id not in {r["decision_id"] for r in owners}
+    assert "mallory" not in {r["subject_id"] for r in owners}
+    found = (await auditor(alice.client).get(f"{DECISIONS}?user_id=mallory")).json()["items"]
+    assert probe_id in {r["decision_id"] for r in found}
 
 
 async def test_anyone_else_is_refused(client_as: Callable[..., Caller]) -> None:

@@ -137,5 +137,6 @@ class AuditController(Controller):
         subject: NamedDependency[Subject],
         audit: NamedDependency[AuditService],
         decision_id: DecisionIdParam,
+        enterprise_id: OptionalEnterpriseId = None,
     ) -> DecisionRecord:
-        return await audit.get(subject, decision_id)
+        return await audit.get(subject, decision_id, enterprise_id)
