@@ -226,6 +226,9 @@ async def test_the_export_is_opa_decision_log_ndjson_oldest_first(
         ("action=DROP TABLE", "action"),
         ("cursor=not.ours", "cursor"),  # not base64url: the document's pattern refuses it
         ("limit=0", "limit"),
+        ("user=bob", "user"),  # issue 24: silently ignored, 191 records of four users came back
+        ("reason=enterprise_managed", "reason"),
+        ("since=1y", "since"),
     ],
 )
 async def test_bad_filters_are_400_naming_the_parameter(
@@ -234,6 +237,37 @@ async def test_bad_filters_are_400_naming_the_parameter(
     response = await auditor(client_as("x").client).get(f"{DECISIONS}?{query}")
     assert response.status_code == 400, response.text
     assert field in response.text
+
+
+async def test_unknown_parameters_are_named_on_every_audit_route(
+    client_as: Callable[..., Caller],
+) -> None:
+    ann = auditor(client_as("x").client)
+    for url in (
+        f"{DECISIONS}?user=bob&reason=x&allowed=false",
+        f"{DECISIONS}/export?limit=5",
+        f"{DECISIONS}/some-id?user_id=bob",
+    ):
+        response = await ann.get(url)
+        assert response.status_code == 400, url
+        body = response.json()
+        assert {e["key"] for e in body["extra"]} == (
+            {"user", "reason"} if "reason" in url else {"limit"} if "export" in url else {"user_id"}
+        ), body
+
+
+@pytest.mark.parametrize("since", ["15m", "1h", "7d", "today", "2026-01-01T00:00:00Z"])
+async def test_the_api_takes_the_clis_time_grammar(
+    client_as: Callable[..., Caller], since: str
+) -> None:
+    alice = client_as("alice")
+    denied = await client_as("bob").get("/v1/enterprises/ent_nope")
+    assert denied.status_code == 404
+    found = await auditor(alice.client).get(f"{DECISIONS}?user_id=bob&since={since}")
+    assert found.status_code == 200, found.text
+    assert denied.headers["x-decision-id"] in {r["decision_id"] for r in found.json()["items"]}
+    later = await auditor(alice.client).get(f"{DECISIONS}?user_id=bob&until={since}")
+    assert denied.headers["x-decision-id"] not in {r["decision_id"] for r in later.json()["items"]}
 
 
 async def test_a_cursor_the_gateway_did_not_issue_is_a_422(
