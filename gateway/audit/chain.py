@@ -10,7 +10,7 @@ the head the log recorded, so removing the oldest or the newest record shows too
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any, Literal
 
 import msgspec
@@ -180,6 +180,24 @@ async def verify_chain(
     """`entries` in stored order. `floor` None: start at the first record (an export that
     does not begin at the log's floor); `head` None: end anywhere. `trimmed`: the checked
     checkpoint `floor` comes from, reported as a trim."""
+    # Closed here, failing or not: a generator left suspended on a failing verify was closed
+    # by asyncio.run's shutdown after its Redis client or HTTP stream, and the CLI printed
+    # `RuntimeError: aclose(): asynchronous generator is already running`.
+    closing = entries if isinstance(entries, AsyncGenerator) else None
+    try:
+        return await _walk_all(entries, floor, head, allow_gaps, trimmed)
+    finally:
+        if closing is not None:
+            await closing.aclose()
+
+
+async def _walk_all(
+    entries: AsyncIterable[tuple[int, bytes]],
+    floor: ChainEnd | None,
+    head: ChainEnd | None,
+    allow_gaps: bool,
+    trimmed: Checkpoint | None,
+) -> ChainReport:
     walk: _Walk | None = None
     async for position, raw in entries:
         if walk is None:

@@ -64,6 +64,12 @@ class DecisionRecord(msgspec.Struct, kw_only=True, frozen=True):
     action: str | None = None
     resource_id: str | None = None
     allowed: bool | None = None
+    # `list`: the decision filtered a list (tools/list …: the item shown or not), `call`: an
+    # attempt to use the item; None for decisions that are neither.
+    purpose: str | None = None
+    # A page decision (marketplace listings): how many of its items were allowed, denied.
+    items_allowed: int | None = None
+    items_denied: int | None = None
     # The chain (set when the record is appended).
     seq: int = 0
     prev_hash: str = ""

@@ -21,7 +21,7 @@ from gateway.cli.audit_sources import (
     using,
 )
 from gateway.cli.common import CommandError, command
-from gateway.cli.tables import print_table
+from gateway.cli.tables import print_record, print_table
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +32,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     query.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     query.add_argument("--json", action="store_true", help="one JSON record per line")
     command(query, _query)
+    show = commands.add_parser("show", help="one decision: who, what, why, policy, chain, input")
+    source_arguments(show)
+    show.add_argument("decision_id", help="a decision id (a response's X-Decision-Id)")
+    show.add_argument(
+        "--enterprise", help="read it as this enterprise's (an owner's or admin's read)"
+    )
+    show.add_argument("--json", action="store_true", help="the record as JSON")
+    command(show, _show)
     export = commands.add_parser("export", help="NDJSON, oldest first: OPA decision-log lines")
     source_arguments(export)
     filter_arguments(export)
@@ -59,6 +67,18 @@ def _query(args: argparse.Namespace) -> int:
             sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
     else:
         print_table(found, sys.stdout)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    source = open_source(args)
+    record = asyncio.run(using(source, lambda s: s.get(args.decision_id, args.enterprise)))
+    if record is None:
+        raise CommandError(f"decision {args.decision_id} not found")
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
+    else:
+        print_record(record, sys.stdout)
     return 0
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -69,6 +70,16 @@ class _API:
             params["cursor"] = page["next_cursor"]
         return found[:limit]
 
+    async def get(self, decision_id: str, enterprise_id: str | None) -> DecisionRecord | None:
+        params = {"enterprise_id": enterprise_id} if enterprise_id else {}
+        response = await self._client.get(
+            f"/v1/audit/decisions/{quote(decision_id, safe='')}", params=params
+        )
+        if response.status_code == 404:
+            return None
+        await self._check(response)
+        return msgspec.json.decode(response.content, type=DecisionRecord)
+
     async def export(self, where: AuditFilter) -> AsyncIterator[bytes]:
         params = self._params(where)
         async with self._client.stream("GET", "/v1/audit/decisions/export", params=params) as r:
@@ -101,6 +112,14 @@ class Redis:
                 break
             before = page.next_before
         return found
+
+    async def get(self, decision_id: str, enterprise_id: str | None) -> DecisionRecord | None:
+        """Redis is read as a whole (its credentials read everything): `enterprise_id` only
+        checks the record is that enterprise's."""
+        record = await self._log.get(decision_id)
+        if record is None or (enterprise_id and record.enterprise_id != enterprise_id):
+            return None
+        return record
 
     def export(self, where: AuditFilter) -> AsyncIterator[bytes]:
         return self._log.export(where)
@@ -146,13 +165,17 @@ async def using(source: Source, work: Callable[[Source], Awaitable[T]]) -> T:
 
 
 async def positions(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
-    """An export's records with their own `seq` as position."""
-    async for raw in lines:
-        try:
-            seq = int(msgspec.json.decode(raw)["seq"])
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
-            seq = -1
-        yield seq, raw
+    """An export's records with their own `seq` as position; closing it closes `lines`."""
+    try:
+        async for raw in lines:
+            try:
+                seq = int(msgspec.json.decode(raw)["seq"])
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+                seq = -1
+            yield seq, raw
+    finally:
+        if isinstance(lines, AsyncGenerator):
+            await lines.aclose()
 
 
 def file_lines(path: str) -> AsyncIterator[bytes]:

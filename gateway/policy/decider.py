@@ -105,6 +105,7 @@ class Authorizer:
         resource_id: str | None = None,
         enterprise_id: str | None = None,
         log_repeats: bool = True,
+        purpose: str | None = None,
     ) -> tuple[str, Any]:
         """`log_repeats=False`: a remembered answer is not logged again (a question the
         gateway asks on every request, whose first answer is in the log)."""
@@ -152,6 +153,8 @@ class Authorizer:
                 action=action,
                 resource_id=resource_id,
                 allowed=allowed if isinstance(allowed, bool) else None,
+                purpose=purpose,
+                **_item_counts(path, result),
             )
         )
         return decision_id, result
@@ -166,9 +169,11 @@ class Authorizer:
         env_vars: Sequence[str] | None = None,
         enterprise_id: str | None = None,
         counts: Counts | None = None,
+        purpose: str | None = None,
     ) -> Decision:
         """`data.gateway.authz.decision`. `proposed` is the object as it would be after a
-        create or change; `env_vars` the names a credential write sets (never values)."""
+        create or change; `env_vars` the names a credential write sets (never values);
+        `purpose` what the record says the decision was for (`list`: filtering a list)."""
         doc = PolicyInput(
             action=action,
             subject=subject,
@@ -184,6 +189,7 @@ class Authorizer:
             subject=subject,
             resource_id=_resource_id(resource, proposed),
             enterprise_id=_enterprise_id(resource, proposed, enterprise_id),
+            purpose=purpose,
         )
         return _parse_decision(result, decision_id, AUTHZ_DECISION)
 
@@ -287,6 +293,18 @@ class Authorizer:
                 decision_id,
             )
             return {lid: Decision(reasons=(_MALFORMED,), decision_id=decision_id) for lid in ids}
+
+
+def _item_counts(path: str, result: Any) -> dict[str, int]:
+    """A page decision decides many items at once: how many were allowed and denied, so a
+    page's denials count like any other (its own `allowed` stays null)."""
+    if path != MARKETPLACE_LISTINGS or not isinstance(result, dict):
+        return {}
+    decisions = result.get("decisions")
+    if not isinstance(decisions, dict):
+        return {}
+    answers = [d.get("allow") is True for d in decisions.values() if isinstance(d, dict)]
+    return {"items_allowed": sum(answers), "items_denied": len(answers) - sum(answers)}
 
 
 def _outcome(path: str, result: Any, allowed: Any) -> str:

@@ -180,6 +180,26 @@ async def test_an_outsiders_probe_is_not_filed_under_the_enterprise_probed(
     assert probe_id in {r["decision_id"] for r in found}
 
 
+async def test_a_marketplace_page_counts_its_denials_per_item(
+    client_as: Callable[..., Caller],
+) -> None:
+    """Issue 24: page decisions carried `allowed: null` and never counted as denials."""
+    alice = client_as("alice")
+    ent = (await alice.post("/v1/enterprises", json={"name": "Strict"})).json()["id"]
+    restricted = await alice.patch(
+        f"/v1/enterprises/{ent}", json={"restrict_installs_to_approved": True}
+    )
+    assert restricted.status_code == 200, restricted.text
+    again = await alice.get("/v1/marketplace/servers?limit=500")
+    listings = again.json()["items"]
+    denied = sum(1 for item in listings if not item["allowed"])
+    assert denied == len(listings) > 0  # nothing approved: every install refused
+    page_id = again.headers["x-decision-id"]
+    record = (await auditor(alice.client).get(f"{DECISIONS}/{page_id}")).json()
+    assert record["path"] == "gateway/marketplace/listings" and record["allowed"] is None
+    assert (record["items_allowed"], record["items_denied"]) == (len(listings) - denied, denied)
+
+
 async def test_anyone_else_is_refused(client_as: Callable[..., Caller]) -> None:
     alice, bob = client_as("alice"), client_as("bob")
     ent, _, denial = await _enterprise_with_a_denial(alice, bob)

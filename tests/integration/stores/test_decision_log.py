@@ -336,3 +336,22 @@ async def test_a_deleted_decision_id_key_is_named_by_verify(redis_client: aredis
     await redis_client.delete(k.audit_decision("d-2"))
     report = await log.verify()
     assert (report.ok, report.problem, report.decision_id) == (False, "index", "d-2"), report
+
+
+async def test_a_failing_verify_closes_what_it_read() -> None:
+    """The CLI printed `RuntimeError: aclose(): asynchronous generator is already running`
+    on a failing verify: the walk returned with its source still suspended."""
+    sealed = await MemoryDecisionLog().append([record(i) for i in range(1, 6)])
+    lines = [msgspec.json.encode(r) for r in sealed]
+    closed: list[bool] = []
+
+    async def exported() -> AsyncIterator[tuple[int, bytes]]:
+        try:
+            for raw in lines[:2] + lines[3:]:
+                yield msgspec.json.decode(raw)["seq"], raw
+        finally:
+            closed.append(True)
+
+    report = await verify_chain(exported())
+    assert (report.ok, report.problem) == (False, "removed")
+    assert closed == [True]
