@@ -22,7 +22,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.serialization import encode_json
 
-from gateway.api.controllers.audit import AuditController
+from gateway.api.controllers.audit import AuditController, AuditSummaryController
 from gateway.api.controllers.enterprise_servers import (
     EnterpriseServerController,
     EnterpriseServerCredentialController,
@@ -158,6 +158,7 @@ class GatewayPlugin(InitPluginProtocol):
                 EnterpriseServerCredentialController,
                 MarketplaceController,
                 AuditController,
+                AuditSummaryController,
             ]
         )
         app_config.dependencies.update(DEPENDENCIES)

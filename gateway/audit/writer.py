@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -32,7 +33,12 @@ from gateway.audit.masking import Masker
 from gateway.audit.records import DecisionRecord
 from gateway.audit.volume import SubjectVolume, cap_input
 from gateway.errors import BackendUnavailable
-from gateway.observability.metrics import DECISION_LOG_FAILURES, RECORDS_DROPPED, RECORDS_WRITTEN
+from gateway.observability.metrics import (
+    DECISION_LOG_FAILURES,
+    RECORDS_DROPPED,
+    RECORDS_WRITTEN,
+    observe_denial,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,25 @@ class _Item:
     record: DecisionRecord | None  # None: a flush marker
     done: asyncio.Future[None] | None = None
     masked: bool = False
+
+
+def _count_denials(record: DecisionRecord) -> None:
+    """gateway_policy_denials_total, by rule: counted as records are written (off the
+    request path), each item of a page decision on its own."""
+    result = record.result if isinstance(record.result, dict) else {}
+    if record.allowed is False:
+        _observe_codes(result)
+    elif record.items_denied and isinstance(result.get("decisions"), dict):
+        for item in result["decisions"].values():
+            if isinstance(item, dict) and item.get("allow") is not True:
+                _observe_codes(item)
+
+
+def _observe_codes(result: Any) -> None:
+    reasons = result.get("reasons") if isinstance(result, dict) else None
+    codes = [r.get("code") for r in reasons or [] if isinstance(r, dict)]
+    for code in [c for c in codes if isinstance(c, str)] or ["no_reason"]:
+        observe_denial(code)
 
 
 class AuditWriter:
@@ -223,6 +248,9 @@ class AuditWriter:
                 item.record = await self._masker.mask(item.record)
                 item.masked = True
         self.stats.mask_failures = self._masker.failures
+        for item in items:
+            if item.record is not None:
+                _count_denials(item.record)
         capped = [
             cap_input(item.record, self._max_input_bytes)
             for item in items

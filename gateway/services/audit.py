@@ -12,6 +12,7 @@ import msgspec
 
 from gateway.audit.log import AuditFilter, DecisionLog, QueryPage
 from gateway.audit.records import DecisionRecord
+from gateway.audit.summary import AuditSummary, summarize
 from gateway.audit.writer import AuditWriter
 from gateway.domain.subjects import Subject
 from gateway.policy.decider import Authorizer
@@ -54,6 +55,11 @@ class AuditService:
         if where.enterprise_id is None:
             return lines
         return _exported_about(lines, where.enterprise_id)
+
+    async def summary(self, subject: Subject, where: AuditFilter, *, top: int) -> AuditSummary:
+        """Counts over the matching records, read as a query is (the same decision)."""
+        await self._may_read(subject, where)
+        return await summarize(self._log.export(where), top=top)
 
     async def get(
         self, subject: Subject, decision_id: str, enterprise_id: str | None = None

@@ -16,11 +16,13 @@ import pytest_asyncio
 import redis.asyncio as aredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from gateway.config import Settings
 from tests.fixtures.gateway import AppFactory, Caller, caller, join, on_app_loop
 
 DECISIONS = "/v1/audit/decisions"
+SUMMARY = "/v1/audit/summary"
 MANAGED = {"name": "github", "transport": "streamable_http", "url": "https://mcp.example.com/mcp"}
 OPA_LOG_FIELDS = {"decision_id", "path", "input", "result", "timestamp", "bundles", "labels"}
 
@@ -198,6 +200,48 @@ async def test_a_marketplace_page_counts_its_denials_per_item(
     record = (await auditor(alice.client).get(f"{DECISIONS}/{page_id}")).json()
     assert record["path"] == "gateway/marketplace/listings" and record["allowed"] is None
     assert (record["items_allowed"], record["items_denied"]) == (len(listings) - denied, denied)
+
+
+async def test_the_summary_counts_denials_by_rule_day_subject_and_action(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice, bob = client_as("alice"), client_as("bob")
+    ent, _, _ = await _enterprise_with_a_denial(alice, bob)
+    mine = await alice.get(f"{SUMMARY}?enterprise_id={ent}&allowed=false")
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["complete"] is True and body["denied"] == 1 and body["allowed"] == 0
+    assert body["by_rule"] == [{"key": "enterprise_managed", "count": 1}]
+    assert body["by_subject"] == [{"key": "bob", "count": 1}]
+    assert body["by_action"] == [{"key": "mcp_server.update", "count": 1}]
+    assert [d["denied"] for d in body["by_day"]] == [1]
+    assert body["by_rule_day"][0]["rule"] == "enterprise_managed"
+    # Bounded, and asked like a query: the same decision, the same 400s.
+    everything = await auditor(alice.client).get(f"{SUMMARY}?top=1&since=today")
+    assert everything.status_code == 200 and len(everything.json()["by_subject"]) <= 1
+    assert (await alice.get(f"{SUMMARY}?top=51&enterprise_id={ent}")).status_code == 400
+    assert (await alice.get(f"{SUMMARY}?rule=x&enterprise_id={ent}")).status_code == 400
+    assert (await bob.get(f"{SUMMARY}?enterprise_id={ent}")).status_code == 403
+    assert (await alice.get(SUMMARY)).status_code == 403  # the whole log: auditors only
+
+
+async def test_denials_are_counted_per_rule_in_metrics(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice, bob = client_as("alice"), client_as("bob")
+
+    async def denials() -> float:
+        runtime = alice.client.app.state.runtime
+        assert await on_app_loop(alice.client, runtime.services.audit_writer.flush())
+        # The module-level counters /metrics serves (tests/api/test_metrics.py scrapes them).
+        found = REGISTRY.get_sample_value(
+            "gateway_policy_denials_total", {"rule": "enterprise_managed"}
+        )
+        return found or 0.0
+
+    before = await denials()
+    await _enterprise_with_a_denial(alice, bob)
+    assert await denials() == before + 1
 
 
 async def test_anyone_else_is_refused(client_as: Callable[..., Caller]) -> None:

@@ -23,6 +23,7 @@ from gateway.api.params import (
 from gateway.audit.instants import BadInstant, parse_instant
 from gateway.audit.log import AuditFilter
 from gateway.audit.records import DecisionRecord
+from gateway.audit.summary import AuditSummary
 from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput, UnprocessableInput
 from gateway.services.audit import AuditService
@@ -173,3 +174,35 @@ class AuditController(Controller):
         enterprise_id: OptionalEnterpriseId = None,
     ) -> DecisionRecord:
         return await audit.get(subject, decision_id, enterprise_id)
+
+
+Top = Annotated[
+    int, Parameter(ge=1, le=50, description="entries per list (default 10, at most 50)")
+]
+
+
+class AuditSummaryController(Controller):
+    path = "/v1/audit/summary"
+    tags = ["audit"]
+    dependencies = {"where": Provide(provide_filter, sync_to_thread=False)}
+
+    @get(
+        "/",
+        summary="Counts of the matching decisions: denials by rule, day, subject and action",
+        description=(
+            "Bounded: at most 50,000 records are read (`complete: false` beyond: narrow the "
+            "filters or the window), `top` entries per list, 400 days. A page decision "
+            "counts each item it denied. Who may read it: as for /v1/audit/decisions."
+        ),
+        opt={KNOWN_QUERY: FILTERS | {"top"}},
+        before_request=reject_unknown_parameters,
+        **answers(404, 422),
+    )
+    async def summarize(
+        self,
+        subject: NamedDependency[Subject],
+        audit: NamedDependency[AuditService],
+        where: NamedDependency[AuditFilter],
+        top: Top = 10,
+    ) -> AuditSummary:
+        return await audit.summary(subject, where, top=top)
