@@ -112,6 +112,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The HMAC key of retention checkpoints (docs/audit.md, "Retention"); unset: derived
     # from GATEWAY_JWT_SECRET; neither: checkpoints are unsigned and `verify` says so.
     audit_checkpoint_key: str | None = None
+    # /console's replay page offers the subdirectories of this directory as candidate policy
+    # directories (never a path typed in the browser); unset: no replay in the console.
+    console_candidates_dir: str | None = None
     # The `labels.id` of this replica's records; default <hostname>-<pid>.
     instance_id: str | None = None
     # Requests in flight per process; beyond it a 503 with Retry-After (health exempt).

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.audit.chain import ChainReport
 from gateway.audit.log import AuditFilter, DecisionLog, QueryPage
 from gateway.audit.records import DecisionRecord
 from gateway.audit.summary import AuditSummary, summarize
@@ -55,6 +56,11 @@ class AuditService:
         if where.enterprise_id is None:
             return lines
         return _exported_about(lines, where.enterprise_id)
+
+    async def verify(self, subject: Subject) -> ChainReport:
+        """The whole chain: read as the whole log is (the policy grants it to auditors)."""
+        await self._may_read(subject, AuditFilter())
+        return await self._log.verify()
 
     async def summary(self, subject: Subject, where: AuditFilter, *, top: int) -> AuditSummary:
         """Counts over the matching records, read as a query is (the same decision)."""

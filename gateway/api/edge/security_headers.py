@@ -18,6 +18,12 @@ _ALWAYS = [
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _NO_STORE = (b"cache-control", b"no-store")
+# The console: its own stylesheet, inline SVG, forms to itself, no script at all.
+_CONSOLE_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    b"frame-ancestors 'none'; base-uri 'none'",
+)
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
@@ -27,7 +33,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers: list[Any] = list(message.get("headers") or ())
     cached = any(name.lower() == b"cache-control" for name, _ in headers)
     headers.extend(_ALWAYS)
-    if not scope.get("path", "").startswith("/schema"):
+    path = scope.get("path", "")
+    if path.startswith("/console"):
+        headers.append(_CONSOLE_CSP)
+    elif not path.startswith("/schema"):
         headers.append(_API_CSP)
     if not cached:
         headers.append(_NO_STORE)
