@@ -36,7 +36,7 @@ def denials_per_rule_per_day(summary: AuditSummary) -> str:
     peak = max(sum(s.values()) for s in stacks.values()) or 1
     plot_w, plot_h = _W - _LEFT - 10, _H - _BOTTOM - _TOP
     slot = plot_w / len(days)
-    bar = max(2.0, slot * 0.7)
+    bar = min(48.0, max(2.0, slot * 0.7))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {_H + 18 * len(rules)}" '
         'role="img" aria-labelledby="per-rule-title" class="chart" id="chart-per-rule">',
