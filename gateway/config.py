@@ -106,7 +106,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # What one subject cannot exceed (docs/audit.md, "Volume"): an input's JSON over this is
     # cut (the record says where); over its bytes a minute a subject's records lose their
     # input, over its records a minute they are counted in one summary record. 0 = no limit.
-    audit_max_input_bytes: int = 16 * 1024
+    audit_max_input_bytes: int = 256 * 1024
     audit_subject_bytes_per_minute: int = 1024 * 1024
     audit_subject_records_per_minute: int = 600
     # The HMAC key of retention checkpoints (docs/audit.md, "Retention"); unset: derived
