@@ -20,7 +20,8 @@ from gateway.api.params import (
     ResourceIdQuery,
     UserIdQuery,
 )
-from gateway.audit.instants import BadInstant, parse_instant
+from gateway.audit.instants import PATTERN as INSTANT_PATTERN
+from gateway.audit.instants import BadInstant, ImpossibleInstant, parse_instant
 from gateway.audit.log import AuditFilter
 from gateway.audit.records import DecisionRecord
 from gateway.audit.summary import AuditSummary
@@ -42,6 +43,7 @@ Instant = Annotated[
             "or today (midnight UTC): the CLI's and the console's grammar"
         ),
         max_length=64,
+        pattern=INSTANT_PATTERN,
     ),
 ]
 # Every filter a query, an export and a summary take (docs/audit.md, "Queries").
@@ -59,6 +61,8 @@ def _instant(name: str, value: str | None) -> str | None:
         return None
     try:
         return parse_instant(value)
+    except ImpossibleInstant as exc:  # of the documented form: 422 (docs/api-contract.md)
+        raise UnprocessableInput.field(name, str(exc)) from None
     except BadInstant as exc:
         raise InvalidInput.field(name, str(exc)) from None
 
