@@ -1,10 +1,12 @@
 """The console in a real browser (issue 24's "done when"): Debian's chromium, headless, driven
 by Playwright, against a real `gateway serve` process: log in with a pasted token, search
-bob's denials, open one, see the chart, run a replay. Screenshots go to docs/img/ (the docs
-show them). Skipped, loudly, where no chromium or no Playwright is installed."""
+bob's denials, open one, see the chart, run a replay. With UPDATE_CONSOLE_SCREENSHOTS=1 the
+screenshots go to docs/img/ (docs/auditors.md shows them). Skipped, loudly, where no
+chromium or no Playwright is installed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from tests.fixtures.gateway import AUDIENCES, JWT_SECRET
 from tests.fixtures.live_gateway import LiveGateway, live_gateway
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+# The docs' screenshots are refreshed on request only (UPDATE_CONSOLE_SCREENSHOTS=1), so a
+# test run does not rewrite tracked images.
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -56,7 +60,8 @@ def test_an_auditor_logs_in_finds_bobs_denial_sees_the_chart_and_runs_a_replay(
     auditor = mint_dev_token(
         JWT_SECRET, sub="ann", email="ann@example.com", roles=("auditor",), audience=AUDIENCES
     )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = DOCS_IMG if os.environ.get("UPDATE_CONSOLE_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
     with live_gateway(tmp_path, GATEWAY_CONSOLE_CANDIDATES_DIR=str(root)) as gateway:
         denial = _scenario(gateway)
         with sync_api.sync_playwright() as p:
@@ -68,7 +73,7 @@ def test_an_auditor_logs_in_finds_bobs_denial_sees_the_chart_and_runs_a_replay(
             page.goto(f"{gateway.base_url}/console")
             assert page.url.endswith("/console/login")  # no session yet
             page.fill("#token", auditor)
-            page.screenshot(path=str(SCREENSHOTS / "console-login.png"))
+            page.screenshot(path=str(shots / "console-login.png"))
             page.click("#login")
 
             # Search bob's denials.
@@ -79,7 +84,7 @@ def test_an_auditor_logs_in_finds_bobs_denial_sees_the_chart_and_runs_a_replay(
             rows = page.locator("#results tbody tr")
             assert rows.count() == 2
             assert "enterprise_managed" in rows.first.inner_text()
-            page.screenshot(path=str(SCREENSHOTS / "console-search.png"), full_page=True)
+            page.screenshot(path=str(shots / "console-search.png"), full_page=True)
 
             # Open the newest one.
             rows.first.locator("a.decision").click()
@@ -88,7 +93,7 @@ def test_an_auditor_logs_in_finds_bobs_denial_sees_the_chart_and_runs_a_replay(
             assert "enterprise_managed" in page.inner_text("#reasons")
             assert page.inner_text("#chain").startswith("seq ")
             assert "hashes to its hash" in page.inner_text("#verify")
-            page.screenshot(path=str(SCREENSHOTS / "console-decision.png"), full_page=True)
+            page.screenshot(path=str(shots / "console-decision.png"), full_page=True)
 
             # The chart.
             page.click("text=Charts")
@@ -96,7 +101,7 @@ def test_an_auditor_logs_in_finds_bobs_denial_sees_the_chart_and_runs_a_replay(
             assert chart.is_visible() and chart.locator("rect").count() >= 2
             assert "enterprise_managed (2)" in (chart.text_content() or "")
             assert page.locator("#chart-subjects").is_visible()
-            page.screenshot(path=str(SCREENSHOTS / "console-charts.png"), full_page=True)
+            page.screenshot(path=str(shots / "console-charts.png"), full_page=True)
 
             # A replay of the stricter candidate: bob's allowed read would be lost.
             page.click("text=Replay")
@@ -106,5 +111,5 @@ def test_an_auditor_logs_in_finds_bobs_denial_sees_the_chart_and_runs_a_replay(
             assert "would flip" in page.inner_text("#replay-summary")
             flips = page.inner_text("#flips")
             assert "LOST" in flips and "members_may_not_read" in flips and "bob" in flips
-            page.screenshot(path=str(SCREENSHOTS / "console-replay.png"), full_page=True)
+            page.screenshot(path=str(shots / "console-replay.png"), full_page=True)
             browser.close()
