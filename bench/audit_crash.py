@@ -59,6 +59,10 @@ async def one_run(redis_url: str, required: bool, seconds: float, concurrency: i
         GATEWAY_AUDIT_REQUIRED="true" if required else "false",
         # One caller sends every request: the per-subject rate limit would answer 429s.
         GATEWAY_RATE_LIMIT_REQUESTS="0",
+        # ... and its per-subject log budget would count its records instead of writing them
+        # (issue 24): every answered decision must be looked up by id.
+        GATEWAY_AUDIT_SUBJECT_BYTES_PER_MINUTE="0",
+        GATEWAY_AUDIT_SUBJECT_RECORDS_PER_MINUTE="0",
     )
     with tempfile.TemporaryDirectory() as tmp:
         gateway = start_gateway(REPO, env, Path(tmp))

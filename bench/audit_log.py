@@ -128,9 +128,15 @@ async def _arm(settings: Settings, arm: str, n: int, concurrency: int) -> dict[s
 
 
 async def run(n: int, concurrency: int, redis_url: str | None) -> list[dict[str, Any]]:
-    # One caller sends every request: the per-subject rate limit (issue 13) would answer 429s.
+    # One caller sends every request: the per-subject rate limit (issue 13) would answer 429s,
+    # and its per-subject log budget (issue 24) would count its records instead of writing them.
     settings = Settings(
-        jwt_secret=SECRET, redis_url=redis_url, policy_poll_seconds=0, rate_limit_requests=0
+        jwt_secret=SECRET,
+        redis_url=redis_url,
+        policy_poll_seconds=0,
+        rate_limit_requests=0,
+        audit_subject_bytes_per_minute=0,
+        audit_subject_records_per_minute=0,
     )
     rows = []
     for arm in ("off", "on", "required", "off", "on"):  # twice: the machine drifts

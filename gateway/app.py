@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
+from jinja2 import Environment, FileSystemLoader
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
@@ -20,9 +21,14 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.serialization import encode_json
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
-from gateway.api.controllers.audit import AuditController
+from gateway.api.console import CONSOLE_DIR
+from gateway.api.controllers.audit import AuditController, AuditSummaryController
+from gateway.api.controllers.console import ConsoleController
 from gateway.api.controllers.enterprise_servers import (
     EnterpriseServerController,
     EnterpriseServerCredentialController,
@@ -160,10 +166,27 @@ class GatewayPlugin(InitPluginProtocol):
                 MarketplaceController,
                 AuditController,
                 PolicyController,
+                AuditSummaryController,
+                ConsoleController,
+                create_static_files_router(
+                    path="/console/static",
+                    directories=[CONSOLE_DIR / "static"],
+                    include_in_schema=False,
+                    name="console-static",
+                ),
             ]
         )
         if self.settings.bundle_token:  # no route at all where no bundle is served
             app_config.route_handlers.append(bundle_route(self.settings.bundle_token))
+        app_config.template_config = TemplateConfig(
+            instance=JinjaTemplateEngine.from_environment(
+                Environment(
+                    loader=FileSystemLoader(CONSOLE_DIR / "templates"),
+                    autoescape=True,
+                    enable_async=False,
+                )
+            )
+        )
         app_config.dependencies.update(DEPENDENCIES)
         # /mcp after the runtime's lifespan: MCP sessions close before the backends do.
         proxy = MCPProxy(self._proxy_services)

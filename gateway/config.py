@@ -110,6 +110,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     audit_max_age_seconds: float = 30 * 86400
     # Records waiting for the writer; beyond it (log failing) they are dropped and counted.
     audit_queue_size: int = 10_000
+    # What one subject cannot exceed (docs/audit.md, "Volume"): an input's JSON over this is
+    # cut (the record says where); over its bytes a minute a subject's records lose their
+    # input, over its records a minute they are counted in one summary record. 0 = no limit.
+    audit_max_input_bytes: int = 256 * 1024
+    audit_subject_bytes_per_minute: int = 1024 * 1024
+    audit_subject_records_per_minute: int = 600
+    # The HMAC key of retention checkpoints (docs/audit.md, "Retention"); unset: derived
+    # from GATEWAY_JWT_SECRET; neither: checkpoints are unsigned and `verify` says so.
+    audit_checkpoint_key: str | None = None
+    # /console's replay page offers the subdirectories of this directory as candidate policy
+    # directories (never a path typed in the browser); unset: no replay in the console.
+    console_candidates_dir: str | None = None
     # The `labels.id` of this replica's records; default <hostname>-<pid>.
     instance_id: str | None = None
     # Requests in flight per process; beyond it a 503 with Retry-After (health exempt).
@@ -233,6 +245,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 "GATEWAY_AUDIT_MAX_AGE_SECONDS: between 60 and ten years, "
                 f"not {self.audit_max_age_seconds}"
             )
+        if self.audit_max_input_bytes and self.audit_max_input_bytes < 1024:
+            raise ConfigError(
+                f"GATEWAY_AUDIT_MAX_INPUT_BYTES: at least 1024 (or 0: no cap), "
+                f"not {self.audit_max_input_bytes}"
+            )
+        for name in ("audit_subject_bytes_per_minute", "audit_subject_records_per_minute"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"GATEWAY_{name.upper()}: 0 (no limit) or more, not negative")
+        if self.audit_checkpoint_key is not None and len(self.audit_checkpoint_key) < 32:
+            raise ConfigError("GATEWAY_AUDIT_CHECKPOINT_KEY: at least 32 characters")
         if not 1 <= self.audit_queue_size <= 1_000_000:
             raise ConfigError(
                 f"GATEWAY_AUDIT_QUEUE_SIZE: between 1 and 1000000, not {self.audit_queue_size}"
@@ -436,6 +458,7 @@ _SECRET_FIELDS = {
     "metrics_token",
     "bundle_token",
     "bundle_signing_key",
+    "audit_checkpoint_key",
 }
 _ALIASES = {
     # The standard Vault variables are honoured when the GATEWAY_ names are unset.

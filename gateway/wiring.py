@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import __version__
+from gateway.audit.checkpoint import CheckpointSigner, checkpoint_key
 from gateway.audit.log import DecisionLog
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
 from gateway.audit.recorder import AuditRecorder
+from gateway.audit.volume import SubjectVolume
 from gateway.audit.writer import AuditWriter
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import ConfigError, Settings
@@ -144,6 +146,12 @@ async def _close_all(closers: list[Closer]) -> None:
             log.exception("error while closing a backend")
 
 
+def checkpoint_signer(settings: Settings) -> CheckpointSigner:
+    """Signs retention checkpoints (gateway/audit/checkpoint.py): the key of
+    GATEWAY_AUDIT_CHECKPOINT_KEY, else one derived from GATEWAY_JWT_SECRET, else none."""
+    return CheckpointSigner(checkpoint_key(settings.audit_checkpoint_key, settings.jwt_secret))
+
+
 def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> Stores:
     personal: MCPServerStore
     enterprise_servers: EnterpriseMCPServerStore
@@ -183,6 +191,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
             client,
             max_bytes=settings.audit_max_bytes or RedisDecisionLog.DEFAULT_MAX_BYTES,
             max_age_seconds=settings.audit_max_age_seconds,
+            signer=checkpoint_signer(settings),
         )
     else:
         memory_enterprises = MemoryEnterpriseStore()
@@ -196,6 +205,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         decision_log = MemoryDecisionLog(
             max_bytes=settings.audit_max_bytes or MemoryDecisionLog.DEFAULT_MAX_BYTES,
             max_age_seconds=settings.audit_max_age_seconds,
+            signer=checkpoint_signer(settings),
         )
     secrets: SecretStore
     if settings.vault_addr:
@@ -235,6 +245,13 @@ def _services(
         Masker(engine),
         required=settings.audit_required,
         queue_size=settings.audit_queue_size,
+        max_input_bytes=settings.audit_max_input_bytes or 2**62,
+        volume=SubjectVolume(
+            subject_bytes=settings.audit_subject_bytes_per_minute or 2**62,
+            subject_records=settings.audit_subject_records_per_minute or 2**62,
+        )
+        if settings.audit_subject_bytes_per_minute or settings.audit_subject_records_per_minute
+        else None,
     )
     closers.append(writer.aclose)  # closed first: what is queued is written while it can be
     labels = {

@@ -48,6 +48,11 @@ ensure_redis_server() {
   command -v redis-server >/dev/null || apt_install redis-server
 }
 
+# The console's browser tests (tests/console) drive Debian's chromium with Playwright.
+ensure_chromium() {
+  command -v chromium >/dev/null || apt_install chromium
+}
+
 ensure_wrk() {
   command -v wrk >/dev/null || apt_install wrk
 }

@@ -10,14 +10,17 @@ the head the log recorded, so removing the oldest or the newest record shows too
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any, Literal
 
 import msgspec
 
+from gateway.audit.checkpoint import Checkpoint, CheckpointSigner
 from gateway.audit.records import GENESIS, hash_of
 
-Problem = Literal["altered", "removed", "reordered", "unreadable"]
+# `unsigned`: records were removed from the head and no key signs checkpoints, so a trim
+# cannot be told from a gap; `index`: a record is missing from an index a query reads.
+Problem = Literal["altered", "removed", "reordered", "unreadable", "unsigned", "index"]
 
 
 class ChainEnd(msgspec.Struct, kw_only=True, frozen=True):
@@ -34,6 +37,8 @@ class ChainReport(msgspec.Struct, kw_only=True, frozen=True):
     decision_id: str | None = None
     detail: str = ""
     head: ChainEnd | None = None
+    # Retention removed records up to `trimmed.seq` (a checkpoint whose signature holds).
+    trimmed: Checkpoint | None = None
 
 
 class _Walk:
@@ -43,6 +48,7 @@ class _Walk:
         self.prev_id: str | None = None
         self.checked = 0
         self.allow_gaps = allow_gaps
+        self.trimmed: Checkpoint | None = None
 
     def step(self, position: int, raw: bytes) -> ChainReport | None:
         try:
@@ -51,7 +57,10 @@ class _Walk:
             own, prev = str(fields["hash"]), str(fields["prev_hash"])
         except (msgspec.DecodeError, KeyError, TypeError, ValueError):
             return self._fail("unreadable", position, None, f"record {position} is not a record")
-        if hash_of(fields) != own:
+        # A record shown to one enterprise's reader (`redacted`) no longer hashes to its
+        # hash; in a filtered export its links are still checked.
+        redacted = bool(fields.get("redacted")) and self.allow_gaps
+        if not redacted and hash_of(fields) != own:
             return self._fail(
                 "altered",
                 seq,
@@ -114,7 +123,7 @@ class _Walk:
                 self.prev_id,
                 f"record {last.seq} ({self.prev_id}) is not the one the log's head recorded",
             )
-        return ChainReport(ok=True, checked=self.checked, head=last)
+        return ChainReport(ok=True, checked=self.checked, head=last, trimmed=self.trimmed)
 
     def _fail(
         self, problem: Problem, seq: int, decision_id: str | None, detail: str
@@ -129,15 +138,66 @@ class _Walk:
         )
 
 
+def checked_floor(
+    checkpoint: Checkpoint | None, signer: CheckpointSigner
+) -> tuple[ChainEnd, ChainReport | None]:
+    """Where a log's chain starts — the genesis, or the retention checkpoint when its
+    signature holds — or the report of why it cannot start there (a gap, not a trim)."""
+    if checkpoint is None or checkpoint.seq == 0:
+        return ChainEnd(), None
+    gone = f"records 1..{checkpoint.seq}" if checkpoint.seq > 1 else "record 1"
+    signature = signer.check(checkpoint)
+    if signature == "signed":
+        return ChainEnd(seq=checkpoint.seq, hash=checkpoint.hash), None
+    if signature == "forged":
+        problem: Problem = "removed"
+        detail = (
+            f"{gone} are gone and the retention checkpoint's signature does not hold: "
+            "a gap, not a trim"
+        )
+    elif signer.signs:
+        problem = "removed"
+        detail = f"{gone} are gone and no signed retention checkpoint says why: a gap, not a trim"
+    else:
+        problem = "unsigned"
+        detail = (
+            f"{gone} were removed and checkpoints are unsigned (set GATEWAY_AUDIT_CHECKPOINT_KEY"
+            " or GATEWAY_JWT_SECRET): a trim cannot be told from a gap"
+        )
+    return ChainEnd(), ChainReport(
+        ok=False, checked=0, problem=problem, seq=checkpoint.seq, detail=detail
+    )
+
+
 async def verify_chain(
     entries: AsyncIterable[tuple[int, bytes]],
     *,
     floor: ChainEnd | None = None,
     head: ChainEnd | None = None,
     allow_gaps: bool = False,
+    trimmed: Checkpoint | None = None,
 ) -> ChainReport:
     """`entries` in stored order. `floor` None: start at the first record (an export that
-    does not begin at the log's floor); `head` None: end anywhere."""
+    does not begin at the log's floor); `head` None: end anywhere. `trimmed`: the checked
+    checkpoint `floor` comes from, reported as a trim."""
+    # Closed here, failing or not: a generator left suspended on a failing verify was closed
+    # by asyncio.run's shutdown after its Redis client or HTTP stream, and the CLI printed
+    # `RuntimeError: aclose(): asynchronous generator is already running`.
+    closing = entries if isinstance(entries, AsyncGenerator) else None
+    try:
+        return await _walk_all(entries, floor, head, allow_gaps, trimmed)
+    finally:
+        if closing is not None:
+            await closing.aclose()
+
+
+async def _walk_all(
+    entries: AsyncIterable[tuple[int, bytes]],
+    floor: ChainEnd | None,
+    head: ChainEnd | None,
+    allow_gaps: bool,
+    trimmed: Checkpoint | None,
+) -> ChainReport:
     walk: _Walk | None = None
     async for position, raw in entries:
         if walk is None:
@@ -148,9 +208,11 @@ async def verify_chain(
                 except (msgspec.DecodeError, KeyError, TypeError, ValueError):
                     floor = ChainEnd(seq=position - 1)
             walk = _Walk(floor, allow_gaps=allow_gaps)
+            walk.trimmed = trimmed
         failed = walk.step(position, raw)
         if failed is not None:
             return failed
     if walk is None:
         walk = _Walk(floor or ChainEnd(), allow_gaps=allow_gaps)
+        walk.trimmed = trimmed
     return walk.finish(head)

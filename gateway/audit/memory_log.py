@@ -5,12 +5,15 @@ Lost on restart and invisible to other replicas, by nature: production uses Redi
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
-from gateway.audit.chain import ChainEnd, ChainReport, verify_chain
-from gateway.audit.log import AuditFilter, QueryPage, timestamp_ms
+from gateway.audit.chain import ChainEnd, ChainReport, checked_floor, verify_chain
+from gateway.audit.checkpoint import Checkpoint, CheckpointSigner
+from gateway.audit.log import AuditFilter, QueryPage, format_timestamp, timestamp_ms
 from gateway.audit.records import DecisionRecord, decode_record, seal
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -20,15 +23,21 @@ class MemoryDecisionLog:
     DEFAULT_MAX_BYTES = DEFAULT_MAX_BYTES
 
     def __init__(
-        self, *, max_bytes: int = DEFAULT_MAX_BYTES, max_age_seconds: float = 30 * 86400
+        self,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_age_seconds: float = 30 * 86400,
+        signer: CheckpointSigner | None = None,
     ) -> None:
+        # Without a configured key, one of this process's own: the log lives and dies with it.
+        self._signer = signer if signer and signer.signs else CheckpointSigner(os.urandom(32))
+        self._checkpoint: Checkpoint | None = None
         self._max_bytes = max_bytes
         self._max_age_ms = int(max_age_seconds * 1000)
         self._entries: deque[tuple[DecisionRecord, bytes]] = deque()
         self._by_id: dict[str, DecisionRecord] = {}
         self._bytes = 0
         self._head = ChainEnd()
-        self._floor = ChainEnd()
         self._lock = asyncio.Lock()
 
     @property
@@ -54,11 +63,19 @@ class MemoryDecisionLog:
         while self._entries and (
             self._bytes > self._max_bytes or timestamp_ms(self._entries[0][0].timestamp) < cutoff
         ):
+            reason = "bytes" if self._bytes > self._max_bytes else "age"
             oldest, raw = self._entries.popleft()
             self._bytes -= len(raw)
             if self._by_id.get(oldest.decision_id) is oldest:
                 del self._by_id[oldest.decision_id]
-            self._floor = ChainEnd(seq=oldest.seq, hash=oldest.hash)
+            self._checkpoint = self._signer.sign(
+                oldest.seq, oldest.hash, format_timestamp(datetime.now(UTC)), reason
+            )
+
+    @property
+    def _floor(self) -> ChainEnd:
+        cp = self._checkpoint
+        return ChainEnd(seq=cp.seq, hash=cp.hash) if cp else ChainEnd()
 
     def records(self) -> list[DecisionRecord]:
         """Every record kept, oldest first."""
@@ -90,7 +107,12 @@ class MemoryDecisionLog:
             yield position, raw
 
     async def verify(self) -> ChainReport:
-        return await verify_chain(self._stored(), floor=self._floor, head=self._head)
+        floor, failed = checked_floor(self._checkpoint, self._signer)
+        if failed is not None:
+            return failed
+        return await verify_chain(
+            self._stored(), floor=floor, head=self._head, trimmed=self._checkpoint
+        )
 
     async def check(self) -> None:
         return None

@@ -117,4 +117,7 @@ class AuditRecorder:
             action=d.action,
             resource_id=d.resource_id,
             allowed=d.allowed,
+            purpose=d.purpose,
+            items_allowed=d.items_allowed,
+            items_denied=d.items_denied,
         )

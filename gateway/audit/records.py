@@ -46,6 +46,16 @@ class DecisionRecord(msgspec.Struct, kw_only=True, frozen=True):
     req_id: str | None = None
     erased: list[str] = msgspec.field(default_factory=list)  # JSON pointers masking removed
     masked: list[str] = msgspec.field(default_factory=list)  # JSON pointers masking replaced
+    # Where the (masked) input was cut to keep the log bounded, and why: `input_size` (over
+    # GATEWAY_AUDIT_MAX_INPUT_BYTES) or `subject_volume` (over the subject's budget);
+    # `input_bytes` is the size it had (gateway/audit/volume.py).
+    cut: list[str] = msgspec.field(default_factory=list)
+    cut_reason: str | None = None
+    input_bytes: int | None = None
+    # Set only on a record as a reader about one enterprise gets it (never stored): the JSON
+    # pointers left out because they are about other enterprises. Its `hash` is then the
+    # stored record's, which the shown one no longer hashes to.
+    redacted: list[str] = msgspec.field(default_factory=list)
     # The gateway's own: the HTTP request and its outcome.
     http: HTTPInfo = msgspec.field(default_factory=HTTPInfo)
     # Indexed for /v1/audit/decisions queries.
@@ -54,6 +64,12 @@ class DecisionRecord(msgspec.Struct, kw_only=True, frozen=True):
     action: str | None = None
     resource_id: str | None = None
     allowed: bool | None = None
+    # `list`: the decision filtered a list (tools/list …: the item shown or not), `call`: an
+    # attempt to use the item; None for decisions that are neither.
+    purpose: str | None = None
+    # A page decision (marketplace listings): how many of its items were allowed, denied.
+    items_allowed: int | None = None
+    items_denied: int | None = None
     # The chain (set when the record is appended).
     seq: int = 0
     prev_hash: str = ""

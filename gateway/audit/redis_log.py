@@ -18,10 +18,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from gateway.audit.chain import ChainEnd, ChainReport, verify_chain
-from gateway.audit.log import CLOCK_SLACK_MS, AuditFilter, QueryPage, timestamp_ms
+from gateway.audit.chain import ChainEnd, ChainReport, checked_floor, verify_chain
+from gateway.audit.checkpoint import Checkpoint, CheckpointSigner
+from gateway.audit.log import (
+    CLOCK_SLACK_MS,
+    AuditFilter,
+    QueryPage,
+    format_timestamp,
+    timestamp_ms,
+)
 from gateway.audit.records import GENESIS, DecisionRecord, decode_record, seal
 from gateway.errors import BackendUnavailable
 from gateway.stores.redis import keys as k
@@ -74,8 +82,10 @@ class RedisDecisionLog:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_age_seconds: float = 30 * 86400,
+        signer: CheckpointSigner | None = None,
     ) -> None:
         self._client = client
+        self._signer = signer or CheckpointSigner(None)
         self._append = client.register_script(APPEND_DECISIONS)
         self._trim = client.register_script(TRIM_DECISIONS)
         self._max_bytes = max_bytes
@@ -108,9 +118,11 @@ class RedisDecisionLog:
         while True:
             oldest: Any = await self._client.xrange(k.AUDIT_LOG, "-", "+", count=_SCAN_CHUNK)
             going: list[tuple[int, dict[bytes, bytes]]] = []
+            reason = "age"
             for entry_id, fields in oldest:
                 if kept <= self._max_bytes and int(fields[b"t"]) >= cutoff:
                     break
+                reason = "bytes" if kept > self._max_bytes else "age"
                 going.append((_seq_of(entry_id), fields))
                 kept -= len(fields[b"r"])
             if not going:
@@ -121,6 +133,11 @@ class RedisDecisionLog:
                 indexes = text(fields[b"i"]).split()
                 keys += [text(fields[b"d"]), *indexes]
                 args += [seq, fields[b"h"], len(fields[b"r"]), len(indexes)]
+            last_seq, last = going[-1]
+            checkpoint = self._signer.sign(
+                last_seq, text(last[b"h"]), format_timestamp(datetime.now(UTC)), reason
+            )
+            args += [checkpoint.seq, checkpoint.hash, checkpoint.at, reason, checkpoint.mac]
             await self._trim(keys=keys, args=args)
             if len(going) < len(oldest) or len(oldest) < _SCAN_CHUNK:
                 return
@@ -296,11 +313,89 @@ class RedisDecisionLog:
     async def verify(self) -> ChainReport:
         head = await self._client.hgetall(k.AUDIT_HEAD)
         fields = {text(name): text(value) for name, value in head.items()}
-        floor = ChainEnd(
-            seq=int(fields.get("floor_seq", 0)), hash=fields.get("floor_hash", GENESIS)
+        checkpoint = Checkpoint(
+            seq=int(fields.get("floor_seq", 0)),
+            hash=fields.get("floor_hash", GENESIS),
+            at=fields.get("floor_at", ""),
+            reason=fields.get("floor_reason", ""),
+            mac=fields.get("floor_mac", ""),
         )
+        floor, failed = checked_floor(checkpoint, self._signer)
+        if failed is not None:
+            return failed
         last = ChainEnd(seq=int(fields.get("seq", 0)), hash=fields.get("hash", GENESIS))
-        return await verify_chain(self._stored(), floor=floor, head=last)
+        report = await verify_chain(
+            self._stored(), floor=floor, head=last, trimmed=checkpoint if floor.seq else None
+        )
+        if report.ok:
+            return await self._verify_indexes(report)
+        return report
+
+    async def _entries(self) -> AsyncIterator[list[tuple[int, dict[bytes, bytes]]]]:
+        """The stream's entries with every field, oldest first, in chunks."""
+        start = "-"
+        while True:
+            chunk: Any = await self._client.xrange(k.AUDIT_LOG, start, "+", count=1000)
+            entries = [(_seq_of(entry_id), fields) for entry_id, fields in chunk or ()]
+            if entries:
+                yield entries
+            if len(entries) < 1000:
+                return
+            start = f"({_entry_id(entries[-1][0])}"
+
+    async def _verify_indexes(self, report: ChainReport) -> ChainReport:
+        """Every record kept is in each index a query would read it through, and its decision
+        id finds it: a deleted index entry (`DEL gw:{audit}:user:bob`) is named, not a query
+        silently coming back empty. Records about to expire by age are not asked about (their
+        index keys expire with them)."""
+        due = self._cutoff_ms() + CLOCK_SLACK_MS
+        async for chunk in self._entries():
+            pipe = self._client.pipeline(transaction=False)
+            asked: list[tuple[int, str, bytes]] = []
+            for seq, fields in chunk:
+                if int(fields[b"t"]) < due:
+                    continue
+                for index in text(fields.get(b"i", b"")).split():
+                    pipe.zscore(index, str(seq))
+                    asked.append((seq, index, fields[b"r"]))
+                pipe.get(text(fields[b"d"]))
+                asked.append((seq, text(fields[b"d"]), fields[b"r"]))
+            for (seq, key, raw), answer in zip(asked, await pipe.execute(), strict=True):
+                found = answer is not None and int(float(answer)) == seq
+                if not found:
+                    decision_id = decode_record(raw).decision_id
+                    return ChainReport(
+                        ok=False,
+                        checked=report.checked,
+                        problem="index",
+                        seq=seq,
+                        decision_id=decision_id,
+                        detail=(
+                            f"record {seq} ({decision_id}) is missing from {key}: queries "
+                            "through it would not find the record (`gateway audit reindex` "
+                            "rebuilds the indexes from the stream)"
+                        ),
+                        head=report.head,
+                        trimmed=report.trimmed,
+                    )
+        return report
+
+    @translate_errors
+    async def reindex(self) -> int:
+        """Rebuild every index entry and decision-id key from the stream (the stream is the
+        record; indexes only find it). The number of records indexed."""
+        done = 0
+        async for chunk in self._entries():
+            pipe = self._client.pipeline(transaction=False)
+            for seq, fields in chunk:
+                for index in text(fields.get(b"i", b"")).split():
+                    pipe.zadd(index, {str(seq): seq})
+                    pipe.expire(index, self._ttl)
+                pipe.set(text(fields[b"d"]), seq, ex=self._ttl)
+                pipe.zadd(k.AUDIT_TIME, {str(seq): int(fields[b"t"])})
+            await pipe.execute()
+            done += len(chunk)
+        return done
 
     @translate_errors
     async def check(self) -> None:

@@ -160,10 +160,15 @@ def replay(records: Iterable[DecisionRecord], candidate: CompiledPolicy) -> Repl
     report = ReplayReport(candidate_revision=candidate.revision)
     for record in records:
         compare = _COMPARE.get(record.path)
-        if compare is None or record.input is None or "/input" in record.erased:
+        if (
+            compare is None
+            or record.input is None
+            or "/input" in record.erased
+            or "/input" in record.cut  # only its skeleton was kept (docs/audit.md, Volume)
+        ):
             report.skipped += 1
             continue
-        if any(p.startswith("/input/") for p in (*record.erased, *record.masked)):
+        if any(p.startswith("/input/") for p in (*record.erased, *record.masked, *record.cut)):
             report.masked_inputs += 1
         try:
             after = candidate.evaluate(record.path, _encode(record.input))

@@ -24,20 +24,30 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from gateway.audit.log import DecisionLog
 from gateway.audit.masking import Masker
 from gateway.audit.records import DecisionRecord
+from gateway.audit.volume import SubjectVolume, cap_input
 from gateway.errors import BackendUnavailable
-from gateway.observability.metrics import DECISION_LOG_FAILURES, RECORDS_DROPPED, RECORDS_WRITTEN
+from gateway.observability.metrics import (
+    DECISION_LOG_FAILURES,
+    RECORDS_DROPPED,
+    RECORDS_WRITTEN,
+    observe_denial,
+)
 
 log = logging.getLogger(__name__)
 
 _WARN_EVERY_S = 10.0
 _BATCH = 256
 _REQUIRED_WAIT_S = 5.0
+# A marketplace page of ~100 listings (38 KB for the 16 bundled ones) fits; a 481 KB
+# server change (64 x 4 KB arguments) is cut.
+DEFAULT_MAX_INPUT_BYTES = 256 * 1024
 
 
 class LogUnavailable(BackendUnavailable):
@@ -50,6 +60,8 @@ class WriterStats(msgspec.Struct, kw_only=True):
     dropped: int = 0
     failed_writes: int = 0
     mask_failures: int = 0
+    # Records of subjects over their volume budget, counted in summary records instead.
+    suppressed: int = 0
     last_error: str | None = None
 
 
@@ -60,6 +72,25 @@ class _Item:
     masked: bool = False
 
 
+def _count_denials(record: DecisionRecord) -> None:
+    """gateway_policy_denials_total, by rule: counted as records are written (off the
+    request path), each item of a page decision on its own."""
+    result = record.result if isinstance(record.result, dict) else {}
+    if record.allowed is False:
+        _observe_codes(result)
+    elif record.items_denied and isinstance(result.get("decisions"), dict):
+        for item in result["decisions"].values():
+            if isinstance(item, dict) and item.get("allow") is not True:
+                _observe_codes(item)
+
+
+def _observe_codes(result: Any) -> None:
+    reasons = result.get("reasons") if isinstance(result, dict) else None
+    codes = [r.get("code") for r in reasons or [] if isinstance(r, dict)]
+    for code in [c for c in codes if isinstance(c, str)] or ["no_reason"]:
+        observe_denial(code)
+
+
 class AuditWriter:
     def __init__(
         self,
@@ -68,8 +99,12 @@ class AuditWriter:
         *,
         required: bool = False,
         queue_size: int = 10_000,
+        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+        volume: SubjectVolume | None = None,
     ) -> None:
         self.log = log_
+        self._max_input_bytes = max_input_bytes
+        self._volume = volume
         self.required = required
         self._masker = masker
         self._queue_size = queue_size
@@ -164,9 +199,18 @@ class AuditWriter:
                         async with asyncio.timeout(0.5):
                             await self._wakeup.wait()
                 else:
-                    await self._wakeup.wait()
+                    # A subject's suppressed records are summed up when its window closes,
+                    # even if nothing else comes.
+                    due = self._volume.next_due() if self._volume else None
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(due):
+                            await self._wakeup.wait()
             batch = self._take()
             records = [item for item in batch if item.record is not None]
+            if self._volume is not None and not self._failing:
+                summaries = [_Item(summary, masked=True) for summary in self._volume.due()]
+                batch += summaries
+                records += summaries
             try:
                 if records:
                     await self._append(records)
@@ -206,9 +250,22 @@ class AuditWriter:
                 item.record = await self._masker.mask(item.record)
                 item.masked = True
         self.stats.mask_failures = self._masker.failures
-        await self.log.append([item.record for item in items if item.record is not None])
-        self.stats.written += len(items)
-        RECORDS_WRITTEN.inc(len(items))
+        for item in items:
+            if item.record is not None:
+                _count_denials(item.record)
+        capped = [
+            cap_input(item.record, self._max_input_bytes)
+            for item in items
+            if item.record is not None
+        ]
+        if self._volume is not None:
+            # Required mode: each record was promised before its decision took effect, so
+            # none is folded into a later summary (only cut).
+            capped = self._volume.admit(capped, suppress=not self.required)
+            self.stats.suppressed = self._volume.suppressed_total
+        await self.log.append(capped)
+        self.stats.written += len(capped)
+        RECORDS_WRITTEN.inc(len(capped))
 
     def _failed(self, batch: list[_Item], exc: BackendUnavailable) -> None:
         self._failing = True

@@ -12,9 +12,16 @@ import msgspec
 from gateway.audit.chain import ChainReport, verify_chain
 from gateway.audit.records import DecisionRecord
 from gateway.cli.audit_args import audit_filter, filter_arguments, source_arguments
-from gateway.cli.audit_sources import Source, file_lines, open_source, positions, using
-from gateway.cli.common import command
-from gateway.cli.tables import print_table
+from gateway.cli.audit_sources import (
+    Redis,
+    Source,
+    file_lines,
+    open_source,
+    positions,
+    using,
+)
+from gateway.cli.common import CommandError, command
+from gateway.cli.tables import print_record, print_table
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +32,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     query.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     query.add_argument("--json", action="store_true", help="one JSON record per line")
     command(query, _query)
+    show = commands.add_parser("show", help="one decision: who, what, why, policy, chain, input")
+    source_arguments(show)
+    show.add_argument("decision_id", help="a decision id (a response's X-Decision-Id)")
+    show.add_argument(
+        "--enterprise", help="read it as this enterprise's (an owner's or admin's read)"
+    )
+    show.add_argument("--json", action="store_true", help="the record as JSON")
+    command(show, _show)
     export = commands.add_parser("export", help="NDJSON, oldest first: OPA decision-log lines")
     source_arguments(export)
     filter_arguments(export)
@@ -38,6 +53,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--allow-gaps", action="store_true", help="the export is filtered: check each record"
     )
     command(verify, _verify)
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the Redis log's indexes from its stream (after `verify` names one)"
+    )
+    command(reindex, _reindex)
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -48,6 +67,18 @@ def _query(args: argparse.Namespace) -> int:
             sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
     else:
         print_table(found, sys.stdout)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    source = open_source(args)
+    record = asyncio.run(using(source, lambda s: s.get(args.decision_id, args.enterprise)))
+    if record is None:
+        raise CommandError(f"decision {args.decision_id} not found")
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
+    else:
+        print_record(record, sys.stdout)
     return 0
 
 
@@ -75,13 +106,29 @@ def _verify(args: argparse.Namespace) -> int:
     return _report(asyncio.run(using(source, lambda s: s.verify())), "the log")
 
 
+def _reindex(args: argparse.Namespace) -> int:
+    args.url = args.token = None  # the indexes are Redis's: GATEWAY_REDIS_URL
+    source = open_source(args)
+    if not isinstance(source, Redis):
+        raise CommandError("reindex needs GATEWAY_REDIS_URL")
+    done = asyncio.run(using(source, lambda _: source.reindex()))
+    print(f"{done} records indexed")
+    return 0
+
+
 def _report(report: ChainReport, what: str) -> int:
     if report.ok:
         head = report.head
+        trimmed = report.trimmed
         print(
             f"ok: {report.checked} records of {what} chain"
             + (f"; head {head.seq} {head.hash}" if head else "")
         )
+        if trimmed is not None:
+            print(
+                f"trimmed: retention removed records 1..{trimmed.seq} ({trimmed.reason}, "
+                f"{trimmed.at}); its checkpoint's signature holds"
+            )
         return 0
     print(f"FAILED after {report.checked} intact records: {report.detail}")
     return 1

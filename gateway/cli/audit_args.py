@@ -4,14 +4,10 @@ from (`--url`, `--token`) and which of them (`--user`, `--since` …, read into 
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import UTC, datetime, timedelta
 
-from gateway.audit.log import AuditFilter, format_timestamp
+from gateway.audit.instants import BadInstant, parse_instant
+from gateway.audit.log import AuditFilter
 from gateway.cli.common import CommandError
-
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +24,7 @@ def filter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resource", help="what was acted on (server, enterprise, user id)")
     parser.add_argument("--allowed", choices=["true", "false"])
     parser.add_argument("--req-id", help="one request's decisions (X-Request-Id)")
-    parser.add_argument("--since", help="1h, 30m, 7d, or RFC 3339 with a time zone")
+    parser.add_argument("--since", help="15m, 1h, 7d, today, or RFC 3339 with a time zone")
     parser.add_argument("--until", help="like --since (exclusive)")
 
 
@@ -41,23 +37,15 @@ def audit_filter(args: argparse.Namespace) -> AuditFilter:
         resource_id=args.resource,
         allowed=allowed,
         req_id=args.req_id,
-        since=parse_instant("since", args.since),
-        until=parse_instant("until", args.until),
+        since=_instant("since", args.since),
+        until=_instant("until", args.until),
     )
 
 
-def parse_instant(name: str, text: str | None, now: datetime | None = None) -> str | None:
-    """`1h` (that long ago), or RFC 3339 with a time zone."""
+def _instant(name: str, text: str | None) -> str | None:
     if text is None:
         return None
-    relative = _RELATIVE.match(text)
-    if relative:
-        delta = timedelta(**{_UNITS[relative[2]]: int(relative[1])})
-        return format_timestamp((now or datetime.now(UTC)) - delta)
     try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise CommandError(f"--{name}: {text!r} is neither 1h/30m/7d nor RFC 3339") from None
-    if at.tzinfo is None:
-        raise CommandError(f"--{name}: {text!r} needs a time zone (e.g. Z)")
-    return format_timestamp(at)
+        return parse_instant(text)
+    except BadInstant as exc:
+        raise CommandError(f"--{name}: {exc}") from None

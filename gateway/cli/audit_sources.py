@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
 
 from gateway.audit.chain import ChainReport, verify_chain
+from gateway.audit.checkpoint import CheckpointSigner, checkpoint_key
 from gateway.audit.log import AuditFilter
 from gateway.audit.records import DecisionRecord, decode_record
 from gateway.audit.redis_log import RedisDecisionLog
@@ -68,6 +70,16 @@ class _API:
             params["cursor"] = page["next_cursor"]
         return found[:limit]
 
+    async def get(self, decision_id: str, enterprise_id: str | None) -> DecisionRecord | None:
+        params = {"enterprise_id": enterprise_id} if enterprise_id else {}
+        response = await self._client.get(
+            f"/v1/audit/decisions/{quote(decision_id, safe='')}", params=params
+        )
+        if response.status_code == 404:
+            return None
+        await self._check(response)
+        return msgspec.json.decode(response.content, type=DecisionRecord)
+
     async def export(self, where: AuditFilter) -> AsyncIterator[bytes]:
         params = self._params(where)
         async with self._client.stream("GET", "/v1/audit/decisions/export", params=params) as r:
@@ -85,10 +97,10 @@ class _API:
         await self._client.aclose()
 
 
-class _Redis:
-    def __init__(self, url: str, cluster: bool) -> None:
+class Redis:
+    def __init__(self, url: str, cluster: bool, signer: CheckpointSigner) -> None:
         self._client = redis_client_from_url(url, cluster=cluster)
-        self._log = RedisDecisionLog(self._client)
+        self._log = RedisDecisionLog(self._client, signer=signer)
 
     async def query(self, where: AuditFilter, limit: int) -> list[DecisionRecord]:
         found: list[DecisionRecord] = []
@@ -101,17 +113,28 @@ class _Redis:
             before = page.next_before
         return found
 
+    async def get(self, decision_id: str, enterprise_id: str | None) -> DecisionRecord | None:
+        """Redis is read as a whole (its credentials read everything): `enterprise_id` only
+        checks the record is that enterprise's."""
+        record = await self._log.get(decision_id)
+        if record is None or (enterprise_id and record.enterprise_id != enterprise_id):
+            return None
+        return record
+
     def export(self, where: AuditFilter) -> AsyncIterator[bytes]:
         return self._log.export(where)
 
     async def verify(self) -> ChainReport:
         return await self._log.verify()
 
+    async def reindex(self) -> int:
+        return await self._log.reindex()
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-Source = _API | _Redis
+Source = _API | Redis
 
 
 def open_source(args: argparse.Namespace) -> Source:
@@ -121,7 +144,8 @@ def open_source(args: argparse.Namespace) -> Source:
         return _API(args.url, token)
     config = settings()
     if config.redis_url:
-        return _Redis(config.redis_url, config.redis_cluster)
+        signer = CheckpointSigner(checkpoint_key(config.audit_checkpoint_key, config.jwt_secret))
+        return Redis(config.redis_url, config.redis_cluster, signer)
     raise CommandError(
         "no decision log to read: give --url (the gateway's API) or set GATEWAY_REDIS_URL "
         "(the memory log lives inside its gateway: read it through --url)"
@@ -141,13 +165,17 @@ async def using(source: Source, work: Callable[[Source], Awaitable[T]]) -> T:
 
 
 async def positions(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
-    """An export's records with their own `seq` as position."""
-    async for raw in lines:
-        try:
-            seq = int(msgspec.json.decode(raw)["seq"])
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
-            seq = -1
-        yield seq, raw
+    """An export's records with their own `seq` as position; closing it closes `lines`."""
+    try:
+        async for raw in lines:
+            try:
+                seq = int(msgspec.json.decode(raw)["seq"])
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+                seq = -1
+            yield seq, raw
+    finally:
+        if isinstance(lines, AsyncGenerator):
+            await lines.aclose()
 
 
 def file_lines(path: str) -> AsyncIterator[bytes]:

@@ -3,7 +3,9 @@ report of a replay (`gateway policy replay`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+import msgspec
 
 from gateway.audit.records import DecisionRecord
 
@@ -11,9 +13,32 @@ if TYPE_CHECKING:  # annotations only: `gateway audit` need not load the policy 
     from gateway.audit.replay import ReplayReport
 
 
-def _reasons(record: DecisionRecord) -> str:
+def _reasons(record: DecisionRecord) -> list[dict[str, str]]:
     result = record.result if isinstance(record.result, dict) else {}
-    return ",".join(r.get("code", "?") for r in result.get("reasons") or [] if isinstance(r, dict))
+    return [r for r in result.get("reasons") or [] if isinstance(r, dict)]
+
+
+def reasons_text(record: DecisionRecord) -> str:
+    """`code: message` of each reason (the message is what the user saw in the 403)."""
+    return "; ".join(
+        f"{r.get('code', '?')}: {r['message']}" if r.get("message") else str(r.get("code", "?"))
+        for r in _reasons(record)
+    )
+
+
+def acted_on(record: DecisionRecord) -> str:
+    """The tool, resource, prompt or server by name (the id alone says little)."""
+    doc: dict[str, Any] = record.input if isinstance(record.input, dict) else {}
+    resource: dict[str, Any] = doc["resource"] if isinstance(doc.get("resource"), dict) else {}
+    for key in ("name", "uri"):
+        value = resource.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _listing(record: DecisionRecord) -> bool:
+    return record.purpose == "list"
 
 
 def print_table(records: list[DecisionRecord], out: TextIO) -> None:
@@ -23,6 +48,7 @@ def print_table(records: list[DecisionRecord], out: TextIO) -> None:
         "user",
         "action",
         "resource",
+        "name",
         "enterprise",
         "allowed",
         "http",
@@ -33,12 +59,13 @@ def print_table(records: list[DecisionRecord], out: TextIO) -> None:
             r.timestamp[:19].replace("T", " "),
             r.decision_id,
             r.subject_id or "-",
-            r.action or "-",
+            (r.action or "-") + (" (list)" if _listing(r) else ""),
             r.resource_id or "-",
+            acted_on(r) or "-",
             r.enterprise_id or "-",
             {True: "yes", False: "NO", None: "-"}[r.allowed],
             f"{r.http.method or ''} {r.http.status or ''}".strip() or "-",
-            _reasons(r) or "-",
+            reasons_text(r) or "-",
         )
         for r in records
     ]
@@ -48,6 +75,47 @@ def print_table(records: list[DecisionRecord], out: TextIO) -> None:
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(),
             file=out,
         )
+
+
+def print_record(record: DecisionRecord, out: TextIO) -> None:
+    """One decision as `gateway audit show` prints it: who, what, the answer and why, under
+    which policy, where it stands in the chain, then its (masked) input."""
+    http = record.http
+    lines = [
+        ("decision", record.decision_id),
+        ("time", record.timestamp),
+        ("path", record.path),
+        ("subject", record.subject_id or "-"),
+        (
+            "action",
+            (record.action or "-") + (" (filtering a list)" if record.purpose == "list" else ""),
+        ),
+        ("resource", " ".join(x for x in (record.resource_id, acted_on(record)) if x) or "-"),
+        ("enterprise", record.enterprise_id or "-"),
+        ("allowed", {True: "yes", False: "NO", None: "-"}[record.allowed]),
+        ("reasons", reasons_text(record) or "-"),
+        ("http", " ".join(str(x) for x in (http.method, http.path, http.status) if x) or "-"),
+        ("request", record.req_id or "-"),
+        ("policy", record.revision or "-"),
+        ("chain", f"seq {record.seq}, hash {record.hash}, after {record.prev_hash}"),
+    ]
+    if record.masked or record.erased:
+        lines.append(("masked", ", ".join(record.masked + record.erased)))
+    if record.cut:
+        lines.append(
+            (
+                "cut",
+                f"{', '.join(record.cut)} ({record.cut_reason}, was {record.input_bytes} bytes)",
+            )
+        )
+    if record.redacted:
+        lines.append(("redacted", ", ".join(record.redacted)))
+    for name, value in lines:
+        print(f"{name:11} {value}", file=out)
+    print("input:", file=out)
+    print(msgspec.json.format(msgspec.json.encode(record.input), indent=2).decode(), file=out)
+    print("result:", file=out)
+    print(msgspec.json.format(msgspec.json.encode(record.result), indent=2).decode(), file=out)
 
 
 def print_replay(report: ReplayReport, revision: str, out: TextIO) -> None:

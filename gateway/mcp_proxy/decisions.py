@@ -86,28 +86,56 @@ class Decider:
         self._authorizer = authorizer
         self._subject = subject
 
+    # `listing`: the decision filters a list (tools/list …), it is no call attempt; its
+    # record says so (`purpose: "list"`).
+
     async def tool(
-        self, server: AnyServer, tool: types.Tool, arguments: dict[str, Any] | None = None
+        self,
+        server: AnyServer,
+        tool: types.Tool,
+        arguments: dict[str, Any] | None = None,
+        *,
+        listing: bool = False,
     ) -> Decision:
         resource = inputs.view_server(server, tool=tool_facts(tool, arguments))
-        return await self._authorizer.decide(TOOL_CALL, self._subject, resource)
+        return await self._authorizer.decide(
+            TOOL_CALL, self._subject, resource, purpose=_purpose(listing)
+        )
 
     async def resource(
-        self, server: AnyServer, item: types.Resource | types.ResourceTemplate | str
+        self,
+        server: AnyServer,
+        item: types.Resource | types.ResourceTemplate | str,
+        *,
+        listing: bool = False,
     ) -> Decision:
         resource = inputs.view_server(server, mcp_resource=resource_facts(item))
-        return await self._authorizer.decide(RESOURCE_READ, self._subject, resource)
+        return await self._authorizer.decide(
+            RESOURCE_READ, self._subject, resource, purpose=_purpose(listing)
+        )
 
     async def prompt(
-        self, server: AnyServer, prompt: types.Prompt, arguments: dict[str, str] | None = None
+        self,
+        server: AnyServer,
+        prompt: types.Prompt,
+        arguments: dict[str, str] | None = None,
+        *,
+        listing: bool = False,
     ) -> Decision:
         resource = inputs.view_server(server, prompt=prompt_facts(prompt, arguments))
-        return await self._authorizer.decide(PROMPT_GET, self._subject, resource)
+        return await self._authorizer.decide(
+            PROMPT_GET, self._subject, resource, purpose=_purpose(listing)
+        )
+
 
     async def run(self, server: AnyServer, *, egress: bool) -> Decision:
         """May the gateway host this stdio server for the caller, with or without egress?"""
         resource = inputs.view_server(server, sandbox=inputs.SandboxFacts(egress=egress))
         return await self._authorizer.decide(MCP_SERVER_RUN, self._subject, resource)
+
+
+def _purpose(listing: bool) -> str:
+    return "list" if listing else "call"
 
 
 def not_hosted(server: AnyServer, decision: Decision) -> MCPError:

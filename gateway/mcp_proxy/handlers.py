@@ -162,7 +162,9 @@ async def _allowed(
 
 async def list_tools(call: _Call) -> types.ListToolsResult:
     items, unavailable = await call.gather(call.proxy.pool.list_tools)
-    allowed = await _allowed(items, lambda server, tool: call.decide.tool(server, tool))
+    allowed = await _allowed(
+        items, lambda server, tool: call.decide.tool(server, tool, listing=True)
+    )
     return types.ListToolsResult(
         tools=[
             tool.model_copy(
@@ -215,7 +217,9 @@ async def call_tool(
 
 async def list_resources(call: _Call) -> types.ListResourcesResult:
     items, unavailable = await call.gather(call.proxy.pool.list_resources)
-    allowed = await _allowed(items, call.decide.resource)
+    allowed = await _allowed(
+        items, lambda server, item: call.decide.resource(server, item, listing=True)
+    )
     return types.ListResourcesResult(
         resources=[
             item.model_copy(update={"uri": names.wrap_uri(prefix, str(item.uri))})
@@ -229,7 +233,9 @@ async def list_resources(call: _Call) -> types.ListResourcesResult:
 
 async def list_resource_templates(call: _Call) -> types.ListResourceTemplatesResult:
     items, unavailable = await call.gather(call.proxy.pool.list_resource_templates)
-    allowed = await _allowed(items, call.decide.resource)
+    allowed = await _allowed(
+        items, lambda server, item: call.decide.resource(server, item, listing=True)
+    )
     return types.ListResourceTemplatesResult(
         resource_templates=[
             item.model_copy(update={"uri_template": names.wrap_uri(prefix, item.uri_template)})
@@ -268,7 +274,9 @@ async def read_resource(call: _Call, uri: str) -> types.ReadResourceResult:
 
 async def list_prompts(call: _Call) -> types.ListPromptsResult:
     items, unavailable = await call.gather(call.proxy.pool.list_prompts)
-    allowed = await _allowed(items, lambda server, prompt: call.decide.prompt(server, prompt))
+    allowed = await _allowed(
+        items, lambda server, prompt: call.decide.prompt(server, prompt, listing=True)
+    )
     return types.ListPromptsResult(
         prompts=[
             prompt.model_copy(update={"name": names.qualified(prefix, prompt.name)})

@@ -10,6 +10,7 @@ hot path pays a dict lookup and an increment, not `labels()`' validation and loc
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from prometheus_client import (
@@ -218,3 +219,27 @@ def worker_exiting() -> None:
     """A worker that stops cleanly takes its live gauges (in flight) out of the sum."""
     if multiprocess_mode():
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+DENIALS_BY_RULE = Counter(
+    "gateway_policy_denials_total",
+    "Denials written to the decision log, by the reason code (`rule`) the policy gave; a page "
+    "decision counts each item it denied. Codes are the policy's own: the first 64 distinct "
+    "ones get a series each, later ones count as `other`, so a policy cannot grow the series "
+    "without bound.",
+    ["rule"],
+)
+_RULE_LABELS: dict[str, Any] = {}
+_MAX_RULES = 64
+_RULE_CODE = re.compile(r"[a-z0-9_.:-]{1,64}")
+
+
+def observe_denial(rule: str, count: int = 1) -> None:
+    counter = _RULE_LABELS.get(rule)
+    if counter is None:
+        known = len(_RULE_LABELS) < _MAX_RULES and _RULE_CODE.fullmatch(rule)
+        label = rule if known else "other"
+        counter = DENIALS_BY_RULE.labels(label)
+        if known:
+            _RULE_LABELS[rule] = counter
+    counter.inc(count)

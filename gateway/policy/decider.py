@@ -107,6 +107,7 @@ class Authorizer:
         resource_id: str | None = None,
         enterprise_id: str | None = None,
         log_repeats: bool = True,
+        purpose: str | None = None,
     ) -> tuple[str, Any]:
         """`log_repeats=False`: a remembered answer is not logged again (a question the
         gateway asks on every request, whose first answer is in the log)."""
@@ -127,6 +128,16 @@ class Authorizer:
             path, _outcome(path, result, allowed), remembered, None if remembered else elapsed / 1e9
         )
         decision_id = engine_decision_id or self._new_id()
+        if (
+            enterprise_id
+            and isinstance(result, dict)
+            and result.get("visible") is False
+            and enterprise_id not in subject.memberships
+        ):
+            # An outsider's probe that was answered "not found" is filed under the prober,
+            # not under the enterprise probed: its owners read their enterprise's part of the
+            # log, not who else exists (auditors find it by user or resource).
+            enterprise_id = None
         if remembered and not log_repeats:
             return decision_id, result
         await self._recorder.record(
@@ -144,6 +155,8 @@ class Authorizer:
                 action=action,
                 resource_id=resource_id,
                 allowed=allowed if isinstance(allowed, bool) else None,
+                purpose=purpose,
+                **_item_counts(path, result),
             )
         )
         return decision_id, result
@@ -158,9 +171,11 @@ class Authorizer:
         env_vars: Sequence[str] | None = None,
         enterprise_id: str | None = None,
         counts: Counts | None = None,
+        purpose: str | None = None,
     ) -> Decision:
         """`data.gateway.authz.decision`. `proposed` is the object as it would be after a
-        create or change; `env_vars` the names a credential write sets (never values)."""
+        create or change; `env_vars` the names a credential write sets (never values);
+        `purpose` what the record says the decision was for (`list`: filtering a list)."""
         doc = PolicyInput(
             action=action,
             subject=subject,
@@ -176,6 +191,7 @@ class Authorizer:
             subject=subject,
             resource_id=_resource_id(resource, proposed),
             enterprise_id=_enterprise_id(resource, proposed, enterprise_id),
+            purpose=purpose,
         )
         return _parse_decision(result, decision_id, AUTHZ_DECISION)
 
@@ -279,6 +295,18 @@ class Authorizer:
                 decision_id,
             )
             return {lid: Decision(reasons=(_MALFORMED,), decision_id=decision_id) for lid in ids}
+
+
+def _item_counts(path: str, result: Any) -> dict[str, int]:
+    """A page decision decides many items at once: how many were allowed and denied, so a
+    page's denials count like any other (its own `allowed` stays null)."""
+    if path != MARKETPLACE_LISTINGS or not isinstance(result, dict):
+        return {}
+    decisions = result.get("decisions")
+    if not isinstance(decisions, dict):
+        return {}
+    answers = [d.get("allow") is True for d in decisions.values() if isinstance(d, dict)]
+    return {"items_allowed": sum(answers), "items_denied": len(answers) - sum(answers)}
 
 
 def _outcome(path: str, result: Any, allowed: Any) -> str:

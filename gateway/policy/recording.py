@@ -30,6 +30,12 @@ class Decided(msgspec.Struct, kw_only=True, frozen=True):
     action: str
     resource_id: str | None
     allowed: bool | None
+    # What the decision was for, where it is not the action itself: `list` (filtering a
+    # list: the item was shown or not), `call` (an attempt to use it); None otherwise.
+    purpose: str | None = None
+    # A page decision (marketplace listings): how many of its items were allowed and denied.
+    items_allowed: int | None = None
+    items_denied: int | None = None
 
 
 class DecisionRecorder(Protocol):

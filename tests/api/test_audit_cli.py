@@ -86,6 +86,20 @@ async def test_query_export_and_verify(
     header, first = out.splitlines()[:2]
     assert header.split()[:4] == ["time", "decision_id", "user", "action"]
     assert seen["denial"] in first and "enterprise_managed" in first and "PATCH 403" in first
+    # Issue 24: the reason's message and the server's name, not codes and ids only.
+    assert "github" in first and "enterprise_managed: " in first
+    assert header.split()[4:6] == ["resource", "name"]
+
+    code, out, _ = await _cli(capsys, "audit", "show", seen["denial"])
+    assert code == 0, out
+    shown = dict(line.split(None, 1) for line in out.splitlines()[:13])
+    assert (shown["decision"], shown["subject"], shown["allowed"]) == (seen["denial"], "bob", "NO")
+    assert shown["reasons"].startswith("enterprise_managed: ")
+    assert shown["chain"].startswith("seq ") and shown["policy"] != "-"
+    code, _, err = await _cli(capsys, "audit", "show", "no-such-decision")
+    assert code == 2 and "not found" in err
+    code, out, _ = await _cli(capsys, "audit", "query", "--user", "bob", "--since", "today")
+    assert code == 0 and seen["denial"] in out
 
     code, out, _ = await _cli(capsys, "audit", "query", "--user", "bob", "--json", "--limit", "3")
     assert code == 0 and len(out.splitlines()) == 3

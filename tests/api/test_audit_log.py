@@ -16,11 +16,13 @@ import pytest_asyncio
 import redis.asyncio as aredis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
 
 from gateway.config import Settings
 from tests.fixtures.gateway import AppFactory, Caller, caller, join, on_app_loop
 
 DECISIONS = "/v1/audit/decisions"
+SUMMARY = "/v1/audit/summary"
 MANAGED = {"name": "github", "transport": "streamable_http", "url": "https://mcp.example.com/mcp"}
 OPA_LOG_FIELDS = {"decision_id", "path", "input", "result", "timestamp", "bundles", "labels"}
 
@@ -125,7 +127,10 @@ async def test_enterprise_admins_read_their_enterprise_only(
     assert mine.status_code == 200, mine.text
     assert {r["enterprise_id"] for r in mine.json()["items"]} == {ent}
     assert denial in {r["decision_id"] for r in mine.json()["items"]}
-    assert (await carol.get(f"{DECISIONS}/{denial}")).status_code == 200
+    assert (await carol.get(f"{DECISIONS}/{denial}?enterprise_id={ent}")).status_code == 200
+    # One record is read as the whole log's (auditors) or as one enterprise's.
+    assert (await carol.get(f"{DECISIONS}/{denial}")).status_code == 403
+    assert (await carol.get(f"{DECISIONS}/{other_denial}?enterprise_id={ent}")).status_code == 404
     for refused in (
         f"{DECISIONS}?enterprise_id={other}",
         f"{DECISIONS}",  # the whole log is the auditors'
@@ -136,6 +141,107 @@ async def test_enterprise_admins_read_their_enterprise_only(
         response = await carol.get(refused)
         assert response.status_code == 403, refused
         assert response.json()["decision_id"] == response.headers["x-decision-id"]
+
+
+async def test_an_owner_sees_nothing_of_another_enterprise_in_their_records(
+    client_as: Callable[..., Caller],
+) -> None:
+    """Issue 24: alice's `?enterprise_id=` showed bob's membership of erin's enterprise (its
+    id, his role, its restrict flag) inside bob's records."""
+    alice, bob, erin = (client_as(u) for u in ("alice", "bob", "erin"))
+    other, _, _ = await _enterprise_with_a_denial(erin, bob)
+    ent, _, denial = await _enterprise_with_a_denial(alice, bob)
+
+    listed = await alice.get(f"{DECISIONS}?enterprise_id={ent}&user_id=bob")
+    one = await alice.get(f"{DECISIONS}/{denial}?enterprise_id={ent}")
+    exported = await alice.get(f"{DECISIONS}/export?enterprise_id={ent}")
+    assert (listed.status_code, one.status_code, exported.status_code) == (200, 200, 200)
+    for shown in (listed.text, one.text, exported.text):
+        assert ent in shown and other not in shown
+    record = one.json()
+    assert set(record["input"]["subject"]["memberships"]) == {ent}
+    assert record["redacted"] == ["/input/subject/memberships"]
+    # An auditor reading the whole log sees the record as it is stored.
+    full = await auditor(alice.client).get(f"{DECISIONS}/{denial}")
+    assert set(full.json()["input"]["subject"]["memberships"]) == {ent, other}
+    assert full.json()["redacted"] == []
+
+
+async def test_an_outsiders_probe_is_not_filed_under_the_enterprise_probed(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice, mallory = client_as("alice"), client_as("mallory")
+    ent, _, _ = await _enterprise_with_a_denial(alice, client_as("bob"))
+    probe = await mallory.get(f"/v1/enterprises/{ent}")
+    assert probe.status_code == 404
+    probe_id = probe.headers["x-decision-id"]
+    owners = (await alice.get(f"{DECISIONS}?enterprise_id={ent}&limit=500")).json()["items"]
+    assert probe_id not in {r["decision_id"] for r in owners}
+    assert "mallory" not in {r["subject_id"] for r in owners}
+    found = (await auditor(alice.client).get(f"{DECISIONS}?user_id=mallory")).json()["items"]
+    assert probe_id in {r["decision_id"] for r in found}
+
+
+async def test_a_marketplace_page_counts_its_denials_per_item(
+    client_as: Callable[..., Caller],
+) -> None:
+    """Issue 24: page decisions carried `allowed: null` and never counted as denials."""
+    alice = client_as("alice")
+    ent = (await alice.post("/v1/enterprises", json={"name": "Strict"})).json()["id"]
+    restricted = await alice.patch(
+        f"/v1/enterprises/{ent}", json={"restrict_installs_to_approved": True}
+    )
+    assert restricted.status_code == 200, restricted.text
+    again = await alice.get("/v1/marketplace/servers?limit=500")
+    listings = again.json()["items"]
+    denied = sum(1 for item in listings if not item["allowed"])
+    assert denied == len(listings) > 0  # nothing approved: every install refused
+    page_id = again.headers["x-decision-id"]
+    record = (await auditor(alice.client).get(f"{DECISIONS}/{page_id}")).json()
+    assert record["path"] == "gateway/marketplace/listings" and record["allowed"] is None
+    assert (record["items_allowed"], record["items_denied"]) == (len(listings) - denied, denied)
+
+
+async def test_the_summary_counts_denials_by_rule_day_subject_and_action(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice, bob = client_as("alice"), client_as("bob")
+    ent, _, _ = await _enterprise_with_a_denial(alice, bob)
+    mine = await alice.get(f"{SUMMARY}?enterprise_id={ent}&allowed=false")
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["complete"] is True and body["denied"] == 1 and body["allowed"] == 0
+    assert body["by_rule"] == [{"key": "enterprise_managed", "count": 1}]
+    assert body["by_subject"] == [{"key": "bob", "count": 1}]
+    assert body["by_action"] == [{"key": "mcp_server.update", "count": 1}]
+    assert [d["denied"] for d in body["by_day"]] == [1]
+    assert body["by_rule_day"][0]["rule"] == "enterprise_managed"
+    # Bounded, and asked like a query: the same decision, the same 400s.
+    everything = await auditor(alice.client).get(f"{SUMMARY}?top=1&since=today")
+    assert everything.status_code == 200 and len(everything.json()["by_subject"]) <= 1
+    assert (await alice.get(f"{SUMMARY}?top=51&enterprise_id={ent}")).status_code == 400
+    assert (await alice.get(f"{SUMMARY}?rule=x&enterprise_id={ent}")).status_code == 400
+    assert (await bob.get(f"{SUMMARY}?enterprise_id={ent}")).status_code == 403
+    assert (await alice.get(SUMMARY)).status_code == 403  # the whole log: auditors only
+
+
+async def test_denials_are_counted_per_rule_in_metrics(
+    client_as: Callable[..., Caller],
+) -> None:
+    alice, bob = client_as("alice"), client_as("bob")
+
+    async def denials() -> float:
+        runtime = alice.client.app.state.runtime
+        assert await on_app_loop(alice.client, runtime.services.audit_writer.flush())
+        # The module-level counters /metrics serves (tests/api/test_metrics.py scrapes them).
+        found = REGISTRY.get_sample_value(
+            "gateway_policy_denials_total", {"rule": "enterprise_managed"}
+        )
+        return found or 0.0
+
+    before = await denials()
+    await _enterprise_with_a_denial(alice, bob)
+    assert await denials() == before + 1
 
 
 async def test_anyone_else_is_refused(client_as: Callable[..., Caller]) -> None:
@@ -184,6 +290,9 @@ async def test_the_export_is_opa_decision_log_ndjson_oldest_first(
         ("action=DROP TABLE", "action"),
         ("cursor=not.ours", "cursor"),  # not base64url: the document's pattern refuses it
         ("limit=0", "limit"),
+        ("user=bob", "user"),  # issue 24: silently ignored, 191 records of four users came back
+        ("reason=enterprise_managed", "reason"),
+        ("since=1y", "since"),
     ],
 )
 async def test_bad_filters_are_400_naming_the_parameter(
@@ -192,6 +301,37 @@ async def test_bad_filters_are_400_naming_the_parameter(
     response = await auditor(client_as("x").client).get(f"{DECISIONS}?{query}")
     assert response.status_code == 400, response.text
     assert field in response.text
+
+
+async def test_unknown_parameters_are_named_on_every_audit_route(
+    client_as: Callable[..., Caller],
+) -> None:
+    ann = auditor(client_as("x").client)
+    for url in (
+        f"{DECISIONS}?user=bob&reason=x&allowed=false",
+        f"{DECISIONS}/export?limit=5",
+        f"{DECISIONS}/some-id?user_id=bob",
+    ):
+        response = await ann.get(url)
+        assert response.status_code == 400, url
+        body = response.json()
+        assert {e["key"] for e in body["extra"]} == (
+            {"user", "reason"} if "reason" in url else {"limit"} if "export" in url else {"user_id"}
+        ), body
+
+
+@pytest.mark.parametrize("since", ["15m", "1h", "7d", "today", "2026-01-01T00:00:00Z"])
+async def test_the_api_takes_the_clis_time_grammar(
+    client_as: Callable[..., Caller], since: str
+) -> None:
+    alice = client_as("alice")
+    denied = await client_as("bob").get("/v1/enterprises/ent_nope")
+    assert denied.status_code == 404
+    found = await auditor(alice.client).get(f"{DECISIONS}?user_id=bob&since={since}")
+    assert found.status_code == 200, found.text
+    assert denied.headers["x-decision-id"] in {r["decision_id"] for r in found.json()["items"]}
+    later = await auditor(alice.client).get(f"{DECISIONS}?user_id=bob&until={since}")
+    assert denied.headers["x-decision-id"] not in {r["decision_id"] for r in later.json()["items"]}
 
 
 async def test_a_cursor_the_gateway_did_not_issue_is_a_422(

@@ -127,3 +127,9 @@ async def test_deny_rules_remove_items_and_refuse_their_use(
     seen = files.requests_path.read_text()
     assert "/tmp/a" in seen and "Ada" in seen
     assert "/etc/passwd" not in seen and "idiot" not in seen and "language" not in seen
+    # Issue 24: a tool filtered out of tools/list is not a refused call: `purpose` says which.
+    deletes = [
+        r for r in records
+        if r.action == "tool.call" and r.input["resource"]["tool"]["name"] == "delete_file"
+    ]  # fmt: skip
+    assert [(r.purpose, r.allowed) for r in deletes] == [("list", False), ("call", False)]

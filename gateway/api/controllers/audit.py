@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -21,8 +20,11 @@ from gateway.api.params import (
     ResourceIdQuery,
     UserIdQuery,
 )
-from gateway.audit.log import AuditFilter, format_timestamp
+from gateway.audit.instants import PATTERN as INSTANT_PATTERN
+from gateway.audit.instants import BadInstant, ImpossibleInstant, parse_instant
+from gateway.audit.log import AuditFilter
 from gateway.audit.records import DecisionRecord
+from gateway.audit.summary import AuditSummary
 from gateway.domain.subjects import Subject
 from gateway.errors import InvalidInput, UnprocessableInput
 from gateway.services.audit import AuditService
@@ -34,20 +36,46 @@ Allowed = Annotated[
     bool | None, Parameter(description="true: only allowed decisions; false: only denials")
 ]
 Instant = Annotated[
-    datetime | None,
-    Parameter(description="RFC 3339 with a time zone, e.g. 2026-11-30T10:00:00Z"),
+    str | None,
+    Parameter(
+        description=(
+            "RFC 3339 with a time zone (2026-11-30T10:00:00Z), a duration ago (15m, 1h, 7d) "
+            "or today (midnight UTC): the CLI's and the console's grammar"
+        ),
+        max_length=64,
+        pattern=INSTANT_PATTERN,
+    ),
 ]
+# Every filter a query, an export and a summary take (docs/audit.md, "Queries").
+FILTERS = frozenset(
+    {"user_id", "enterprise_id", "action", "resource_id", "allowed", "since", "until", "req_id"}
+)
+_PAGING = frozenset({"limit", "cursor"})
+# The query parameters each route knows; any other is a 400 naming it (`?user=bob` used to
+# be ignored silently: 191 records of four users came back).
+KNOWN_QUERY = "known_query_parameters"
 
 
-def _instant(name: str, value: datetime | None) -> str | None:
+def _instant(name: str, value: str | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise InvalidInput.field(name, "needs a time zone (e.g. Z or +01:00)")
     try:
-        return format_timestamp(value)
-    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
-        raise UnprocessableInput.field(name, "is out of range once in UTC") from None
+        return parse_instant(value)
+    except ImpossibleInstant as exc:  # of the documented form: 422 (docs/api-contract.md)
+        raise UnprocessableInput.field(name, str(exc)) from None
+    except BadInstant as exc:
+        raise InvalidInput.field(name, str(exc)) from None
+
+
+async def reject_unknown_parameters(request: Request[Any, Any, Any]) -> None:
+    known: frozenset[str] = request.route_handler.opt.get(KNOWN_QUERY, frozenset())
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known)) or 'none'})",
+            fields={name: "unknown query parameter" for name in unknown},
+        )
 
 
 def provide_filter(
@@ -99,7 +127,13 @@ class AuditController(Controller):
     tags = ["audit"]
     dependencies = {"where": Provide(provide_filter, sync_to_thread=False)}
 
-    @get("/", summary="Decision records, newest first", **answers(404, 422))
+    @get(
+        "/",
+        summary="Decision records, newest first",
+        opt={KNOWN_QUERY: FILTERS | _PAGING},
+        before_request=reject_unknown_parameters,
+        **answers(404, 422),
+    )
     async def list_decisions(
         self,
         subject: NamedDependency[Subject],
@@ -116,6 +150,8 @@ class AuditController(Controller):
         "/export",
         summary="Every matching record as NDJSON, oldest first: one OPA decision-log line each",
         media_type=NDJSON,
+        opt={KNOWN_QUERY: FILTERS},
+        before_request=reject_unknown_parameters,
         **answers(404, 422),
     )
     async def export_decisions(
@@ -130,6 +166,8 @@ class AuditController(Controller):
     @get(
         "/{decision_id:str}",
         summary="One decision record (the X-Decision-Id of a response)",
+        opt={KNOWN_QUERY: frozenset({"enterprise_id"})},
+        before_request=reject_unknown_parameters,
         **answers(404),
     )
     async def get_decision(
@@ -137,5 +175,38 @@ class AuditController(Controller):
         subject: NamedDependency[Subject],
         audit: NamedDependency[AuditService],
         decision_id: DecisionIdParam,
+        enterprise_id: OptionalEnterpriseId = None,
     ) -> DecisionRecord:
-        return await audit.get(subject, decision_id)
+        return await audit.get(subject, decision_id, enterprise_id)
+
+
+Top = Annotated[
+    int, Parameter(ge=1, le=50, description="entries per list (default 10, at most 50)")
+]
+
+
+class AuditSummaryController(Controller):
+    path = "/v1/audit/summary"
+    tags = ["audit"]
+    dependencies = {"where": Provide(provide_filter, sync_to_thread=False)}
+
+    @get(
+        "/",
+        summary="Counts of the matching decisions: denials by rule, day, subject and action",
+        description=(
+            "Bounded: at most 50,000 records are read (`complete: false` beyond: narrow the "
+            "filters or the window), `top` entries per list, 400 days. A page decision "
+            "counts each item it denied. Who may read it: as for /v1/audit/decisions."
+        ),
+        opt={KNOWN_QUERY: FILTERS | {"top"}},
+        before_request=reject_unknown_parameters,
+        **answers(404, 422),
+    )
+    async def summarize(
+        self,
+        subject: NamedDependency[Subject],
+        audit: NamedDependency[AuditService],
+        where: NamedDependency[AuditFilter],
+        top: Top = 10,
+    ) -> AuditSummary:
+        return await audit.summary(subject, where, top=top)

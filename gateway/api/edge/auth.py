@@ -16,7 +16,9 @@ from gateway.services.identity import Authenticator
 
 # Liveness, readiness and the OpenAPI document are for probes and tooling; everything else
 # needs a bearer token (or local-dev mode).
-UNAUTHENTICATED = ["^/healthz$", "^/readyz$", "^/schema", "^/\\.well-known/"]
+# The console authenticates its pages itself (its cookie, the same Authenticator), so an
+# expired session is a redirect to its log-in form, not a JSON 401.
+UNAUTHENTICATED = ["^/healthz$", "^/readyz$", "^/schema", "^/\\.well-known/", "^/console(/|$)"]
 MCP_PATHS = frozenset({"/mcp", "/mcp/"})
 
 

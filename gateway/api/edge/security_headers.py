@@ -13,11 +13,20 @@ from litestar.types import Message, Scope
 _ALWAYS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
+_NO_REFERRER = (b"referrer-policy", b"no-referrer")
+# The console's forms post to itself: under `no-referrer` Chromium sends `Origin: null`,
+# and the same-origin check of its POSTs (CSRF) needs the real origin.
+_SAME_ORIGIN_REFERRER = (b"referrer-policy", b"same-origin")
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _NO_STORE = (b"cache-control", b"no-store")
+# The console: its own stylesheet, inline SVG, forms to itself, no script at all.
+_CONSOLE_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    b"frame-ancestors 'none'; base-uri 'none'",
+)
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
@@ -27,7 +36,12 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers: list[Any] = list(message.get("headers") or ())
     cached = any(name.lower() == b"cache-control" for name, _ in headers)
     headers.extend(_ALWAYS)
-    if not scope.get("path", "").startswith("/schema"):
+    path = scope.get("path", "")
+    console = path.startswith("/console")
+    headers.append(_SAME_ORIGIN_REFERRER if console else _NO_REFERRER)
+    if console:
+        headers.append(_CONSOLE_CSP)
+    elif not path.startswith("/schema"):
         headers.append(_API_CSP)
     if not cached:
         headers.append(_NO_STORE)

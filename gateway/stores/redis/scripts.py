@@ -149,9 +149,10 @@ return {1, seq, hash, kept, oldest[2] or '0'}
 
 # Retention: removes the oldest records the caller read (a prefix of the stream).
 # KEYS: stream, head, time index, then for each record its decision-id key and its index
-# keys. ARGV: record count, then for each: seq, hash, JSON length, index count. A record
-# another replica removed first is skipped. The last record removed becomes the floor the
-# chain starts from (`gateway audit verify` checks the first record kept against it).
+# keys. ARGV: record count, then for each: seq, hash, JSON length, index count, then the
+# signed checkpoint of the last one: seq, hash, at, reason, mac. A record another replica
+# removed first is skipped. The checkpoint becomes the floor the chain starts from
+# (`gateway audit verify` checks its signature, then the first record kept against it).
 TRIM_DECISIONS = """
 local k, a, removed = 4, 2, 0
 for _ = 1, tonumber(ARGV[1]) do
@@ -163,10 +164,11 @@ for _ = 1, tonumber(ARGV[1]) do
     for j = 1, n do redis.call('ZREM', KEYS[k + j], ARGV[a]) end
     removed = removed + 1
   end
-  if tonumber(redis.call('HGET', KEYS[2], 'floor_seq') or '0') < tonumber(ARGV[a]) then
-    redis.call('HSET', KEYS[2], 'floor_seq', ARGV[a], 'floor_hash', ARGV[a + 1])
-  end
   k, a = k + 1 + n, a + 4
+end
+if tonumber(redis.call('HGET', KEYS[2], 'floor_seq') or '0') < tonumber(ARGV[a]) then
+  redis.call('HSET', KEYS[2], 'floor_seq', ARGV[a], 'floor_hash', ARGV[a + 1],
+    'floor_at', ARGV[a + 2], 'floor_reason', ARGV[a + 3], 'floor_mac', ARGV[a + 4])
 end
 return removed
 """

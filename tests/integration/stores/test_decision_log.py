@@ -14,12 +14,15 @@ import pytest
 import redis.asyncio as aredis
 
 from gateway.audit.chain import ChainReport, verify_chain
+from gateway.audit.checkpoint import CheckpointSigner
 from gateway.audit.log import AuditFilter, DecisionLog, format_timestamp
 from gateway.audit.memory_log import MemoryDecisionLog
 from gateway.audit.records import BundleInfo, DecisionRecord, decode_record, hash_of
 from gateway.audit.redis_log import RedisDecisionLog
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import RedisClient
+
+SIGNER = CheckpointSigner(b"k" * 32)
 
 
 def record(n: int, *, user: str = "alice", allowed: bool = True, **fields: Any) -> DecisionRecord:
@@ -59,6 +62,7 @@ def make_log(log_kind: str, request: pytest.FixtureRequest) -> Any:
         client = request.getfixturevalue("redis_cluster3_client")
 
     def make(**limits: Any) -> DecisionLog:
+        limits.setdefault("signer", SIGNER)
         if client is None:
             return MemoryDecisionLog(**limits)
         return RedisDecisionLog(client, **limits)
@@ -133,6 +137,9 @@ async def test_retention_by_bytes_keeps_the_newest_and_the_chain_verifiable(
     assert await log.get("d-0") is None  # the oldest went, its id with it
     report = await log.verify()
     assert report.ok and report.checked == len(kept), report
+    # The trim is reported as one: a checkpoint of the last record removed, signed.
+    assert report.trimmed is not None and report.trimmed.reason == "bytes", report
+    assert report.trimmed.seq == kept[-1].seq - 1 and report.trimmed.mac
 
 
 async def test_retention_by_age_drops_what_is_older(make_log: Any) -> None:
@@ -142,7 +149,8 @@ async def test_retention_by_age_drops_what_is_older(make_log: Any) -> None:
     await log.append([record(4)])
     kept = (await log.query(AuditFilter(), before=None, limit=10)).records
     assert [r.decision_id for r in kept] == ["d-4", "d-3"]
-    assert (await log.verify()).ok
+    report = await log.verify()
+    assert report.ok and report.trimmed is not None and report.trimmed.reason == "age", report
 
 
 async def _rewrite(client: aredis.Redis, change: Any) -> None:
@@ -269,3 +277,81 @@ async def test_exports_read_in_chunks_and_through_the_index(redis_client: aredis
     assert bobs == ["d-1000", "d-1001", "d-1002"]
     stats = await redis_client.info("commandstats")
     assert stats["cmdstat_xrange"]["calls"] == 3  # one read per record of bob's, no scan
+
+
+async def _trimmed_log(redis_client: aredis.Redis, signer: CheckpointSigner) -> RedisDecisionLog:
+    log = RedisDecisionLog(redis_client, max_bytes=65536, signer=signer)
+    for start in range(0, 200, 50):
+        await log.append([record(i) for i in range(start, start + 50)])
+    return log
+
+
+async def test_a_gap_at_the_head_is_not_a_trim(redis_client: aredis.Redis) -> None:
+    """Someone removes the oldest records kept and moves the floor past them, as retention
+    would: without the checkpoint key the floor's signature does not hold."""
+    log = await _trimmed_log(redis_client, SIGNER)
+    assert (await log.verify()).ok
+    entries = await redis_client.xrange(k.AUDIT_LOG, count=5)
+    for entry_id, _ in entries:
+        await redis_client.xdel(k.AUDIT_LOG, entry_id)
+    last_id, last = entries[-1]
+    await redis_client.hset(
+        k.AUDIT_HEAD,
+        mapping={"floor_seq": last_id.decode().split("-")[1], "floor_hash": last[b"h"]},
+    )
+    report = await log.verify()
+    assert (report.ok, report.problem) == (False, "removed"), report
+    assert "a gap, not a trim" in report.detail
+
+
+async def test_without_a_key_a_trim_cannot_be_told_from_a_gap(redis_client: aredis.Redis) -> None:
+    log = await _trimmed_log(redis_client, CheckpointSigner(None))
+    report = await log.verify()
+    assert (report.ok, report.problem) == (False, "unsigned"), report
+    assert "GATEWAY_AUDIT_CHECKPOINT_KEY" in report.detail
+
+
+async def test_a_deleted_index_is_named_by_verify_and_rebuilt(redis_client: aredis.Redis) -> None:
+    """`DEL gw:{audit}:user:bob`: a query about bob came back empty and verify said ok."""
+    log = RedisDecisionLog(redis_client, signer=SIGNER)
+    await log.append([record(i, user="bob" if i % 2 else "alice") for i in range(1, 19)])
+    await redis_client.delete(k.audit_index("user", "bob"))
+    report = await log.verify()
+    assert (report.ok, report.problem, report.seq, report.decision_id) == (
+        False,
+        "index",
+        1,
+        "d-1",
+    ), report
+    assert k.audit_index("user", "bob") in report.detail
+    assert await log.reindex() == 18
+    found = await log.query(AuditFilter(user_id="bob"), before=None, limit=100)
+    assert len(found.records) == 9
+    assert (await log.verify()).ok
+
+
+async def test_a_deleted_decision_id_key_is_named_by_verify(redis_client: aredis.Redis) -> None:
+    log = RedisDecisionLog(redis_client, signer=SIGNER)
+    await log.append([record(i) for i in range(1, 4)])
+    await redis_client.delete(k.audit_decision("d-2"))
+    report = await log.verify()
+    assert (report.ok, report.problem, report.decision_id) == (False, "index", "d-2"), report
+
+
+async def test_a_failing_verify_closes_what_it_read() -> None:
+    """The CLI printed `RuntimeError: aclose(): asynchronous generator is already running`
+    on a failing verify: the walk returned with its source still suspended."""
+    sealed = await MemoryDecisionLog().append([record(i) for i in range(1, 6)])
+    lines = [msgspec.json.encode(r) for r in sealed]
+    closed: list[bool] = []
+
+    async def exported() -> AsyncIterator[tuple[int, bytes]]:
+        try:
+            for raw in lines[:2] + lines[3:]:
+                yield msgspec.json.decode(raw)["seq"], raw
+        finally:
+            closed.append(True)
+
+    report = await verify_chain(exported())
+    assert (report.ok, report.problem) == (False, "removed")
+    assert closed == [True]

@@ -99,9 +99,9 @@ async def test_every_store_operation_runs_across_three_primaries(
 async def test_the_decision_log_lives_in_one_slot_of_the_cluster(
     redis_cluster3_client: aredis.RedisCluster,
 ) -> None:
-    from tests.integration.stores.test_decision_log import record
+    from tests.integration.stores.test_decision_log import SIGNER, record
 
-    log = RedisDecisionLog(redis_cluster3_client, max_bytes=65536)
+    log = RedisDecisionLog(redis_cluster3_client, max_bytes=65536, signer=SIGNER)
     await log.append([record(i, user=f"user{i % 7}", req_id=f"r{i}") for i in range(400)])
     assert (await log.verify()).ok  # retention ran: 400 records are more than 64 KiB
     nodes = await _node_of_every_key(redis_cluster3_client)
