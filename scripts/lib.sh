@@ -57,6 +57,12 @@ ensure_wrk() {
   command -v wrk >/dev/null || apt_install wrk
 }
 
+# Hosted stdio servers run in bubblewrap sandboxes (docs/stdio-hosting.md); setpriv is
+# util-linux's, on every Debian.
+ensure_bubblewrap() {
+  command -v bwrap >/dev/null || apt_install bubblewrap
+}
+
 # The MCP proxy's replica tests put a throwaway HAProxy in front of two gateways.
 ensure_haproxy() {
   command -v haproxy >/dev/null || apt_install haproxy
