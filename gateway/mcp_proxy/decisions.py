@@ -127,7 +127,6 @@ class Decider:
             PROMPT_GET, self._subject, resource, purpose=_purpose(listing)
         )
 
-
     async def run(self, server: AnyServer, *, egress: bool) -> Decision:
         """May the gateway host this stdio server for the caller, with or without egress?"""
         resource = inputs.view_server(server, sandbox=inputs.SandboxFacts(egress=egress))

@@ -5,13 +5,16 @@ drawn on the server; a replay lists what a candidate would flip; nothing runs a 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest_asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from gateway.config import Settings
+from gateway.api.deps import runtime_of
+from gateway.config import REPO_POLICY_DIR, Settings
+from gateway.policy.embedded import compile_policy
 from tests.console.conftest import MANAGED, candidates
 from tests.fixtures.gateway import JWT_SECRET, AppFactory, caller, join, token_for
 
@@ -150,3 +153,30 @@ async def test_logging_out_forgets_the_token(console: AsyncTestClient[Litestar])
     )
     assert out.status_code == 303
     assert (await console.get(follow_redirects=False, url="/console")).status_code == 303
+
+
+async def test_the_policy_page_shows_the_revision_and_a_refused_change(
+    start_gateway: AppFactory, tmp_path: Path
+) -> None:
+    """What decides, and a change that was refused (its error quotes the Rego): `policy.read`,
+    so an auditor sees it and an owner does not."""
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO_POLICY_DIR, policies, ignore=shutil.ignore_patterns("*_test.rego"))
+    client = await start_gateway(
+        Settings(jwt_secret=JWT_SECRET, policy_dir=str(policies), policy_poll_seconds=0)
+    )
+    await _log_in(client, "alice")
+    assert (await client.get(follow_redirects=False, url="/console/policy")).status_code == 403
+    await _log_in(client, "ann", roles=("auditor",))
+    revision = compile_policy(policies).revision
+    page = await client.get(follow_redirects=False, url="/console/policy")
+    assert page.status_code == 200 and f'<code id="policy-revision">{revision}</code>' in page.text
+    assert "No change refused" in page.text
+
+    (policies / "gateway" / "authz" / "freeze.rego").write_text(
+        'package gateway.authz\n\ndeny contains "x" if {\n\tinput.proposed.transprt == 1\n}\n'
+    )
+    assert await runtime_of(client.app.state).engine.reload() is False
+    page = await client.get(follow_redirects=False, url="/console/policy")
+    assert f'<code id="policy-revision">{revision}</code>' in page.text  # the good one decides
+    assert "freeze.rego" in page.text and "transprt" in page.text

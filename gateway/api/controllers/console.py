@@ -44,6 +44,7 @@ from gateway.errors import Denied, GatewayError, InvalidInput, Unauthenticated
 from gateway.policy.embedded import compile_policy
 from gateway.policy.sources import PolicyLoadError
 from gateway.services.audit import AuditService
+from gateway.services.policy_status import PolicyStatusService
 
 COOKIE = "gw_console"
 PAGE = 50
@@ -72,6 +73,10 @@ async def provide_viewer(request: Request[Any, Any, Any], state: State) -> Subje
 
 def provide_console_audit(state: State) -> AuditService:
     return runtime_of(state).services.audit
+
+
+def provide_console_policy(state: State) -> PolicyStatusService:
+    return runtime_of(state).services.policy_status
 
 
 def _login(request: Request[Any, Any, Any], exc: ConsoleLogin) -> Response[Any]:
@@ -183,6 +188,7 @@ class ConsoleController(Controller):
     dependencies = {
         "viewer": Provide(provide_viewer),
         "audit": Provide(provide_console_audit, sync_to_thread=False),
+        "policy_status": Provide(provide_console_policy, sync_to_thread=False),
     }
     exception_handlers = {ConsoleLogin: _login, GatewayError: _refused}
 
@@ -321,6 +327,18 @@ class ConsoleController(Controller):
     ) -> Template:
         request.state.viewer = viewer
         return _page("verify.html", viewer, report=await audit.verify(viewer))
+
+    @get("/policy")
+    async def policy(
+        self,
+        request: Request[Any, Any, Any],
+        viewer: NamedDependency[Subject],
+        policy_status: NamedDependency[PolicyStatusService],
+    ) -> Template:
+        """The revision that decides (on OPA: the one OPA activated), the change it refused
+        last, and the bundle served to OPA: `policy.read`, as GET /v1/policy/status."""
+        request.state.viewer = viewer
+        return _page("policy.html", viewer, report=await policy_status.report(viewer))
 
     @get("/export")
     async def export(
