@@ -44,6 +44,10 @@ from tests.fixtures.hydra import HydraServer, callback_params
 from tests.mcp_proxy.client import mcp_client, ts_sdk_dir
 from tests.mcp_proxy.peers import ServedGateway, Upstream, served_gateway, upstreams
 
+# The OAuth login and the audience check, not a policy decision: the OPA pass skips it
+# (tests/conftest.py).
+pytestmark = pytest.mark.engine_independent
+
 TS_DRIVER = Path(__file__).with_name("ts_oauth_client.mjs")
 SECRET = "files-upstream-secret-of-alice"  # what alice's upstream wants; never the user's token
 TOOLS = ("big_answer", "delete_file", "echo_headers", "read_file")  # upstream_server.py's

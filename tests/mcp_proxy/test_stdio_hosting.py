@@ -41,7 +41,12 @@ from tests.mcp_proxy.stdio_hosting import (
     workspace_root,
 )
 
-pytestmark = pytest.mark.skipif(not sandboxes_possible(), reason="needs root and bubblewrap")
+# Starting, reaching and stopping sandboxes; what the policy decides about them is
+# test_stdio_policy.py's, which the OPA pass runs (tests/conftest.py skips this one there).
+pytestmark = [
+    pytest.mark.skipif(not sandboxes_possible(), reason="needs root and bubblewrap"),
+    pytest.mark.engine_independent,
+]
 # Unique per run: the hosts' processes are scanned for it, other workers' sandboxes included.
 SECRET = f"s3cr3t-{uuid.uuid4().hex}"
 OTHER_SECRET = f"s3cr3t-{uuid.uuid4().hex}"

@@ -46,6 +46,9 @@ from gateway.secrets.memory import MemorySecretStore
 from gateway.services.secret_records import CredentialRecords
 from gateway.stores.memory import MemoryEnterpriseMCPServerStore, MemoryMCPServerStore
 
+# The pool's mechanics, no policy engine in them: the OPA pass skips it (tests/conftest.py).
+pytestmark = pytest.mark.engine_independent
+
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 MiB = 1024 * 1024
