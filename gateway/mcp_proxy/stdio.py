@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from secrets import token_hex
 
 import anyio
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -61,7 +62,7 @@ async def sandboxed(
     sandbox of its own; the sandbox stops when this exits."""
     if not server.command:
         raise ValueError("a stdio server without a command")
-    place = hosting.workspaces.of(user_id, server.id)
+    place = hosting.workspaces.of(user_id, server.id, instance=token_hex(8))
     await anyio.to_thread.run_sync(hosting.workspaces.prepare, place, env, limiter=hosting.threads)
     argv = command_line(
         SandboxSpec(

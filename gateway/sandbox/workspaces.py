@@ -3,7 +3,11 @@
     <GATEWAY_STDIO_WORKSPACE_DIR>/        0711, the gateway's (root)
       <digest of user and server>/        0700, the sandbox's uid
         workspace/                        its files, kept between starts (/workspace inside)
-        env                               0400, the server's env while it runs (removed after)
+        env-<instance>                    0400, the server's env while it runs (removed after)
+
+The env file is named per start: a sandbox that just died is still being cleaned up when the
+next request starts its successor (or one with egress runs beside one without), and the old
+one's cleanup must never remove the file the new one reads.
 
 The uid is derived from (user, server), so a workspace keeps its owner across restarts and
 replicas, and no two sandboxes of one user share a uid (two of different users may, rarely:
@@ -41,10 +45,12 @@ class Workspaces:
     def __init__(self, root: str) -> None:
         self.root = Path(root)
 
-    def of(self, user_id: str, server_id: str) -> Workspace:
+    def of(self, user_id: str, server_id: str, *, instance: str = "") -> Workspace:
+        """Where (user, server)'s sandbox lives; `instance` names one start's env file."""
         name = hashlib.sha256(f"{user_id}\0{server_id}".encode()).hexdigest()[:32]
         home = self.root / name
-        return Workspace(host_uid(user_id, server_id), home, home / "workspace", home / "env")
+        env = home / (f"env-{instance}" if instance else "env")
+        return Workspace(host_uid(user_id, server_id), home, home / "workspace", env)
 
     def prepare(self, place: Workspace, env: dict[str, str]) -> None:
         """Blocking (run it on a worker thread): the directories, owned by the sandbox's uid,

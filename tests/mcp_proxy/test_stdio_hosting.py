@@ -16,6 +16,7 @@ import pytest
 from mcp import MCPError
 
 from gateway.sandbox import Workspaces
+from gateway.sandbox.workspaces import Workspace
 from tests.fixtures.gateway import token_for
 from tests.mcp_proxy.client import (
     ResponseLog,
@@ -249,6 +250,11 @@ async def test_a_server_that_cannot_start_or_dies_is_named_in_meta_and_in_the_er
         assert _text(await client.call_tool("stdlib__echo", {"text": "again"})) == "again"
 
 
+def _env_files(place: Workspace) -> list[str]:
+    """The env files in a sandbox's directory (one per running start)."""
+    return [p.name for p in place.home.glob("env*")]
+
+
 async def test_sandboxes_stop_beyond_the_cap_and_when_idle(
     request: pytest.FixtureRequest, root: str
 ) -> None:
@@ -257,11 +263,11 @@ async def test_sandboxes_stop_beyond_the_cap_and_when_idle(
         hanks = Workspaces(root).of("hank", await install(small, "hank", stdlib_server()))
         async with mcp_session(small.mcp_url, "gina") as client:
             assert _text(await client.call_tool("stdlib__echo", {"text": "1"})) == "1"
-        assert processes_of(ginas.uid) > 0 and ginas.env_file.exists()
+        assert processes_of(ginas.uid) > 0 and _env_files(ginas)
         # One sandbox per gateway here: starting hank's stops gina's.
         async with mcp_session(small.mcp_url, "hank") as client:
             assert _text(await client.call_tool("stdlib__echo", {"text": "2"})) == "2"
-        await eventually(lambda: processes_of(ginas.uid) == 0 and not ginas.env_file.exists())
+        await eventually(lambda: processes_of(ginas.uid) == 0 and not _env_files(ginas))
         assert processes_of(hanks.uid) > 0
         # Unused for GATEWAY_STDIO_IDLE_SECONDS: stopped, its env file gone.
-        await eventually(lambda: processes_of(hanks.uid) == 0 and not hanks.env_file.exists())
+        await eventually(lambda: processes_of(hanks.uid) == 0 and not _env_files(hanks))
