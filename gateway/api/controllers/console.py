@@ -66,9 +66,11 @@ async def provide_viewer(request: Request[Any, Any, Any], state: State) -> Subje
     token = request.cookies.get(COOKIE)
     header = f"Bearer {token}" if token else None
     try:
-        return await runtime_of(state).services.authenticator.authenticate(header)
+        viewer = await runtime_of(state).services.authenticator.authenticate(header)
     except Unauthenticated:
         raise ConsoleLogin from None
+    request.state.viewer = viewer  # the refusal page names who asked
+    return viewer
 
 
 def provide_console_audit(state: State) -> AuditService:
@@ -244,7 +246,6 @@ class ConsoleController(Controller):
         viewer: NamedDependency[Subject],
         audit: NamedDependency[AuditService],
     ) -> Template:
-        request.state.viewer = viewer
         where, raw = _filters(request)
         before = _text(request, "before")
         if before is not None and not before.isdigit():
@@ -272,7 +273,6 @@ class ConsoleController(Controller):
         audit: NamedDependency[AuditService],
         decision_id: DecisionIdParam,
     ) -> Template:
-        request.state.viewer = viewer
         record = await audit.get(viewer, decision_id, _text(request, "enterprise_id"))
         if record.redacted:
             own = "shown without other enterprises' memberships: verify checks the stored record"
@@ -301,7 +301,6 @@ class ConsoleController(Controller):
         viewer: NamedDependency[Subject],
         audit: NamedDependency[AuditService],
     ) -> Template:
-        request.state.viewer = viewer
         where, raw = _filters(request)
         if where.since is None:  # a chart of everything ever is rarely what is meant
             raw = {**raw, "since": "30d"}
@@ -325,7 +324,6 @@ class ConsoleController(Controller):
         viewer: NamedDependency[Subject],
         audit: NamedDependency[AuditService],
     ) -> Template:
-        request.state.viewer = viewer
         return _page("verify.html", viewer, report=await audit.verify(viewer))
 
     @get("/policy")
@@ -337,7 +335,6 @@ class ConsoleController(Controller):
     ) -> Template:
         """The revision that decides (on OPA: the one OPA activated), the change it refused
         last, and the bundle served to OPA: `policy.read`, as GET /v1/policy/status."""
-        request.state.viewer = viewer
         return _page("policy.html", viewer, report=await policy_status.report(viewer))
 
     @get("/export")
@@ -347,7 +344,6 @@ class ConsoleController(Controller):
         viewer: NamedDependency[Subject],
         audit: NamedDependency[AuditService],
     ) -> Stream:
-        request.state.viewer = viewer
         where, _ = _filters(request)
         lines = await audit.export(viewer, where)
 
@@ -369,7 +365,6 @@ class ConsoleController(Controller):
         viewer: NamedDependency[Subject],
         audit: NamedDependency[AuditService],
     ) -> Template:
-        request.state.viewer = viewer
         root = runtime_of(state).settings.console_candidates_dir
         candidates = _candidates(root)
         chosen = _text(request, "candidate")
