@@ -79,8 +79,9 @@ class Encoded:
 def conditional(encoded: Encoded, if_none_match: str | None) -> Response[Any]:
     """200 with the bytes and their ETag, or 304 (headers only) when If-None-Match holds it."""
     condition = IfNoneMatch.parse(if_none_match)
-    # A client (or a private cache) may keep it, but must ask again before using it.
-    headers = {"ETag": encoded.etag, "Cache-Control": "private, no-cache"}
+    # Still `Cache-Control: no-store` (the edge's default): nothing in a browser's cache; a
+    # client that keeps the tag itself asks with it.
+    headers = {"ETag": encoded.etag}
     if condition is not None and condition.matches(encoded.etag):
         return Response(b"", status_code=304, headers=headers)
     return Response(encoded.body, media_type=MediaType.JSON, headers=headers)

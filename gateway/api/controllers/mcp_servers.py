@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import Body
 
@@ -41,6 +42,13 @@ class MCPServerController(Controller):
     @get(
         "/",
         summary="The caller's merged view (personal + enterprise auto-enabled)",
+        response_headers=[
+            ResponseHeader(
+                name="ETag",
+                description="strong: the hash of this page's bytes; send it as If-None-Match",
+                documentation_only=True,
+            )
+        ],
         **answers(422, success={304: NOT_MODIFIED}),
     )
     async def list_servers(
