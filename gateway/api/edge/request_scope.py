@@ -6,12 +6,10 @@ edge sends `X-Decision-Id`, joining the response to the decision that settled it
 
 from __future__ import annotations
 
-import uuid
-
 from litestar.types import Scope
 
 from gateway.audit.scope import READS_ONLY
-from gateway.domain.ids import REQUEST_ID, matches
+from gateway.domain.ids import REQUEST_ID, matches, new_uuid
 
 _READS = frozenset({"GET", "HEAD"})
 
@@ -22,7 +20,7 @@ def request_id(scope: Scope) -> str:
             text = value.decode("latin-1")
             if matches(REQUEST_ID, text):
                 return text
-    return str(uuid.uuid4())
+    return new_uuid()
 
 
 def reads_only(scope: Scope) -> bool:

@@ -142,6 +142,9 @@ class RedisMergedViewCache:
         self._suppressed = 0
         # user id -> (stamp, snapshot, its weight: the encoded entry's size)
         self._local: OrderedDict[str, tuple[str, ViewSnapshot, int]] = OrderedDict()
+        # user id -> what the copy's stamp was hashed from: equal inputs, equal stamp, so a
+        # warm read compares them instead of hashing again.
+        self._stamped: dict[str, tuple[object, ...]] = {}
         self._local_entries = local_entries
         self._local_bytes = local_bytes
         self.local_weight = 0
@@ -178,6 +181,7 @@ class RedisMergedViewCache:
     def _keep(self, user_id: str, stamp: str, snapshot: ViewSnapshot, weight: int) -> ViewSnapshot:
         """The in-process copy of the user's view, within the bounds."""
         old = self._local.pop(user_id, None)
+        self._stamped.pop(user_id, None)
         if old is not None:
             self.local_weight -= old[2]
         if weight <= self._local_bytes:
@@ -186,7 +190,8 @@ class RedisMergedViewCache:
         while self._local and (
             len(self._local) > self._local_entries or self.local_weight > self._local_bytes
         ):
-            _user, (_stamp, _snapshot, dropped) = self._local.popitem(last=False)
+            user, (_stamp, _snapshot, dropped) = self._local.popitem(last=False)
+            self._stamped.pop(user, None)
             self.local_weight -= dropped
         return snapshot
 
@@ -210,10 +215,17 @@ class RedisMergedViewCache:
                 pipe.get(key)
                 replies: list[bytes | None] = await pipe.execute()
             raw, gens = replies[-1], replies[:-1]
-        stamp = _stamp(self._revision(), scope, gens)
+        revision = self._revision()
+        inputs = (revision, scope, *gens)  # ViewScope is a frozen Struct: compared by value
         local = self._local.get(user_id)
+        if local is not None and self._stamped.get(user_id) == inputs:
+            self._local.move_to_end(user_id)
+            self.local_hits += 1
+            return local[0], local[1]
+        stamp = _stamp(revision, scope, gens)
         if local is not None and local[0] == stamp:
             self._local.move_to_end(user_id)
+            self._stamped[user_id] = inputs
             self.local_hits += 1
             return stamp, local[1]
         if raw is None:
