@@ -104,6 +104,12 @@ BACKEND_ERRORS = Counter(
     "policy_engine, decision_log, other).",
     ["backend"],
 )
+ROUND_TRIPS = Counter(
+    "gateway_redis_round_trips_total",
+    "Connections taken from the Redis pool: one per command, pipeline or script sent and "
+    "answered (a round trip). Over the requests served: round trips per request (a single "
+    "Redis; a cluster's pools are not counted).",
+)
 POOL_WAITS = Counter(
     "gateway_redis_pool_waits_total",
     "Redis connection requests that found every pooled connection busy and had to wait.",
