@@ -194,13 +194,19 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprises = redis_enterprises
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
         if not settings.redis_cluster:  # one script spans the slots of one Redis only
+            from gateway.stores.redis import multiplexed
             from gateway.stores.redis.subject_reads import RedisSubjectReads
 
+            shared = None
+            if multiplexed.supports(settings.redis_url):
+                shared = multiplexed.MultiplexedConnection(settings.redis_url)
+                closers.append(shared.aclose)
             subject_reads = RedisSubjectReads(
                 client,
                 redis_enterprises,
                 limit=settings.rate_limit_requests,
                 window_seconds=settings.rate_limit_window_seconds,
+                shared=shared,
             )
         idempotency: IdempotencyStore = RedisIdempotencyStore(
             client, settings.idempotency_ttl_seconds

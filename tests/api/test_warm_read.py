@@ -11,6 +11,7 @@ import pytest
 from gateway.audit import scope as request_scope
 from gateway.config import Settings
 from gateway.observability.redis_pool import MeasuredBlockingConnectionPool
+from gateway.stores.redis.multiplexed import MultiplexedConnection
 from tests.fixtures.gateway import AppFactory, caller, join
 
 SERVER = {"name": "time", "transport": "stdio", "command": "uvx"}
@@ -71,20 +72,27 @@ async def test_a_warm_read_is_one_round_trip_on_one_redis(
     await alice.post("/v1/mcp-servers", json=SERVER)
     taken: list[str] = []
     original = MeasuredBlockingConnectionPool.get_connection
+    sent = MultiplexedConnection.execute
 
     async def counting(self: MeasuredBlockingConnectionPool, *args: Any, **kwargs: Any) -> Any:
         if request_scope.current() is not None:
-            taken.append("round trip")
+            taken.append("pool")
         return await original(self, *args, **kwargs)
+
+    async def counting_shared(self: MultiplexedConnection, *args: Any) -> Any:
+        if request_scope.current() is not None:
+            taken.append("shared")
+        return await sent(self, *args)
 
     first = await alice.get("/v1/mcp-servers")  # computes and caches
     assert len(first.json()["items"]) == 3
     monkeypatch.setattr(MeasuredBlockingConnectionPool, "get_connection", counting)
+    monkeypatch.setattr(MultiplexedConnection, "execute", counting_shared)
     for _ in range(3):
         taken.clear()
         again = await alice.get("/v1/mcp-servers")
         assert again.json() == first.json() and again.headers["etag"] == first.headers["etag"]
-        assert len(taken) == 1, taken
+        assert taken == ["shared"]  # the subject read, pipelined with other requests
     # A miss costs more (the stores are read): the counting does see round trips.
     await alice.post("/v1/mcp-servers", json=SERVER)
     taken.clear()

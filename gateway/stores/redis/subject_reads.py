@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
+from redis.exceptions import ResponseError
+
 from gateway.audit import scope as request_scope
 from gateway.domain.enterprises import Enterprise
 from gateway.domain.subjects import Role
@@ -20,6 +22,7 @@ from gateway.stores.rate_limits import over_limit, window_of
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import RedisClient, text, translate_errors
 from gateway.stores.redis.enterprises import RedisEnterpriseStore, decode_enterprise
+from gateway.stores.redis.multiplexed import MultiplexedConnection
 
 # KEYS: hints, user generation, user view, rate window ('' = not counted).
 # ARGV: user id, the rate window's TTL, then the enterprise key layout as prefix and the
@@ -61,7 +64,9 @@ def _layout() -> list[str]:
 
 
 class RedisSubjectReads:
-    """`SubjectReads` over one Redis. `limit` 0: nothing is counted (the rate limit is off)."""
+    """`SubjectReads` over one Redis. `limit` 0: nothing is counted (the rate limit is off).
+    `shared`: the process's multiplexed connection (gateway/stores/redis/multiplexed.py) the
+    script is sent on, pipelined with other requests' reads; else redis-py's client."""
 
     def __init__(
         self,
@@ -70,8 +75,10 @@ class RedisSubjectReads:
         *,
         limit: int,
         window_seconds: int,
+        shared: MultiplexedConnection | None = None,
     ) -> None:
         self._script = client.register_script(SUBJECT_READ)
+        self._shared = shared
         self._enterprises = enterprises
         self._limit = limit
         self._window = window_seconds
@@ -82,11 +89,10 @@ class RedisSubjectReads:
         index, left = window_of(time.time(), self._window)
         rate_key = k.rate_window(user_id, index) if self._limit else ""
         hints_key = k.user_memberships(user_id)
-        reply: list[Any] = await self._script(
-            keys=[hints_key, k.user_generation(user_id), k.user_view(user_id), rate_key],
-            # A window's key outlives it by a little, for clock skew (as RedisRateLimiter).
-            args=[user_id, self._window + 5, *self._layout],
-        )
+        keys = [hints_key, k.user_generation(user_id), k.user_view(user_id), rate_key]
+        # A window's key outlives it by a little, for clock skew (as RedisRateLimiter).
+        args = [user_id, self._window + 5, *self._layout]
+        reply: list[Any] = await self._run(keys, args)
         count, raw_hints, user_gen, view = reply[:4]
         if count is not None:
             over_limit(user_id, int(count), self._limit, left)
@@ -111,3 +117,17 @@ class RedisSubjectReads:
         request_scope.remember(remembered)
         await self._enterprises.drop_stale_hints(hints_key, hints, confirmed)
         return found
+
+    async def _run(self, keys: list[str], args: list[Any]) -> list[Any]:
+        reply: Any
+        if self._shared is None:
+            reply = await self._script(keys=keys, args=args)
+            return cast(list[Any], reply)
+        try:
+            reply = await self._shared.execute("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # Not in this Redis's script cache (a restart, SCRIPT FLUSH): sent whole, once.
+            reply = await self._shared.execute("EVAL", SUBJECT_READ, len(keys), *keys, *args)
+        return cast(list[Any], reply)

@@ -13,6 +13,7 @@ from gateway.errors import RateLimited
 from gateway.stores.redis import RedisEnterpriseStore
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import RedisClient
+from gateway.stores.redis.multiplexed import MultiplexedConnection
 from gateway.stores.redis.rate_limits import RedisRateLimiter
 from gateway.stores.redis.subject_reads import RedisSubjectReads
 from gateway.stores.subject_reads import CountThenRead
@@ -76,3 +77,29 @@ async def test_it_reads_ahead_for_the_view_cache(redis_client: RedisClient) -> N
         assert request_scope.recall(
             [k.user_view("alice"), k.enterprise_generation("ent_b"), k.user_generation("alice")]
         ) == [b"cached", b"7", None]
+
+
+async def test_on_the_shared_connection_the_same_and_after_a_script_flush(
+    redis_client: RedisClient, redis_url: str
+) -> None:
+    """Sent on the process's multiplexed connection (as wiring does on one Redis): the same
+    answer and count; a Redis that lost its script cache (restart, SCRIPT FLUSH) gets the
+    script whole and answers."""
+    enterprises = RedisEnterpriseStore(redis_client)
+    await _tenant(enterprises)
+    shared = MultiplexedConnection(redis_url)
+    try:
+        via_shared = RedisSubjectReads(
+            redis_client, enterprises, limit=LIMIT, window_seconds=3600, shared=shared
+        )
+        via_client = RedisSubjectReads(redis_client, enterprises, limit=LIMIT, window_seconds=3600)
+        await redis_client.script_flush()
+        assert await via_shared.read("alice") == await via_client.read("alice")
+        assert await via_shared.read("alice") == {
+            "ent_a": ("member", org("ent_a")),
+            "ent_b": ("owner", org("ent_b")),
+        }
+        with pytest.raises(RateLimited):
+            await via_shared.read("alice")
+    finally:
+        await shared.aclose()
