@@ -13,6 +13,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 import redis.asyncio as aredis
+from prometheus_client import REGISTRY
 
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
@@ -202,6 +203,9 @@ async def test_the_in_process_copies_stay_within_their_bounds(
     assert (cache.misses, cache.hits, cache.local_hits) == (3, 1, 0)
     assert list(cache._local) == ["u3", "u1"]
     assert 0 < cache.local_weight <= 10_000
+    # /metrics says the same (the last cache that kept something sets the gauges).
+    assert REGISTRY.get_sample_value("gateway_view_cache_local_users") == 2
+    assert REGISTRY.get_sample_value("gateway_view_cache_local_bytes") == cache.local_weight
     tiny = RedisMergedViewCache(redis_client, "rev-1", local_bytes=10)
     who = subject("u1")
     scope = await replica.authorizer.view_scope(who)

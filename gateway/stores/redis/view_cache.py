@@ -57,6 +57,8 @@ from gateway.observability.metrics import (
     VIEW_CACHE_BYPASS,
     VIEW_CACHE_ERROR,
     VIEW_CACHE_HIT,
+    VIEW_CACHE_LOCAL_BYTES,
+    VIEW_CACHE_LOCAL_USERS,
     VIEW_CACHE_MISS,
 )
 from gateway.stores.base import ViewLoader
@@ -193,6 +195,8 @@ class RedisMergedViewCache:
             user, (_stamp, _snapshot, dropped) = self._local.popitem(last=False)
             self._stamped.pop(user, None)
             self.local_weight -= dropped
+        VIEW_CACHE_LOCAL_USERS.set(len(self._local))
+        VIEW_CACHE_LOCAL_BYTES.set(self.local_weight)
         return snapshot
 
     async def _lookup(self, user_id: str, scope: ViewScope) -> tuple[str, ViewSnapshot | None]:
