@@ -23,7 +23,7 @@ async def test_a_bug_is_a_logged_500(
     async def boom(*args: Any) -> None:
         raise RuntimeError("internal detail 0xdeadbeef")
 
-    monkeypatch.setattr(gateway.app.state.runtime.services.servers, "list", boom)
+    monkeypatch.setattr(gateway.app.state.runtime.services.servers, "view", boom)
     with caplog.at_level(logging.ERROR):
         response = await client_as("alice").get("/v1/mcp-servers")
     assert response.status_code == 500
