@@ -41,6 +41,7 @@ from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCr
 from gateway.api.controllers.metrics import metrics_route
 from gateway.api.controllers.oauth import protected_resource_metadata
 from gateway.api.controllers.policy import PolicyController, bundle_route
+from gateway.api.controllers.registry import REGISTRY_PATHS, RegistryController
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.admission import admission_middleware
 from gateway.api.edge.allow_header import complete_allow_header
@@ -59,6 +60,7 @@ from gateway.api.errors import (
 from gateway.api.openapi.answers import SECURITY
 from gateway.api.openapi.answers import components as openapi_components
 from gateway.api.openapi.refine import refined, render_plugins
+from gateway.api.registry_cors import registry_cors_headers
 from gateway.api.requests import GatewayRequest
 from gateway.audit.recorder import AuditRecorder
 from gateway.config import Settings, load_settings
@@ -88,6 +90,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.request_class = GatewayRequest
         app_config.before_send.append(add_security_headers)
         app_config.before_send.append(cors_headers(self.settings.allowed_origins))
+        app_config.before_send.append(registry_cors_headers)
         app_config.before_send.append(complete_allow_header)  # litestar#4169
         app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
@@ -164,6 +167,7 @@ class GatewayPlugin(InitPluginProtocol):
                 EnterpriseServerController,
                 EnterpriseServerCredentialController,
                 MarketplaceController,
+                RegistryController,
                 AuditController,
                 PolicyController,
                 AuditSummaryController,
@@ -205,7 +209,7 @@ class GatewayPlugin(InitPluginProtocol):
                 DefineMiddleware(
                     BearerAuthenticationMiddleware,
                     authenticator=self._authenticator,
-                    exclude=UNAUTHENTICATED,
+                    exclude=[*UNAUTHENTICATED, REGISTRY_PATHS],
                 ),
             ]
         )
