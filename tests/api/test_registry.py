@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from schemathesis.checks import not_a_server_error
+from schemathesis.openapi.checks import JsonSchemaError
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -266,6 +268,8 @@ async def test_the_query_parameters_as_the_registry_defines_them(
         ("limit=101", "limit", 400),
         ("limit=ten", "limit", 400),
         ("updated_since=yesterday", "updated_since", 400),
+        ("updated_since=null", "updated_since", 400),
+        ("updated_since=2026-13-01T00:00:00Z", "updated_since", 422),
         ("search=" + "x" * 201, "search", 400),
         ("version=" + "9" * 256, "version", 400),
         ("cursor=" + "%2F", "cursor", 400),
@@ -377,3 +381,27 @@ def test_the_vendored_documents_are_the_registry_v0_1_contract() -> None:
     assert names and all(
         SERVER_JSON.is_valid({"name": n, "description": "d", "version": "1"}) for n in names
     )
+
+
+def _answer(body: dict[str, Any]) -> httpx.Response:
+    response = httpx.Response(200, json=body, request=httpx.Request("GET", f"http://t{LIST}"))
+    response.elapsed = timedelta(0)  # schemathesis reads it; only a sent request has one
+    return response
+
+
+def test_the_contract_checks_bite() -> None:
+    """What these tests rely on fails on an answer the registry's contract does not allow."""
+    good = {"server": {"name": "a.b/c", "description": "d", "version": "1.0.0"}}
+    assert _conforms("list", _answer({"servers": [good], "metadata": {"count": 1}}))
+    with pytest.raises(JsonSchemaError):  # nextCursor is a string or absent, never null
+        _conforms("list", _answer({"servers": [good], "metadata": {"nextCursor": None}}))
+    with pytest.raises(JsonSchemaError):  # the official block allows its own fields only
+        official = {"io.modelcontextprotocol.registry/official": {"installed": True}}
+        _conforms("list", _answer({"servers": [{**good, "_meta": official}]}))
+    with pytest.raises(JsonSchemaError):  # the document: a description of 100 at most
+        too_long = {"server": {**good["server"], "description": "d" * 101}}
+        _conforms("list", _answer({"servers": [too_long]}))
+    # The published server.json schema: a remote's URL is http(s) (the document says less).
+    ftp = {"server": {**good["server"], "remotes": [{"type": "sse", "url": "ftp://x/"}]}}
+    with pytest.raises(AssertionError, match=r"a\.b/c"):
+        _conforms("list", _answer({"servers": [ftp]}))

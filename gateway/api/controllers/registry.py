@@ -7,6 +7,7 @@ the router decoded, so the name is two path segments here."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from litestar.params import Parameter
 from gateway.api.openapi.answers import token_optional
 from gateway.domain.ids import whole
 from gateway.domain.subjects import Subject
+from gateway.errors import UnprocessableInput
 from gateway.services.registry import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -51,9 +53,19 @@ VersionFilter = Annotated[
         description="`latest` (every entry: the gateway keeps one version of each) or a version",
     ),
 ]
+# A string with the RFC 3339 form (a `datetime` parameter would take `null` for "none"); a
+# well-formed but impossible time (month 13) is a 422 naming it, as in the audit API.
+RFC3339 = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 UpdatedSince = Annotated[
-    datetime | None,
-    Parameter(description="entries changed at or after this RFC 3339 time", required=False),
+    str | None,
+    Parameter(
+        max_length=64,
+        pattern=whole(RFC3339),
+        description="entries changed at or after this RFC 3339 time (2025-08-07T13:15:04.280Z)",
+    ),
 ]
 Namespace = Annotated[
     str, Parameter(max_length=200, pattern=whole(r"[a-zA-Z0-9.-]{1,200}"), description="namespace")
@@ -64,6 +76,15 @@ Name = Annotated[
 Version = Annotated[
     str, Parameter(max_length=255, description="a version, or `latest` for the current one")
 ]
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:  # fromisoformat keeps microseconds: RFC 3339 allows more digits than it reads
+        return datetime.fromisoformat(re.sub(r"(\.[0-9]{6})[0-9]+", r"\1", value.upper()))
+    except ValueError as exc:
+        raise UnprocessableInput.field(name, f"not a time: {exc}") from None
 
 
 class RegistryController(Controller):
@@ -86,7 +107,11 @@ class RegistryController(Controller):
         updated_since: UpdatedSince = None,
     ) -> ServerList:
         query = RegistryQuery(
-            search=search, cursor=cursor, limit=limit, version=version, updated_since=updated_since
+            search=search,
+            cursor=cursor,
+            limit=limit,
+            version=version,
+            updated_since=_moment("updated_since", updated_since),
         )
         return await registry.servers(caller, query)
 
