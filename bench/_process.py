@@ -79,10 +79,13 @@ def gateway_env(src: Path, redis_url: str, port: int, **settings: str) -> dict[s
     return env
 
 
-def start_gateway(src: Path, env: dict[str, str], logdir: Path) -> Server:
-    """`gateway serve` from the checkout `src`, on the port `env` names; not yet ready."""
+def start_gateway(src: Path, env: dict[str, str], logdir: Path, workers: int = 1) -> Server:
+    """`gateway serve` from the checkout `src`, on the port `env` names, with `--workers N`
+    above 1 (uvicorn's supervisor and N worker processes); not yet ready."""
     port = int(env["GATEWAY_PORT"])
     argv = [sys.executable, "-m", "gateway.cli", "serve"]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
     return Server("gateway", argv, src, env, port, logdir)
 
 

@@ -43,14 +43,8 @@ from gateway.api.controllers.oauth import protected_resource_metadata
 from gateway.api.controllers.policy import PolicyController, bundle_route
 from gateway.api.controllers.registry import REGISTRY_PATHS, RegistryController
 from gateway.api.deps import DEPENDENCIES, runtime_of
-from gateway.api.edge.admission import admission_middleware
-from gateway.api.edge.allow_header import complete_allow_header
 from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
-from gateway.api.edge.deadlines import body_deadline_middleware
-from gateway.api.edge.metrics import request_metrics_middleware
-from gateway.api.edge.origins import cors_headers, origin_middleware
-from gateway.api.edge.request_scope import request_context_middleware
-from gateway.api.edge.security_headers import add_security_headers
+from gateway.api.edge.layer import Edge
 from gateway.api.errors import (
     gateway_error_handler,
     http_error_handler,
@@ -88,10 +82,8 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_middleware(app_config)
         self._configure_errors(app_config)
         app_config.request_class = GatewayRequest
-        app_config.before_send.append(add_security_headers)
-        app_config.before_send.append(cors_headers(self.settings.allowed_origins))
+        # CORS `*` on the MCP registry (/v0.1), outside the edge: answers of every kind.
         app_config.before_send.append(registry_cors_headers)
-        app_config.before_send.append(complete_allow_header)  # litestar#4169
         app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
             title="MCP Policy Gateway",
@@ -198,20 +190,22 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.lifespan.append(proxy.lifespan)
 
     def _configure_middleware(self, app_config: AppConfig) -> None:
-        admit, self.state.admission = admission_middleware(self.settings.max_concurrent_requests)
-        app_config.middleware.extend(
-            [
-                request_metrics_middleware,  # outermost: refused requests are counted too
-                admit,  # then: a refused request costs nothing else
-                body_deadline_middleware(self.settings.body_timeout_seconds),
-                request_context_middleware(self._recorder, access_log=self.settings.access_log),
-                origin_middleware(self.settings.allowed_origins),  # before the token is read
-                DefineMiddleware(
-                    BearerAuthenticationMiddleware,
-                    authenticator=self._authenticator,
-                    exclude=[*UNAUTHENTICATED, REGISTRY_PATHS],
-                ),
-            ]
+        # The edge (admission, Origin, request scope, deadlines, headers, metrics) wraps the
+        # whole app once it is built (`create_app`); inside routing only the bearer token.
+        self.edge = Edge(
+            max_in_flight=self.settings.max_concurrent_requests,
+            body_timeout_seconds=self.settings.body_timeout_seconds,
+            allowed_origins=self.settings.allowed_origins,
+            recorder_of=self._recorder,
+            access_log=self.settings.access_log,
+        )
+        self.state.admission = self.edge.admission
+        app_config.middleware.append(
+            DefineMiddleware(
+                BearerAuthenticationMiddleware,
+                authenticator=self._authenticator,
+                exclude=[*UNAUTHENTICATED, REGISTRY_PATHS],
+            )
         )
 
     def _configure_errors(self, app_config: AppConfig) -> None:
@@ -240,15 +234,20 @@ def _proxy_services(runtime: Runtime) -> ProxyServices:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     settings.validate()
+    plugin = GatewayPlugin(settings)
     # Logging is configured by the process (gateway serve), not reconfigured by the app.
-    return Litestar(
-        plugins=[GatewayPlugin(settings)],
+    app = Litestar(
+        plugins=[plugin],
         debug=False,
         logging_config=None,
         # Checked on Content-Length and while streaming, before a byte is decoded (413). A
         # constructor argument: Litestar ignores it when a plugin sets it on the AppConfig.
         request_max_body_size=settings.max_body_bytes,
     )
+    # Around Litestar's exception handling and routing (what `Litestar.__call__` runs for
+    # every HTTP request), so every answer, an error's too, passes the edge's one `send`.
+    app.asgi_handler = plugin.edge.wrap(app.asgi_handler, router=app.asgi_router)
+    return app
 
 
 def openapi_document() -> dict[str, Any]:

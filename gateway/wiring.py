@@ -46,7 +46,13 @@ from gateway.services.registry import RegistryService
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
 from gateway.services.views import MergedView
-from gateway.stores.base import EnterpriseMCPServerStore, EnterpriseStore, MCPServerStore, ViewCache
+from gateway.stores.base import (
+    EnterpriseMCPServerStore,
+    EnterpriseStore,
+    MCPServerStore,
+    SubjectReads,
+    ViewCache,
+)
 from gateway.stores.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.stores.memory import (
     MemoryEnterpriseMCPServerStore,
@@ -54,6 +60,7 @@ from gateway.stores.memory import (
     MemoryMCPServerStore,
 )
 from gateway.stores.rate_limits import MemoryRateLimiter, RateLimiter
+from gateway.stores.subject_reads import CountThenRead
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,9 @@ class Stores:
     view_cache: ViewCache | None
     idempotency: IdempotencyStore
     rate_limiter: RateLimiter | None = None  # None: GATEWAY_RATE_LIMIT_REQUESTS=0
+    # The rate count and the memberships every request reads (one round trip on one Redis);
+    # None: the rate limiter, then the enterprise store.
+    subject_reads: SubjectReads | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
     enterprise_servers: EnterpriseMCPServerStore
     enterprises: EnterpriseStore
     view_cache: ViewCache | None = None
+    subject_reads: SubjectReads | None = None
     decision_log: DecisionLog
     if settings.redis_url:
         from gateway.audit.redis_log import RedisDecisionLog
@@ -181,8 +192,24 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         closers.append(client.aclose)
         personal = RedisMCPServerStore(client)
         enterprise_servers = RedisEnterpriseMCPServerStore(client)
-        enterprises = RedisEnterpriseStore(client)
+        redis_enterprises = RedisEnterpriseStore(client)
+        enterprises = redis_enterprises
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
+        if not settings.redis_cluster:  # one script spans the slots of one Redis only
+            from gateway.stores.redis import multiplexed
+            from gateway.stores.redis.subject_reads import RedisSubjectReads
+
+            shared = None
+            if multiplexed.supports(settings.redis_url):
+                shared = multiplexed.MultiplexedConnection(settings.redis_url)
+                closers.append(shared.aclose)
+            subject_reads = RedisSubjectReads(
+                client,
+                redis_enterprises,
+                limit=settings.rate_limit_requests,
+                window_seconds=settings.rate_limit_window_seconds,
+                shared=shared,
+            )
         idempotency: IdempotencyStore = RedisIdempotencyStore(
             client, settings.idempotency_ttl_seconds
         )
@@ -226,6 +253,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         view_cache=view_cache,
         idempotency=idempotency,
         rate_limiter=rate_limiter if settings.rate_limit_requests else None,
+        subject_reads=subject_reads,
     )
 
 
@@ -284,8 +312,11 @@ def _services(
         authorizer=authorizer,
         authenticator=Authenticator(
             verifier,
-            SubjectResolver(authorizer, stores.enterprises),
-            stores.rate_limiter,
+            SubjectResolver(
+                authorizer,
+                stores.enterprises,
+                stores.subject_reads or CountThenRead(stores.rate_limiter, stores.enterprises),
+            ),
             Audiences.from_settings(settings),
         ),
         view=view,

@@ -8,7 +8,10 @@ docstring (`--help`).
 - tenant.py: the seeded tenant
 - gateway.py: the gateway settings every row shares (the rest in bench/_process.py)
 - load.py: wrk, its Lua script, its output
-- cpu.py: CPU seconds of the gateway, the upstream, Redis and wrk, for CPU per request
+- cpu.py: CPU seconds of the gateway (its workers summed), the upstream, Redis and wrk, for
+  CPU per request; RSS of a process tree
+- metrics.py: the gateway's /metrics around a row (Redis round trips per request)
+- soak.py, pace.py: `--soak`: a steady paced load and the gateway's RSS over time
 - profile.py: py-spy
 - machine.py: the machine, its packages and the measured commit, for the JSON
 - report.py: the summary over runs, the Markdown table, the PNG chart

@@ -12,9 +12,23 @@ then the burst. The bare app (bench/bare_app.py, its own uvicorn process) answer
 the measured user's merged view: the floor of what Litestar + uvicorn + the loopback cost.
 
 The rows, one module per scenario in bench/harness/scenarios/, each saying what it measures:
-bare, view (view_warm, view_cold), servers (server_get, server_patch, server_create),
-marketplace, mcp (mcp_direct, mcp, mcp_list_direct, mcp_list), burst. `--only` takes these
-keys (`mcp` selects the four mcp rows, `burst` the burst).
+bare, not_modified (bare_304, view_304: the view with If-None-Match holding its ETag, a 304
+with no body, against a bare app answering 304 the same way), view (view_warm, view_cold),
+servers (server_get, server_patch, server_create), marketplace, mcp (mcp_direct, mcp,
+mcp_list_direct, mcp_list), burst. `--only` takes these keys (`mcp` selects the four mcp
+rows, `burst` the burst).
+
+Per row: req/s, p50/p99, errors, `vs bare` (req/s over the bare row's; view_304 also over
+bare_304's), the server's CPU per request (the gateway summed over its workers), and on
+gateway rows the Redis round trips per request (`gateway_redis_round_trips_total` from the
+gateway's /metrics before and after the measured run, over the requests wrk completed).
+
+`--workers N`: the gateway as `gateway serve --workers N` (uvicorn's supervisor and N
+workers; the bare apps stay one process). `--soak SECONDS`: instead of the rows, one seeded
+gateway under view_warm's request at a steady `--soak-rate` (an open-loop paced client,
+bench/harness/pace.py: wrk cannot hold a rate), its RSS (summed over its processes) sampled
+every `--soak-interval` s into a CSV and a PNG; prints first/last/max RSS and the growth
+from the start of the second minute to the end (bench/harness/soak.py).
 
 `--profile`: an extra run of each named endpoint (default view_warm) with py-spy attached
 (`record --format raw --nonblocking --rate 200`), summarised as the top functions by inclusive
@@ -39,6 +53,9 @@ from bench.harness.load import WRK_TIMEOUT, LoadConfig, ensure_wrk
 from bench.harness.machine import git_info, machine_info
 from bench.harness.report import chart, summary_rows, table
 from bench.harness.run import one_run
+from bench.harness.soak import report as soak_report
+from bench.harness.soak import soak
+from bench.harness.soak import write_csv as soak_csv
 from bench.harness.tenant import VIEW_PATH
 
 PROG = "python -m bench.harness"  # not __main__.py, in --help and the JSON's "command"
@@ -78,7 +95,45 @@ def main() -> None:
         "--burst", type=int, default=500, help="concurrent requests of the burst step"
     )
     parser.add_argument("--only", help="comma-separated endpoint keys (for trying things)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="gateway worker processes (`gateway serve --workers N`; default 1)",
+    )
+    soaking = parser.add_argument_group("soak (instead of the rows)")
+    soaking.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="run the soak for SECONDS: steady load on view_warm, the gateway's RSS sampled "
+        "(JSON, CSV and PNG, default bench/results/soak-<N>x.*)",
+    )
+    soaking.add_argument(
+        "--soak-rate",
+        type=float,
+        default=500,
+        metavar="PER_S",
+        help="requests per second, held steady (default 500)",
+    )
+    soaking.add_argument(
+        "--soak-connections",
+        type=int,
+        default=16,
+        metavar="N",
+        help="keep-alive connections the paced requests share (default 16)",
+    )
+    soaking.add_argument(
+        "--soak-interval",
+        type=float,
+        default=5,
+        metavar="SECONDS",
+        help="seconds between RSS samples (default 5)",
+    )
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     src = (args.gateway_src or REPO).resolve()
     if not (src / "gateway" / "app.py").exists():  # gateway/cli is a module or a package
         raise SystemExit(f"{src} is not a gateway checkout (no gateway/app.py)")
@@ -87,6 +142,9 @@ def main() -> None:
         # the Redis starter) come from the measured checkout too: a half-edited working tree
         # cannot break the measurement of a baseline.
         sys.path.insert(0, str(src))
+    if args.soak is not None:
+        run_soak(args, src)
+        return
     args.only = set(args.only.split(",")) if args.only else set()
     args.profile = set(args.profile.split(",")) if args.profile else set()
     args.profiled = set()
@@ -111,6 +169,7 @@ def main() -> None:
             "threads": args.threads,
             "wrk_timeout": WRK_TIMEOUT,
             "runs": args.runs,
+            "workers": args.workers,
             "view_path": VIEW_PATH,
             "cold": "a thread INCRs gw:{u:bench}:gen every 0.5 ms during the run: every "
             "request's stamp is stale, so it recomputes the view from the stores and rewrites "
@@ -154,6 +213,11 @@ def main() -> None:
             print(f"\nnote: {row['label']} skipped: {row['skipped']}")
         if "view_cache_miss_share" in row:
             print(f"\n{row['label']}: view cache miss share per run {row['view_cache_miss_share']}")
+        if "vs_bare_304" in row:
+            print(
+                f"\n{row['label']} / bare 304: {row['vs_bare_304']} (per run "
+                f"{row['vs_bare_304_rps_runs']}); {row.get('bytes_per_request')} bytes per answer"
+            )
         if "vs_direct" in row:
             print(
                 f"\n{row['label']} / direct: {json.dumps(row['vs_direct'])}; req/s ratio per "
@@ -165,6 +229,55 @@ def main() -> None:
     for profile in profiles.values():
         print("\n" + profile.get("markdown", json.dumps(profile, indent=2)))
     print(f"\nwrote {out} and {chart_path} in {result['seconds']} s")
+
+
+def run_soak(args: argparse.Namespace, src: Path) -> None:
+    """`--soak SECONDS`: bench/harness/soak.py's run, its JSON, CSV and PNG, its summary."""
+    from bench.harness.soak import chart as soak_chart
+
+    if args.soak <= 0 or args.soak_rate <= 0 or args.soak_interval <= 0:
+        raise SystemExit("--soak, --soak-rate and --soak-interval must be above 0")
+    out = args.out or REPO / "bench" / "results" / f"soak-{args.scale}x.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
+        measured = soak(args, src, Path(tmp))
+    result: dict[str, Any] = {
+        "harness": "bench/harness/soak.py",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([PROG, *sys.argv[1:]]),
+        "gateway_source": {"dir": str(src), **git_info(src)},
+        "harness_commit": git_info(REPO)["commit"],
+        "machine": machine_info(ensure_wrk()),
+        "config": {
+            "scale": args.scale,
+            "seconds": args.soak,
+            "rate": args.soak_rate,
+            "connections": args.soak_connections,
+            "interval": args.soak_interval,
+            "workers": args.workers,
+            "view_path": VIEW_PATH,
+            "pacer": "bench/harness/pace.py: open loop, request i due at start + i/rate",
+            "gateway_env_extra": args.gateway_env,
+        },
+        "tenant": measured["run"]["tenant"],
+        **measured,
+    }
+    result["seconds_total"] = round(time.monotonic() - started, 1)
+    csv_path = out.with_suffix(".csv")
+    chart_path = args.chart or out.with_suffix(".png")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    soak_csv(result["samples"], csv_path)
+    soak_chart(result, chart_path)
+    src_info = result["gateway_source"]
+    print(
+        f"\nsoak: gateway {src_info['commit']} ({src_info['subject']})"
+        + (f", dirty: {', '.join(src_info['dirty_files'])}" if src_info["dirty_files"] else "")
+        + f"\nscale {args.scale}x: {result['tenant']}; {args.workers} worker(s); "
+        f"{result['machine']['cores']} cores\n"
+    )
+    print(soak_report(result))
+    print(f"\nwrote {out}, {csv_path} and {chart_path} in {result['seconds_total']} s")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,12 @@ class Endpoint:
     creators: int = 0  # each request as the next of this many users (not the measured one)
     mcp: bool = False  # needs the MCP upstream (scenarios/mcp.py); probed for a JSON-RPC result
     part_of: str = ""  # `--only <part_of>` selects it too
+    # Sends `If-None-Match: <the view's ETag>` (the tag the gateway gave the seeded view).
+    if_none_match: bool = False
+    # The probe must answer this status (e.g. 304), else the row is skipped with a note: a
+    # gateway that ignores If-None-Match would be measured sending 200s under a 304 label.
+    # wrk counts only statuses >= 400 as errors (`non_2xx`), so a 304 is a success there.
+    expect_status: int = 0
     note: str = ""
 
 

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The harness scrapes /metrics with it (round trips per request; the soak's samples).
+METRICS_TOKEN = "bench-harness-metrics-token"
+
 
 def harness_settings(catalog: Path) -> dict[str, str]:
     """On top of bench._process.gateway_env: the synthetic catalog, the rate limit, the
-    upstreams of the mcp rows."""
+    upstreams of the mcp rows, the metrics token."""
     return {
         "GATEWAY_MARKETPLACE_CATALOG": str(catalog),
         # One user drives thousands of requests a second here: counted (the cost is part of
@@ -21,6 +24,9 @@ def harness_settings(catalog: Path) -> dict[str, str]:
         # wrk's connections are all the measured user's: the per-user in-flight count on
         # /mcp is kept (its cost is measured) but never reached (the default is 16).
         "GATEWAY_MCP_MAX_INFLIGHT_PER_USER": "1000",
+        # Loopback may read /metrics without it; with it the scrape does not depend on how
+        # the gateway tells loopback apart (and a scrape is one cheap request either way).
+        "GATEWAY_METRICS_TOKEN": METRICS_TOKEN,
     }
 
 

@@ -70,7 +70,8 @@ class WrkResult:
     p999_ms: float
     max_ms: float
     mean_ms: float
-    non_2xx: int
+    non_2xx: int  # wrk's `status` errors: answers >= 400 (a 304 is a success)
+    bytes: int  # read from the socket, headers included
     socket_errors: dict[str, int]
     text: dict[str, Any]
     stdout: str
@@ -112,6 +113,7 @@ def parse_wrk(stdout: str) -> WrkResult:
         max_ms=round(exact["max_us"] / 1000, 3),
         mean_ms=round(exact["mean_us"] / 1000, 3),
         non_2xx=int(exact["status"]),
+        bytes=int(exact["bytes"]),
         socket_errors={name: int(exact[name]) for name in names},
         text=text,
         stdout=stdout,
@@ -124,7 +126,8 @@ def write_script(
     token: str,
     paths: list[str] | None = None,
 ) -> Path:
-    extra = [f'wrk.headers["{name}"] = "{value}"' for name, value in endpoint.headers]
+    # Long-bracket strings: a value may hold quotes (an ETag is `"..."`).
+    extra = [f'wrk.headers["{name}"] = [==[{value}]==]' for name, value in endpoint.headers]
     body = endpoint.body
     if endpoint.creators:
         tokens = ", ".join(f'"{token_for(f"creator{i}")}"' for i in range(endpoint.creators))

@@ -85,15 +85,23 @@ def py_spy_binary() -> str:
 
 
 def profiled_run(
-    config: LoadConfig, url: str, script: Path, pid: int, output: Path, label: str
+    config: LoadConfig,
+    url: str,
+    script: Path,
+    pid: int,
+    output: Path,
+    label: str,
+    subprocesses: bool = False,
 ) -> dict[str, Any]:
-    """A wrk run of one endpoint with py-spy recording the gateway for its duration."""
+    """A wrk run of one endpoint with py-spy recording the gateway for its duration (and its
+    worker processes with `subprocesses`: under --workers N the parent only supervises)."""
     seconds = max(1, round(config.duration))
     attempts = (["--nonblocking"], [])  # nonblocking first: it does not pause the gateway
     notes = []
     for extra in attempts:
         argv = [py_spy_binary(), "record", "--pid", str(pid), "--duration", str(seconds)]
         argv += ["--rate", "200", "--format", "raw", "--output", str(output), *extra]
+        argv += ["--subprocesses"] if subprocesses else []
         spy = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(0.5)  # attached before the load starts
         if spy.poll() is not None and spy.returncode != 0:

@@ -15,6 +15,8 @@ def _ratio(part: float, whole: float) -> float | None:
 
 # proxied row -> its direct row: the same MCP request through /mcp and to the upstream.
 MCP_PAIRS = {"mcp": "mcp_direct", "mcp_list": "mcp_list_direct"}
+# gateway row -> the bare row answering the same way (a 304 against a bare 304).
+BARE_PAIRS = {"view_304": "bare_304"}
 
 
 def _percent(share: float | None) -> str:
@@ -52,6 +54,16 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ),
             "vs_bare": round(statistics.median(rps) / bare_rps, 4) if bare_rps else None,
         }
+        if "bytes_per_request" in first:
+            entry["bytes_per_request"] = round(
+                statistics.median(r["bytes_per_request"] for r in rows)
+            )
+        trips = [r.get("redis_round_trips_per_request") for r in rows]
+        if any(t is not None for t in trips):
+            entry["redis_round_trips_per_request"] = round(
+                statistics.median(t for t in trips if t is not None), 3
+            )
+            entry["redis_round_trips_per_request_runs"] = trips
         if "view_cache_miss_share" in first:
             entry["view_cache_miss_share"] = [r["view_cache_miss_share"] for r in rows]
         if "upstream_cpu_ms_per_request" in first:
@@ -60,6 +72,13 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         summary.append(entry)
     keyed = {entry["key"]: entry for entry in summary}
+    for key, bare_key in BARE_PAIRS.items():
+        row, floor = keyed.get(key, {}), keyed.get(bare_key, {})
+        if "rps" in row and "rps" in floor:
+            row[f"vs_{bare_key}"] = _ratio(row["rps"], floor["rps"])
+            row[f"vs_{bare_key}_rps_runs"] = [
+                _ratio(g, b) for g, b in zip(row["rps_runs"], floor["rps_runs"], strict=True)
+            ]
     for proxied_key, direct_key in MCP_PAIRS.items():
         direct, proxied = keyed.get(direct_key, {}), keyed.get(proxied_key, {})
         if "rps" not in direct or "rps" not in proxied:
@@ -82,16 +101,23 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
+def _trips(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def table(summary: list[dict[str, Any]], runs: int) -> str:
     spread = " | spread" if runs > 1 else ""
+    """One line per row. `server CPU ms/req`: the CPU of the process answering the row (the
+    gateway summed over its workers, or the bare app) per request; `Redis RT/req`: the
+    gateway's Redis round trips per request (its /metrics; - where not a gateway row)."""
     lines = [
         f"| endpoint | req/s{spread} | p50 ms | p99 ms | non-2xx | sock err | vs bare "
-        "| gw CPU ms/req |",
-        "|---|---:|" + ("---:|" if runs > 1 else "") + "---:|---:|---:|---:|---:|---:|",
+        "| server CPU ms/req | Redis RT/req |",
+        "|---|---:|" + ("---:|" if runs > 1 else "") + "---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary:
         if "skipped" in row:
-            cells = "skipped | " + " | ".join([""] * (6 + (runs > 1)))
+            cells = "skipped | " + " | ".join([""] * (7 + (runs > 1)))
             lines.append(f"| {row['label']} | {cells} |".replace("|  |", "| |"))
             continue
         ratio = f"{row['vs_bare']:.3f}" if row["vs_bare"] is not None else "-"
@@ -103,7 +129,8 @@ def table(summary: list[dict[str, Any]], runs: int) -> str:
         lines.append(
             f"| {row['label']} | {row['rps']:.0f}{spread_cell} | {row['p50_ms']:.1f} "
             f"| {row['p99_ms']:.1f} | {row['non_2xx']} | {row['socket_errors']} | {ratio} "
-            f"| {row['server_cpu_ms_per_request']:.2f} |"
+            f"| {row['server_cpu_ms_per_request']:.3f} "
+            f"| {_trips(row.get('redis_round_trips_per_request'))} |"
         )
     return "\n".join(lines)
 

@@ -32,6 +32,7 @@ class Tenant:
     server_ids: list[str] = field(default_factory=list)
     view_bytes: bytes = b""
     view_content_type: str = ""
+    view_etag: str = ""  # the gateway's ETag of the whole-view page ("" if it sends none)
     view_items: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -106,6 +107,7 @@ def seed(base: str, scale: int) -> Tenant:
     tenant.server_id = first_id
     tenant.view_bytes = view.content
     tenant.view_content_type = view.headers["content-type"]
+    tenant.view_etag = view.headers.get("etag", "")
     tenant.view_items = len(items)
     tenant.counts = {
         "enterprises": len(OWNERS),

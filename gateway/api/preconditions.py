@@ -13,7 +13,9 @@ from litestar.params import HeaderParameter
 from gateway.domain.versions import (
     IF_MATCH,
     IF_MATCH_PATTERN,
+    IF_NONE_MATCH,
     IfMatch,
+    IfNoneMatch,
     etag_of_bytes,
     failed,
     representation,
@@ -28,6 +30,20 @@ IfMatchHeader = Annotated[
         description=(
             "Optional. `*` or the resource's ETags: the write happens only if the resource "
             "still has one of them, else 412 (RFC 9110 §13.1.1)."
+        ),
+    ),
+]
+
+
+IfNoneMatchHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=IF_NONE_MATCH,
+        required=False,
+        schema_extra={"pattern": IF_MATCH_PATTERN},  # the same grammar as If-Match
+        description=(
+            "Optional. `*` or ETags the client holds: when the current one is among them the "
+            "answer is 304 Not Modified with no body (RFC 9110 §13.1.2; weak comparison)."
         ),
     ),
 ]
@@ -48,6 +64,27 @@ def tagged(
         media_type=MediaType.JSON,
         headers={**(headers or {}), "ETag": etag_of_bytes(body)},
     )
+
+
+class Encoded:
+    """A representation encoded once, with its strong ETag (a hash of exactly these bytes)."""
+
+    __slots__ = ("body", "etag")
+
+    def __init__(self, value: Any) -> None:
+        self.body = representation(value)
+        self.etag = etag_of_bytes(self.body)
+
+
+def conditional(encoded: Encoded, if_none_match: str | None) -> Response[Any]:
+    """200 with the bytes and their ETag, or 304 (headers only) when If-None-Match holds it."""
+    condition = IfNoneMatch.parse(if_none_match)
+    # Still `Cache-Control: no-store` (the edge's default): nothing in a browser's cache; a
+    # client that keeps the tag itself asks with it.
+    headers = {"ETag": encoded.etag}
+    if condition is not None and condition.matches(encoded.etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(encoded.body, media_type=MediaType.JSON, headers=headers)
 
 
 def refuse_if_match(header: str | None) -> None:

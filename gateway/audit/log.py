@@ -24,7 +24,11 @@ def format_timestamp(at: datetime) -> str:
     is padded by hand: strftime's `%Y` writes year 685 as `685`, which neither sorts nor
     parses back."""
     at = at.astimezone(UTC)
-    return f"{at.year:04d}{at:-%m-%dT%H:%M:%S.%f}Z"
+    # Fields, not strftime: a record is stamped with every decision (a third of the cost).
+    return (
+        f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:"
+        f"{at.second:02d}.{at.microsecond:06d}Z"
+    )
 
 
 def timestamp_ms(timestamp: str) -> int:

@@ -15,7 +15,7 @@ enter `request_scope()`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -39,7 +39,12 @@ class AuditRecorder:
 
     @contextmanager
     def request_scope(
-        self, method: str | None, path: str | None, req_id: str, *, read_ahead: bool = False
+        self,
+        method: str | None,
+        path: str | None,
+        req_id: str,
+        *,
+        read_ahead: bool | Callable[[], bool] = False,
     ) -> Iterator[RequestScope]:
         """Serve one request: its decisions are attached to it, and queued when the response
         starts (`responded`) or, at the latest, when the block ends."""

@@ -17,7 +17,7 @@ check (every generation read after the entry) is the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -29,15 +29,26 @@ if TYPE_CHECKING:  # the records are the audit package's; this module only holds
 
 
 class RequestScope:
-    __slots__ = ("notes", "readahead", "records", "request")
+    __slots__ = ("_decide", "_readahead", "notes", "records", "request")
 
-    def __init__(self, request: RequestInfo, *, read_ahead: bool) -> None:
+    def __init__(self, request: RequestInfo, *, read_ahead: bool | Callable[[], bool]) -> None:
+        """`read_ahead`: whether the request may read ahead, or how to tell once it is known
+        (the edge enters the scope before routing has found the handler that says)."""
         self.request = request
         # What the request was about beyond its path (the MCP method), for its access line.
         self.notes: dict[str, str] = {}
         # Taken in order; the last one settled the request (X-Decision-Id).
         self.records: list[DecisionRecord] = []
-        self.readahead: dict[str, bytes | None] | None = {} if read_ahead else None
+        self._decide = read_ahead if callable(read_ahead) else None
+        self._readahead: dict[str, bytes | None] | None = {} if read_ahead is True else None
+
+    @property
+    def readahead(self) -> dict[str, bytes | None] | None:
+        """What was read ahead, or None when this request may not read ahead."""
+        if self._decide is not None:
+            decide, self._decide = self._decide, None
+            self._readahead = {} if decide() else None
+        return self._readahead
 
     @property
     def decision_ids(self) -> list[str]:

@@ -12,6 +12,7 @@ by creation.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -89,3 +90,14 @@ def matches(pattern: str, value: object) -> bool:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` makes it at a quarter of the
+    cost: two are made per request (its request id and each decision's id)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+# RFC 9562 §4.1: the variant's two high bits are 10.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}

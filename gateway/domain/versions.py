@@ -19,6 +19,7 @@ from gateway.domain.ids import whole
 from gateway.errors import Conflict, InvalidInput, PreconditionFailed, UnprocessableInput
 
 IF_MATCH = "If-Match"
+IF_NONE_MATCH = "If-None-Match"
 MAX_TAGS = 32  # a client holding more versions than this is not doing optimistic locking
 
 # entity-tag = [ W/ ] DQUOTE *etagc DQUOTE ; etagc = %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3)
@@ -58,21 +59,7 @@ class IfMatch(msgspec.Struct, kw_only=True, frozen=True):
             return None
         if header.strip(" \t") == "*":  # optional whitespace is SP and HTAB only
             return cls(any=True)
-        tags: set[str] = set()
-        position, end = 0, len(header)
-        while position < end:
-            element = _ELEMENT.match(header, position)
-            if element is None or element.end() == position:
-                raise _malformed()
-            weak, opaque = element.groups()
-            if opaque is not None and not weak:
-                tags.add(f'"{opaque}"')
-            position = element.end()
-        if len(tags) > MAX_TAGS:
-            raise UnprocessableInput.field(IF_MATCH, f"at most {MAX_TAGS} entity tags")
-        if not tags and '"' not in header:
-            raise _malformed()  # nothing that even looks like a tag
-        return cls(tags=frozenset(tags))
+        return cls(tags=_tags(header, IF_MATCH, weak_too=False))
 
     @property
     def pinned(self) -> bool:
@@ -86,6 +73,47 @@ class IfMatch(msgspec.Struct, kw_only=True, frozen=True):
         """412 unless `current` (the representation as the caller would read it) matches."""
         if not self.matches(etag_of(current)):
             raise failed(what)
+
+
+class IfNoneMatch(msgspec.Struct, kw_only=True, frozen=True):
+    """`*` or the tags a client holds for a GET (RFC 9110 §13.1.2): when the current ETag is
+    one of them the answer is a 304 with no body. The comparison is weak: `W/"x"` matches
+    `"x"`."""
+
+    any: bool = False
+    tags: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, header: str | None) -> IfNoneMatch | None:
+        """None when absent; a 400 naming the header when it is not `*` or entity tags."""
+        if header is None:
+            return None
+        if header.strip(" \t") == "*":
+            return cls(any=True)
+        return cls(tags=_tags(header, IF_NONE_MATCH, weak_too=True))
+
+    def matches(self, etag: str) -> bool:
+        return self.any or etag in self.tags
+
+
+def _tags(header: str, name: str, *, weak_too: bool) -> frozenset[str]:
+    """The entity tags of a list header, as strong tags (`"opaque"`); weak ones only when
+    `weak_too` (If-Match compares strongly: a weak tag there never matches)."""
+    tags: set[str] = set()
+    position, end = 0, len(header)
+    while position < end:
+        element = _ELEMENT.match(header, position)
+        if element is None or element.end() == position:
+            raise _malformed(name)
+        weak, opaque = element.groups()
+        if opaque is not None and (weak_too or not weak):
+            tags.add(f'"{opaque}"')
+        position = element.end()
+    if len(tags) > MAX_TAGS:
+        raise UnprocessableInput.field(name, f"at most {MAX_TAGS} entity tags")
+    if not tags and '"' not in header:
+        raise _malformed(name)  # nothing that even looks like a tag
+    return frozenset(tags)
 
 
 def failed(what: str) -> PreconditionFailed:
@@ -106,5 +134,5 @@ def version_held(if_match: IfMatch | None, what: str) -> Iterator[None]:
         raise
 
 
-def _malformed() -> InvalidInput:
-    return InvalidInput.field(IF_MATCH, 'expected * or a list of entity tags such as "abc"')
+def _malformed(name: str) -> InvalidInput:
+    return InvalidInput.field(name, 'expected * or a list of entity tags such as "abc"')

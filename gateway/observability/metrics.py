@@ -104,6 +104,12 @@ BACKEND_ERRORS = Counter(
     "policy_engine, decision_log, other).",
     ["backend"],
 )
+ROUND_TRIPS = Counter(
+    "gateway_redis_round_trips_total",
+    "Connections taken from the Redis pool: one per command, pipeline or script sent and "
+    "answered (a round trip). Over the requests served: round trips per request (a single "
+    "Redis; a cluster's pools are not counted).",
+)
 POOL_WAITS = Counter(
     "gateway_redis_pool_waits_total",
     "Redis connection requests that found every pooled connection busy and had to wait.",
@@ -127,6 +133,16 @@ DECISION_LOG_FAILURES = Counter(
     "Failed batch writes to the decision log (the batch is retried, or refused when required).",
 )
 
+VIEW_CACHE_LOCAL_USERS = Gauge(
+    "gateway_view_cache_local_users",
+    "Users whose merged view this process keeps a copy of (bounded: ADR 0058).",
+    multiprocess_mode="livesum",
+)
+VIEW_CACHE_LOCAL_BYTES = Gauge(
+    "gateway_view_cache_local_bytes",
+    "Encoded size of the merged views this process keeps (bounded: ADR 0058).",
+    multiprocess_mode="livesum",
+)
 VIEW_CACHE_HIT = VIEW_CACHE.labels("hit")
 VIEW_CACHE_MISS = VIEW_CACHE.labels("miss")
 VIEW_CACHE_BYPASS = VIEW_CACHE.labels("bypass")

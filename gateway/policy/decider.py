@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import msgspec
 
 from gateway.domain.decisions import Decision, Reason, ViewScope
+from gateway.domain.ids import new_uuid
 from gateway.domain.requests import RequestInfo
 from gateway.domain.subjects import Subject
 from gateway.errors import BackendUnavailable, Denied, NotFound
@@ -50,7 +50,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 def _new_decision_id() -> str:
-    return str(uuid.uuid4())
+    return new_uuid()
 
 
 class Authorizer:

@@ -16,17 +16,31 @@ from gateway.domain.ids import ENTERPRISE_PREFIX, new_id
 from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Membership, Subject
 from gateway.errors import InsufficientScope, Unauthenticated
 from gateway.policy.decider import Authorizer
-from gateway.stores.base import EnterpriseStore
-from gateway.stores.rate_limits import RateLimiter
+from gateway.stores.base import EnterpriseStore, SubjectReads
+from gateway.stores.subject_reads import CountThenRead
 
 
 class SubjectResolver:
-    def __init__(self, authorizer: Authorizer, enterprises: EnterpriseStore) -> None:
+    """`reads`: the request's first read of its subject, which also counts it against the
+    rate limit (one round trip on a single Redis); without one, memberships are read from
+    the enterprise store and nothing is counted."""
+
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        enterprises: EnterpriseStore,
+        reads: SubjectReads | None = None,
+    ) -> None:
         self._authorizer = authorizer
         self._enterprises = enterprises
+        self._reads = reads or CountThenRead(None, enterprises)
 
-    async def memberships(self, user_id: str) -> dict[str, Membership]:
-        found = await self._enterprises.memberships_with_records(user_id)
+    async def memberships(self, user_id: str, *, counted: bool = False) -> dict[str, Membership]:
+        """`counted`: this read counts the request (the first of each request)."""
+        if counted:
+            found = await self._reads.read(user_id)
+        else:
+            found = await self._enterprises.memberships_with_records(user_id)
         return {
             ent: Membership(
                 role=granted,
@@ -37,7 +51,7 @@ class SubjectResolver:
         }
 
     async def resolve(self, claims: Claims) -> Subject:
-        subject = self._subject(claims, await self.memberships(claims.sub))
+        subject = self._subject(claims, await self.memberships(claims.sub, counted=True))
         has_personal = any(m.kind == "personal" for m in subject.memberships.values())
         if has_personal or not await self._authorizer.needs_personal_enterprise(subject):
             return subject
@@ -97,12 +111,10 @@ class Authenticator:
         self,
         verifier: TokenVerifier | None,
         resolver: SubjectResolver,
-        rate_limiter: RateLimiter | None = None,
         audiences: Audiences | None = None,
     ) -> None:
         self._verifier = verifier
         self.resolver = resolver
-        self._rate_limiter = rate_limiter
         self._audiences = audiences or Audiences(mcp=frozenset(), api=None)
 
     async def authenticate(self, authorization: str | None, *, mcp: bool = False) -> Subject:
@@ -113,7 +125,6 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("missing bearer token", token_sent=False)
         wanted = self._audiences
-        # Counted only once the token is verified: nobody spends another subject's budget.
         claims = await self._verifier.verify(
             token.strip(), audiences=wanted.mcp if mcp else wanted.api
         )
@@ -122,9 +133,6 @@ class Authenticator:
             raise InsufficientScope(
                 f"the token lacks the scopes {', '.join(missing)}", scopes=wanted.mcp_scopes
             )
-        await self._count(claims.sub)
+        # Counted by the resolver's first read: only once the token is verified, so nobody
+        # spends another subject's budget.
         return await self.resolver.resolve(claims)
-
-    async def _count(self, subject_id: str) -> None:
-        if self._rate_limiter is not None:
-            await self._rate_limiter.hit(subject_id)

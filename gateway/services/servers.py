@@ -17,6 +17,7 @@ from gateway.services.secret_records import CredentialRecords
 from gateway.services.server_access import ServerAccess, now
 from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, MCPServerStore
+from gateway.stores.snapshots import ViewSnapshot
 
 
 class MCPServerService(ServerAccess[AnyServer]):
@@ -43,6 +44,10 @@ class MCPServerService(ServerAccess[AnyServer]):
 
     async def list(self, subject: Subject) -> list[AnyServer]:
         return await self._view.servers(subject)
+
+    async def view(self, subject: Subject) -> ViewSnapshot:
+        """The merged view, with what was made from it while it stays current."""
+        return await self._view.snapshot(subject)
 
     async def create(self, subject: Subject, body: ServerCreate) -> MCPServerConfig:
         """Decided on the server exactly as it would be stored (`resource` and `proposed`)."""

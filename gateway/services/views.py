@@ -14,6 +14,7 @@ from gateway.stores.base import (
     MCPServerStore,
     ViewCache,
 )
+from gateway.stores.snapshots import ViewSnapshot
 
 
 class MergedView:
@@ -31,13 +32,17 @@ class MergedView:
 
     async def servers(self, subject: Subject) -> list[AnyServer]:
         """Sorted by id."""
+        return (await self.snapshot(subject)).items
+
+    async def snapshot(self, subject: Subject) -> ViewSnapshot:
+        """The view with what was made from it while it stays current (encoded pages)."""
         scope = await self._authorizer.view_scope(subject)
 
         async def compute() -> list[AnyServer]:
             return await self.compute(scope)
 
         if self._cache is None:
-            return await compute()
+            return ViewSnapshot(await compute())
         return await self._cache.get_or_compute(subject.id, scope, compute)
 
     async def compute(self, scope: ViewScope) -> list[AnyServer]:

@@ -16,6 +16,7 @@ from gateway.domain.decisions import ViewScope
 from gateway.domain.enterprises import Enterprise, Invitation
 from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.domain.subjects import Role
+from gateway.stores.snapshots import ViewSnapshot
 
 
 class MCPServerFilter(msgspec.Struct, kw_only=True, frozen=True):
@@ -170,4 +171,14 @@ class ViewCache(Protocol):
 
     async def get_or_compute(
         self, user_id: str, scope: ViewScope, compute: ViewLoader
-    ) -> list[MCPServerConfig | EnterpriseMCPServer]: ...
+    ) -> ViewSnapshot: ...
+
+
+class SubjectReads(Protocol):
+    """What every authenticated request reads about its subject, in as few round trips as
+    the backend allows (one on a single Redis)."""
+
+    async def read(self, user_id: str) -> dict[str, tuple[Role, Enterprise]]:
+        """Count one request against the subject's rate limit (RateLimited beyond it), then
+        `EnterpriseStore.memberships_with_records`."""
+        ...

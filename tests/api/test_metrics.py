@@ -20,7 +20,7 @@ from litestar.types import Message, Receive, Scope, Send
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.api.edge.admission import admission_middleware
+from gateway.api.edge.layer import Edge
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.errors import BackendUnavailable
 from gateway.observability.metrics import backend_of
@@ -261,7 +261,10 @@ async def test_admission_refusals_are_counted_and_metrics_are_exempt(
 ) -> None:
     """Straight at the middleware with a limit of one (AsyncTestClient serves one request
     at a time): one request held in flight, a second refused, /metrics let through."""
-    wrap, stats = admission_middleware(1)
+    edge = Edge(
+        max_in_flight=1, body_timeout_seconds=5, allowed_origins=(), recorder_of=lambda: None
+    )
+    stats = edge.admission
     release = asyncio.Event()
     entered = asyncio.Event()
     served: list[str] = []
@@ -286,7 +289,7 @@ async def test_admission_refusals_are_counted_and_metrics_are_exempt(
     def scope(path: str) -> Scope:
         return {"type": "http", "path": path, "method": "GET", "headers": []}  # type: ignore[return-value]
 
-    middleware = wrap(app)
+    middleware = edge.wrap(app)
     before = await scrape(gateway)
     held = asyncio.create_task(middleware(scope("/v1/mcp-servers"), receive, send))
     await entered.wait()

@@ -297,3 +297,42 @@ def test_if_match_parsing() -> None:
     assert parsed.matches('"a"') and parsed.matches('"c,d"') and not parsed.matches('"b"')
     with pytest.raises(InvalidInput):
         IfMatch.parse(", ".join(f'"{i}"' for i in range(33)))
+
+
+async def test_the_merged_view_answers_304_while_it_has_not_changed(
+    client_as: Callable[..., Caller],
+) -> None:
+    """`GET /v1/mcp-servers` carries a strong ETag of its bytes; If-None-Match holding it (or
+    its weak form, or `*`) is a 304 with no body; any change to the view is a 200 with a new
+    tag; a page of another size is another representation with its own tag."""
+    alice = client_as("alice")
+    await _personal(alice)
+    first = await alice.get("/v1/mcp-servers")
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and STRONG.match(tag), first.headers
+    assert first.headers["cache-control"] == "no-store"  # a client keeps the tag itself
+    for held in (tag, f'"nope", {tag}', f"W/{tag}", "*"):
+        again = await alice.get("/v1/mcp-servers", headers={"If-None-Match": held})
+        assert again.status_code == 304, (held, again.status_code)
+        assert again.content == b"" and again.headers["etag"] == tag
+    other = await alice.get("/v1/mcp-servers", headers={"If-None-Match": '"nope"'})
+    assert other.status_code == 200 and other.content == first.content
+
+    await _personal(alice)
+    changed = await alice.get("/v1/mcp-servers", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    assert len(changed.json()["items"]) == 2
+    held = changed.headers["etag"]
+    page = await alice.get("/v1/mcp-servers?limit=1", headers={"If-None-Match": held})
+    assert page.status_code == 200 and page.headers["etag"] != held
+    # Another user's view is not alice's: her tag is nothing to bob.
+    bob = await client_as("bob").get("/v1/mcp-servers", headers={"If-None-Match": tag})
+    assert bob.status_code == 200 and bob.json()["items"] == []
+
+
+async def test_a_malformed_if_none_match_is_a_400_naming_it(
+    client_as: Callable[..., Caller],
+) -> None:
+    answer = await client_as("alice").get("/v1/mcp-servers", headers={"If-None-Match": "abc"})
+    assert answer.status_code == 400, answer.text
+    assert "If-None-Match" in answer.text

@@ -1,12 +1,17 @@
-"""The warm merged-view read in two Redis round trips (issue 12): the identity step reads
-ahead the cached view and the generations, and the view cache uses them — still exact: a
-write by another replica in between is seen at once."""
+"""The warm merged-view read in one Redis round trip on a single Redis (issue 26; two since
+issue 12): the identity step reads ahead the cached view and the generations, and the view
+cache uses them — still exact: a write by another replica in between is seen at once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from gateway.audit import scope as request_scope
 from gateway.config import Settings
+from gateway.observability.redis_pool import MeasuredBlockingConnectionPool
+from gateway.stores.redis.multiplexed import MultiplexedConnection
 from tests.fixtures.gateway import AppFactory, caller, join
 
 SERVER = {"name": "time", "transport": "stdio", "command": "uvx"}
@@ -44,3 +49,52 @@ async def test_a_warm_read_uses_what_identity_read_ahead_and_stays_exact(
     # And a personal write is seen at once too.
     mine = (await alice_w.post("/v1/mcp-servers", json=SERVER)).json()["id"]
     assert mine in ids((await alice.get("/v1/mcp-servers")).json())
+
+
+@pytest.mark.parametrize("store_mode", ["redis"], indirect=True)
+async def test_a_warm_read_is_one_round_trip_on_one_redis(
+    gateway_settings: Settings, start_gateway: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted where connections are taken, only inside the request (the decision log's
+    batches are the writer's, off the request): one round trip on a single Redis — the
+    subject read (rate count, memberships, generations, view) — for a member of two
+    enterprises with auto-enabled servers. (A cluster takes three: count and hints, then
+    the enterprises' pipeline; gateway/stores/redis/subject_reads.py.)"""
+    gateway = await start_gateway(gateway_settings)
+    alice, bob = caller(gateway, "alice"), caller(gateway, "bob")
+    for name in ("Acme", "Globex"):
+        ent = (await bob.post("/v1/enterprises", json={"name": name})).json()["id"]
+        await join(bob, alice, ent, "member")
+        created = await bob.post(
+            f"/v1/enterprise/mcp-servers?enterprise_id={ent}", json={**SERVER, "auto_enabled": True}
+        )
+        assert created.status_code == 201, created.text
+    await alice.post("/v1/mcp-servers", json=SERVER)
+    taken: list[str] = []
+    original = MeasuredBlockingConnectionPool.get_connection
+    sent = MultiplexedConnection.execute
+
+    async def counting(self: MeasuredBlockingConnectionPool, *args: Any, **kwargs: Any) -> Any:
+        if request_scope.current() is not None:
+            taken.append("pool")
+        return await original(self, *args, **kwargs)
+
+    async def counting_shared(self: MultiplexedConnection, *args: Any) -> Any:
+        if request_scope.current() is not None:
+            taken.append("shared")
+        return await sent(self, *args)
+
+    first = await alice.get("/v1/mcp-servers")  # computes and caches
+    assert len(first.json()["items"]) == 3
+    monkeypatch.setattr(MeasuredBlockingConnectionPool, "get_connection", counting)
+    monkeypatch.setattr(MultiplexedConnection, "execute", counting_shared)
+    for _ in range(3):
+        taken.clear()
+        again = await alice.get("/v1/mcp-servers")
+        assert again.json() == first.json() and again.headers["etag"] == first.headers["etag"]
+        assert taken == ["shared"]  # the subject read, pipelined with other requests
+    # A miss costs more (the stores are read): the counting does see round trips.
+    await alice.post("/v1/mcp-servers", json=SERVER)
+    taken.clear()
+    await alice.get("/v1/mcp-servers")
+    assert len(taken) > 1

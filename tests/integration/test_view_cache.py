@@ -13,6 +13,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 import redis.asyncio as aredis
+from prometheus_client import REGISTRY
 
 from gateway.audit.masking import Masker
 from gateway.audit.memory_log import MemoryDecisionLog
@@ -93,7 +94,7 @@ class Replica:
                 await during()
             return items
 
-        return await self.cache.get_or_compute(who.id, scope, compute)
+        return (await self.cache.get_or_compute(who.id, scope, compute)).items
 
     async def truth(self, who: Subject) -> list[AnyServer]:
         return await self.uncached.servers(who)
@@ -154,6 +155,62 @@ async def test_a_hit_returns_the_same_view_without_computing(replica: Replica) -
     assert type(second[0]) is EnterpriseMCPServer and type(second[1]) is MCPServerConfig
     assert replica.computed == 1
     assert (replica.cache.hits, replica.cache.misses, replica.cache.errors) == (1, 1, 0)
+
+
+async def test_the_in_process_copy_is_served_while_its_stamp_is_current(
+    replica: Replica, redis_client: aredis.Redis
+) -> None:
+    """The same snapshot object, not a decoded copy of the Redis entry (its pages were encoded
+    once): with the entry gone from Redis it is still a hit; a write's generation makes it a
+    miss at once."""
+    await replica.personal.create(personal("mcp_1"))
+    who = subject("alice")
+    scope = await replica.authorizer.view_scope(who)
+
+    async def compute() -> list[AnyServer]:
+        return await replica.uncached.compute(scope)
+
+    first = await replica.cache.get_or_compute("alice", scope, compute)
+    await redis_client.delete(view_key("alice"))
+    second = await replica.cache.get_or_compute("alice", scope, compute)
+    assert second is first and replica.cache.local_hits == 1
+    await replica.personal.create(personal("mcp_2"))
+    third = await replica.cache.get_or_compute("alice", scope, compute)
+    assert third is not first and ids(third.items) == ["mcp_1", "mcp_2"]
+    assert (replica.cache.hits, replica.cache.misses) == (1, 2)
+
+
+async def test_the_in_process_copies_stay_within_their_bounds(
+    replica: Replica, redis_client: aredis.Redis
+) -> None:
+    """Least recently used out first, by count and by bytes; an evicted user's next read is
+    served from the Redis entry (decoded once, then kept again)."""
+    cache = RedisMergedViewCache(redis_client, "rev-1", local_entries=2, local_bytes=10_000)
+    for user in ("u1", "u2", "u3"):
+        await replica.personal.create(personal(f"mcp_{user}", user_id=user))
+
+    async def read(user: str) -> list[str]:
+        who = subject(user)
+        scope = await replica.authorizer.view_scope(who)
+        return ids(
+            (await cache.get_or_compute(user, scope, lambda: replica.uncached.compute(scope))).items
+        )
+
+    for user in ("u1", "u2", "u3"):
+        assert await read(user) == [f"mcp_{user}"]
+    assert list(cache._local) == ["u2", "u3"]  # u1 was the least recently used
+    assert await read("u1") == ["mcp_u1"]  # from Redis, no compute
+    assert (cache.misses, cache.hits, cache.local_hits) == (3, 1, 0)
+    assert list(cache._local) == ["u3", "u1"]
+    assert 0 < cache.local_weight <= 10_000
+    # /metrics says the same (the last cache that kept something sets the gauges).
+    assert REGISTRY.get_sample_value("gateway_view_cache_local_users") == 2
+    assert REGISTRY.get_sample_value("gateway_view_cache_local_bytes") == cache.local_weight
+    tiny = RedisMergedViewCache(redis_client, "rev-1", local_bytes=10)
+    who = subject("u1")
+    scope = await replica.authorizer.view_scope(who)
+    await tiny.get_or_compute("u1", scope, lambda: replica.uncached.compute(scope))
+    assert not tiny._local and tiny.local_weight == 0  # larger than the whole budget
 
 
 async def test_the_entry_sits_in_the_users_slot_with_a_ttl(
@@ -293,7 +350,9 @@ async def test_a_write_between_stamp_and_compute_only_costs_a_miss(replica: Repl
         return await replica.uncached.compute(scope)
 
     # Data newer than its stamp: served to this (concurrent) caller, never to a later one.
-    assert ids(await replica.cache.get_or_compute("alice", scope, write_then_compute)) == ["mcp_1"]
+    assert ids((await replica.cache.get_or_compute("alice", scope, write_then_compute)).items) == [
+        "mcp_1"
+    ]
     await replica.personal.delete("mcp_1")
     await assert_fresh(replica, who, [])
 

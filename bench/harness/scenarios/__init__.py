@@ -13,13 +13,15 @@ each, after a discarded `--warmup`.
 
 from __future__ import annotations
 
-from bench.harness.scenarios import bare, marketplace, mcp, servers, view
+from bench.harness.scenarios import bare, marketplace, mcp, not_modified, servers, view
 
 # The order matters: `create` adds servers to the stores, so it runs last: every row
 # before it sees the tenant as seeded.
 ENDPOINTS = (
     bare.BARE,
+    not_modified.BARE_304,
     view.WARM,
+    not_modified.VIEW_304,
     view.COLD,
     servers.GET,
     servers.PATCH,

@@ -24,16 +24,17 @@ BARE = Endpoint(
 )
 
 
-def start(tenant: Tenant, tmp: Path) -> Server:
-    """bench/bare_app.py as its own uvicorn process, answering the bytes of the tenant's view."""
+def start(tenant: Tenant, tmp: Path, name: str = "bare", etag: str | None = None) -> Server:
+    """bench/bare_app.py as its own uvicorn process, answering the bytes of the tenant's view;
+    with `etag`, tagged with it and a 304 to If-None-Match holding it (scenarios/
+    not_modified.py)."""
     body_file = tmp / "view.json"
     body_file.write_bytes(tenant.view_bytes)
-    bare = start_local(
-        "bare",
-        ["-m", "bench.bare_app", "--body", str(body_file),
-         "--content-type", tenant.view_content_type],
-        tmp,
-    )  # fmt: skip
+    argv = ["-m", "bench.bare_app", "--body", str(body_file),
+            "--content-type", tenant.view_content_type]  # fmt: skip
+    if etag is not None:
+        argv += ["--etag", etag]
+    bare = start_local(name, argv, tmp)
     try:
         bare.wait_ready("/v1/mcp-servers")
     except BaseException:

@@ -5,15 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import Body
 
 from gateway.api.controllers._credentials import credential_routes
 from gateway.api.idempotency import CreateOnce
-from gateway.api.openapi.answers import answers
+from gateway.api.openapi.answers import NOT_MODIFIED, answers
 from gateway.api.pages import Cursor, Limit, Page, paged
 from gateway.api.params import ServerIdParam
-from gateway.api.preconditions import IfMatchHeader, if_match, tagged
+from gateway.api.preconditions import (
+    Encoded,
+    IfMatchHeader,
+    IfNoneMatchHeader,
+    conditional,
+    if_match,
+    tagged,
+)
 from gateway.domain.servers import AnyServer, MCPServerConfig, ServerCreate, ServerPatch
 from gateway.domain.subjects import Subject
 from gateway.services.credentials import CredentialService, LaunchConfig
@@ -32,7 +40,16 @@ class MCPServerController(Controller):
     tags = ["mcp-servers"]
 
     @get(
-        "/", summary="The caller's merged view (personal + enterprise auto-enabled)", **answers(422)
+        "/",
+        summary="The caller's merged view (personal + enterprise auto-enabled)",
+        response_headers=[
+            ResponseHeader(
+                name="ETag",
+                description="strong: the hash of this page's bytes; send it as If-None-Match",
+                documentation_only=True,
+            )
+        ],
+        **answers(422, success={304: NOT_MODIFIED}),
     )
     async def list_servers(
         self,
@@ -40,8 +57,16 @@ class MCPServerController(Controller):
         servers: NamedDependency[MCPServerService],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
-    ) -> ServerPage:
-        return paged(ServerPage, await servers.list(subject), limit, cursor)
+        if_none_match: IfNoneMatchHeader = None,
+    ) -> Response[ServerPage]:
+        """With a strong `ETag`; `If-None-Match` holding it is a 304. The page is encoded once
+        per version of the view and sent again as bytes while the view stays current."""
+        view = await servers.view(subject)
+        encoded = view.made(
+            ("page", limit, cursor),
+            lambda: Encoded(paged(ServerPage, view.items, limit, cursor)),
+        )
+        return conditional(encoded, if_none_match)
 
     @post("/", summary="Install a personal server", **answers(409, 413, 422))
     async def create_server(

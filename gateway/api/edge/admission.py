@@ -3,19 +3,14 @@
 no decision), so a burst cannot queue without bound on one event loop and time out
 everyone. The health endpoints and /metrics are exempt: a load balancer must see a busy
 replica as alive and ready (it is), not as failing, and a busy replica is when its metrics
-matter most."""
+matter most. The edge layer (gateway/api/edge/layer.py) counts and refuses."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import msgspec
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import HTTPResponseStartEvent, Send
 
-from gateway.api.edge.paths import request_path
 from gateway.api.errors import ErrorBody, encode_error
-from gateway.observability.metrics import ADMISSION_REJECTED, IN_FLIGHT
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 RETRY_AFTER_SECONDS = 1
@@ -27,8 +22,7 @@ class AdmissionStats(msgspec.Struct, kw_only=True):
     refused: int = 0
 
 
-def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], AdmissionStats]:
-    stats = AdmissionStats(limit=limit)
+def _refusal(limit: int) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
     body = encode_error(
         ErrorBody(
             status_code=503,
@@ -40,37 +34,16 @@ def admission_middleware(limit: int) -> tuple[Callable[[ASGIApp], ASGIApp], Admi
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
     )
+    return body, headers
 
-    async def refuse(send: Send) -> None:
-        # Fresh messages for every refusal: `before_send` hooks (the security headers) put a
-        # longer header list into the start message itself, so a shared one grew ~200 bytes
-        # on every refusal.
-        start: HTTPResponseStartEvent = {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": list(headers),
-        }
-        await send(start)
-        await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    def wrap(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP or request_path(scope) in EXEMPT_PATHS:
-                await app(scope, receive, send)
-                return
-            if stats.in_flight >= stats.limit:
-                stats.refused += 1
-                ADMISSION_REJECTED.inc()
-                await refuse(send)
-                return
-            stats.in_flight += 1
-            IN_FLIGHT.inc()
-            try:
-                await app(scope, receive, send)
-            finally:
-                stats.in_flight -= 1
-                IN_FLIGHT.dec()
-
-        return middleware
-
-    return wrap, stats
+async def refuse(send: Send, limit: int) -> None:
+    body, headers = _refusal(limit)
+    # A fresh header list for every refusal: the edge's send adds its headers to it.
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": list(headers),
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -2,20 +2,18 @@
 
 Litestar 2 builds that answer when it registers a path's first handler and never updates it, so
 on a path served by several handlers it names only the first one's methods (litestar#4169;
-fixed in Litestar 3). A 405 already lists them all. This `before_send` hook rewrites the header
-from the route's final method set; it touches only OPTIONS answers."""
+fixed in Litestar 3). A 405 already lists them all. The edge (gateway/api/edge/layer.py)
+rewrites the header of OPTIONS answers from the route's final method set."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from litestar.routes import HTTPRoute
-from litestar.types import Message, Scope
+from litestar.types import Scope
 
 
-async def complete_allow_header(message: Message, scope: Scope) -> None:
-    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
-        return
+def complete_allow(headers: list[Any], scope: Scope) -> None:
     template = scope.get("path_template")
     methods = next(
         (
@@ -27,7 +25,5 @@ async def complete_allow_header(message: Message, scope: Scope) -> None:
     )
     if methods is None:
         return
-    allow = ", ".join(sorted(methods)).encode()
-    headers: list[Any] = [(k, v) for k, v in message.get("headers") or () if k.lower() != b"allow"]
-    headers.append((b"allow", allow))
-    message["headers"] = headers
+    headers[:] = [(k, v) for k, v in headers if k.lower() != b"allow"]
+    headers.append((b"allow", ", ".join(sorted(methods)).encode()))

@@ -35,7 +35,16 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        header = connection.headers.get("authorization")
+        # Straight from the raw headers: building Litestar's Headers for one look is ~5 % of
+        # a warm read. Repeated headers: the first (as Headers.get answers).
+        header = next(
+            (
+                value.decode("latin-1")
+                for name, value in connection.scope["headers"]
+                if name == b"authorization"
+            ),
+            None,
+        )
         mcp = request_path(connection.scope) in MCP_PATHS
         subject = await self._authenticator().authenticate(header, mcp=mcp)
         return AuthenticationResult(user=subject, auth=None)

@@ -5,20 +5,19 @@ a minute). uvicorn times out only idle keep-alive connections, so:
 - headers: `HeaderDeadlineProtocol`, uvicorn's httptools protocol with a timer from the
   connection's (or the next request's) first byte to the end of its headers; past it a 408
   and the connection is closed;
-- body: `body_deadline_middleware`, the whole body must arrive within the deadline from its
-  first read; past it the request is a 408 and the connection is closed.
+- body: `receive_within` (applied by the edge, gateway/api/edge/layer.py), the whole body
+  must arrive within the deadline from its first read; past it the request is a 408 and the
+  connection is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import ClassVar
 
-from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
-from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from litestar.types import Receive, ReceiveMessage
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.api.errors import ErrorBody, encode_error
@@ -71,36 +70,28 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def body_deadline_middleware(seconds: float) -> Callable[[ASGIApp], ASGIApp]:
-    def wrap(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
-                await app(scope, receive, send)
-                return
-            deadline: float | None = None
-            done = False
+def receive_within(receive: Receive, seconds: float) -> Receive:
+    """`receive`, with the whole body due within `seconds` of its first read."""
+    deadline: float | None = None
+    done = False
 
-            async def receive_in_time() -> ReceiveMessage:
-                nonlocal deadline, done
-                if done:  # the body is in: later reads wait for a disconnect, unbounded
-                    return await receive()
-                if deadline is None:
-                    deadline = time.monotonic() + seconds
-                try:
-                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                        message = await receive()
-                except TimeoutError:
-                    # `connection: close`: uvicorn would otherwise keep reading the rest.
-                    raise ClientException(
-                        status_code=408,
-                        detail="request body not received in time",
-                        headers={"connection": "close"},
-                    ) from None
-                done = message["type"] != "http.request" or not message.get("more_body")
-                return message
+    async def receive_in_time() -> ReceiveMessage:
+        nonlocal deadline, done
+        if done:  # the body is in: later reads wait for a disconnect, unbounded
+            return await receive()
+        if deadline is None:
+            deadline = time.monotonic() + seconds
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                message = await receive()
+        except TimeoutError:
+            # `connection: close`: uvicorn would otherwise keep reading the rest.
+            raise ClientException(
+                status_code=408,
+                detail="request body not received in time",
+                headers={"connection": "close"},
+            ) from None
+        done = message["type"] != "http.request" or not message.get("more_body")
+        return message
 
-            await app(scope, receive_in_time, send)
-
-        return middleware
-
-    return wrap
+    return receive_in_time

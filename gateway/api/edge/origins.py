@@ -8,12 +8,11 @@ browser's: it passes, and the bearer token decides."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar.types import HTTPResponseStartEvent, Scope, Send
 
-from gateway.api.edge.paths import request_path
 from gateway.api.errors import ErrorBody, encode_error
 
 GUARDED_PATHS = frozenset({"/mcp", "/mcp/"})
@@ -41,57 +40,45 @@ async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], b
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def origin_middleware(allowed: Iterable[str]) -> Callable[[ASGIApp], ASGIApp]:
-    origins = frozenset(origin.encode() for origin in allowed)
+class Origins:
+    """The origins GATEWAY_ALLOWED_ORIGINS lists, as the edge (gateway/api/edge/layer.py)
+    applies them to requests on /mcp."""
 
-    def wrap(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP or request_path(scope) not in GUARDED_PATHS:
-                await app(scope, receive, send)
-                return
-            origin = _header(scope, b"origin")
-            if origin is None:
-                await app(scope, receive, send)
-                return
-            if origin not in origins:
-                await _answer(send, 403, [(b"content-type", b"application/json")], _REFUSED)
-                return
-            if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
-                preflight = [
-                    (b"access-control-allow-origin", origin),
-                    (b"vary", b"Origin"),
-                    (b"access-control-allow-methods", b"POST, OPTIONS"),
-                    (b"access-control-allow-headers", _ALLOW_HEADERS),
-                    (b"access-control-max-age", b"600"),
-                ]
-                await _answer(send, 204, preflight, b"")
-                return
-            await app(scope, receive, send)
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self._allowed = frozenset(origin.encode() for origin in allowed)
 
-        return middleware
+    @staticmethod
+    def of(scope: Scope) -> bytes | None:
+        """The request's `Origin`, if it sent one (a browser did)."""
+        return _header(scope, b"origin")
 
-    return wrap
+    async def answered(self, scope: Scope, origin: bytes, send: Send) -> bool:
+        """Answers an unlisted origin (403) or a listed one's preflight (204); False when the
+        request goes on."""
+        if origin not in self._allowed:
+            await _answer(send, 403, [(b"content-type", b"application/json")], _REFUSED)
+            return True
+        if scope.get("method") == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            preflight = [
+                (b"access-control-allow-origin", origin),
+                (b"vary", b"Origin"),
+                (b"access-control-allow-methods", b"POST, OPTIONS"),
+                (b"access-control-allow-headers", _ALLOW_HEADERS),
+                (b"access-control-max-age", b"600"),
+            ]
+            await _answer(send, 204, preflight, b"")
+            return True
+        return False
 
-
-def cors_headers(allowed: Iterable[str]) -> Callable[[Message, Scope], Awaitable[None]]:
-    """The `before_send` hook: a listed origin's answers from /mcp carry the CORS headers (the
-    middleware refused every other origin already)."""
-    origins = frozenset(origin.encode() for origin in allowed)
-
-    async def hook(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start" or not origins:
+    def add_cors(self, headers: list[Any], origin: bytes) -> None:
+        """A listed origin's answers from /mcp carry the CORS headers (every other origin was
+        refused already); the preflight answer has its own."""
+        if origin not in self._allowed:
             return
-        origin = _header(scope, b"origin")
-        if origin not in origins or request_path(scope) not in GUARDED_PATHS:
-            return
-        headers = list(message.get("headers") or ())
         if any(name == b"access-control-allow-origin" for name, _ in headers):
-            return  # hooks run once per send wrapper: a mount's answer passes two
+            return
         headers += [
             (b"access-control-allow-origin", origin),
             (b"vary", b"Origin"),
             (b"access-control-expose-headers", _EXPOSE_HEADERS),
         ]
-        message["headers"] = headers  # type: ignore[typeddict-unknown-key]
-
-    return hook

@@ -1,14 +1,12 @@
-"""Security headers on every response, errors from middleware included (a `before_send` hook:
-Litestar's exception handling answers a 401 from the authentication middleware outside any
-middleware of ours). JSON for API clients: nothing a browser should sniff, frame, cache or
-refer onwards. The API documentation pages under /schema run scripts and styles, so they get
-no Content-Security-Policy. HSTS belongs to whatever terminates TLS in front."""
+"""Security headers on every response, errors from middleware included (the edge adds them,
+gateway/api/edge/layer.py: it is outside Litestar's exception handling, which answers a 401
+from the authentication middleware). JSON for API clients: nothing a browser should sniff,
+frame, cache or refer onwards. The API documentation pages under /schema run scripts and
+styles, so they get no Content-Security-Policy. HSTS belongs to whatever terminates TLS in front."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from litestar.types import Message, Scope
 
 _ALWAYS = [
     (b"x-content-type-options", b"nosniff"),
@@ -29,14 +27,10 @@ _CONSOLE_CSP = (
 )
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    if message["type"] != "http.response.start":
-        return
-    # The raw header list, appended to: on every response, so no header-mapping object.
-    headers: list[Any] = list(message.get("headers") or ())
+def add_security_headers(headers: list[Any], path: str) -> None:
+    """Appended to an answer's raw header list (`path`: as the client asked it)."""
     cached = any(name.lower() == b"cache-control" for name, _ in headers)
     headers.extend(_ALWAYS)
-    path = scope.get("path", "")
     console = path.startswith("/console")
     headers.append(_SAME_ORIGIN_REFERRER if console else _NO_REFERRER)
     if console:
@@ -45,4 +39,3 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         headers.append(_API_CSP)
     if not cached:
         headers.append(_NO_STORE)
-    message["headers"] = headers

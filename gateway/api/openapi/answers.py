@@ -54,6 +54,14 @@ _HEADERS = {
 }
 
 
+# A conditional GET's answer when the client's If-None-Match holds the current ETag.
+NOT_MODIFIED = ResponseSpec(
+    data_container=None,
+    description="Not Modified: If-None-Match holds the current ETag; no body",
+    generate_examples=False,
+)
+
+
 @dataclass
 class _WithErrorHeaders(Operation):
     """ResponseSpec has no headers: they are added to the error answers here."""

@@ -72,6 +72,10 @@ def refine(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
         for operation in item.values():
             for parameter in operation.get("parameters", ()) if isinstance(operation, dict) else ():
                 _not_null(parameter.get("schema", {}))
+            for response in (operation.get("responses") or {}).values():
+                for header in (response.get("headers") or {}).values():
+                    # A header object needs a schema (Litestar's ResponseHeader has none).
+                    header.setdefault("schema", {"type": "string"})
     _walk(doc, schemas)
     add_examples(doc)
     return doc

@@ -32,6 +32,11 @@ from gateway.stores.redis.scripts import (
 _ENTERPRISE_DECODER = msgspec.json.Decoder(Enterprise)
 _INVITATION_DECODER = msgspec.json.Decoder(Invitation)
 
+
+def decode_enterprise(raw: bytes) -> Enterprise:
+    return _ENTERPRISE_DECODER.decode(raw)
+
+
 # A membership hint its enterprise does not confirm may be an add still in flight (hint
 # written, enterprise side not yet); only older ones are garbage, so only those are deleted.
 HINT_GRACE_MS = 60_000
@@ -164,10 +169,10 @@ class RedisEnterpriseStore:
                 pipe.hget(truth_key(enterprise_id), user_id)
             entries: list[bytes | None] = await pipe.execute()
         result = {e: v for e, v in zip(enterprise_ids, entries, strict=True) if v is not None}
-        await self._drop_stale_hints(hints_key, hints, result)
+        await self.drop_stale_hints(hints_key, hints, result)
         return result
 
-    async def _drop_stale_hints(
+    async def drop_stale_hints(
         self, hints_key: str, hints: dict[str, str], confirmed: Container[str]
     ) -> None:
         """Hints their enterprise does not confirm, older than the grace: a removal or an add
@@ -237,7 +242,7 @@ class RedisEnterpriseStore:
             confirmed.add(enterprise_id)
             if raw is not None and deleting is None:
                 found[enterprise_id] = (cast(Role, text(role)), _ENTERPRISE_DECODER.decode(raw))
-        await self._drop_stale_hints(hints_key, hints, confirmed)
+        await self.drop_stale_hints(hints_key, hints, confirmed)
         return found
 
     @translate_errors

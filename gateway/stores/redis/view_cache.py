@@ -23,6 +23,14 @@ leaves an entry whose data is *newer* than its stamp; every later reader sees th
 generation, computes another stamp and misses. The reverse — a stamp newer than the data —
 would serve stale views, which is why the generations are never re-read after computing.
 
+In-process copy: the last snapshot of each user's view (gateway/stores/snapshots.py) is kept
+with its stamp, bounded by count and bytes (least recently used out first). A lookup whose
+stamp, computed from generations just read, equals the copy's is served the copy: exact for
+the same reason the Redis entry is, and neither decoded nor re-encoded — the pages made from
+it are sent as bytes. The generations are still read on every request (one round trip, or
+none of its own when the request's subject read read them ahead), so a write through any
+replica is seen by the next read on every replica.
+
 Failure: any Redis or decode error logs a warning (no values, no credentials) and the view
 is computed from the stores; the cache never answers with a view it cannot vouch for.
 Unscoped views (auth disabled, local dev) are not cached.
@@ -37,22 +45,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import msgspec
 
 from gateway.audit import scope as request_scope
 from gateway.domain.decisions import ViewScope
-from gateway.domain.servers import AnyServer, EnterpriseMCPServer, MCPServerConfig
+from gateway.domain.servers import EnterpriseMCPServer, MCPServerConfig
 from gateway.observability.metrics import (
     VIEW_CACHE_BYPASS,
     VIEW_CACHE_ERROR,
     VIEW_CACHE_HIT,
+    VIEW_CACHE_LOCAL_BYTES,
+    VIEW_CACHE_LOCAL_USERS,
     VIEW_CACHE_MISS,
 )
 from gateway.stores.base import ViewLoader
 from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import REDIS_ERRORS, RedisClient
+from gateway.stores.snapshots import ViewSnapshot
 
 __all__ = ["RedisMergedViewCache", "view_key"]
 
@@ -110,6 +122,9 @@ class RedisMergedViewCache:
         client: RedisClient,
         revision: Callable[[], str] | str,
         ttl_seconds: int = 3600,
+        *,
+        local_entries: int = 1024,
+        local_bytes: int = 32 * 2**20,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
@@ -127,20 +142,29 @@ class RedisMergedViewCache:
         self.bypasses = 0
         self._last_warning = -_WARN_EVERY_S
         self._suppressed = 0
+        # user id -> (stamp, snapshot, its weight: the encoded entry's size)
+        self._local: OrderedDict[str, tuple[str, ViewSnapshot, int]] = OrderedDict()
+        # user id -> what the copy's stamp was hashed from: equal inputs, equal stamp, so a
+        # warm read compares them instead of hashing again.
+        self._stamped: dict[str, tuple[object, ...]] = {}
+        self._local_entries = local_entries
+        self._local_bytes = local_bytes
+        self.local_weight = 0
+        self.local_hits = 0
 
     async def get_or_compute(
         self, user_id: str, scope: ViewScope, compute: ViewLoader
-    ) -> list[AnyServer]:
+    ) -> ViewSnapshot:
         if scope.unscoped:
             # Every user's servers: no generation covers "a user appeared"; local dev only.
             self.bypasses += 1
             VIEW_CACHE_BYPASS.inc()
-            return await compute()
+            return ViewSnapshot(await compute())
         try:
             stamp, cached = await self._lookup(user_id, scope)
         except _READ_ERRORS as exc:
             self._failed("read", exc)
-            return await compute()
+            return ViewSnapshot(await compute())
         if cached is not None:
             self.hits += 1
             VIEW_CACHE_HIT.inc()
@@ -148,16 +172,36 @@ class RedisMergedViewCache:
         self.misses += 1
         VIEW_CACHE_MISS.inc()
         items = await compute()
+        encoded = _ENCODER.encode(_Entry(stamp=stamp, items=items))
+        snapshot = self._keep(user_id, stamp, ViewSnapshot(items), len(encoded))
         try:
-            await self._redis.set(
-                view_key(user_id), _ENCODER.encode(_Entry(stamp=stamp, items=items)), ex=self._ttl
-            )
+            await self._redis.set(view_key(user_id), encoded, ex=self._ttl)
         except REDIS_ERRORS as exc:
             self._failed("write", exc)
-        return items
+        return snapshot
 
-    async def _lookup(self, user_id: str, scope: ViewScope) -> tuple[str, list[AnyServer] | None]:
-        """The stamp from the current generations, and the entry if it carries that stamp."""
+    def _keep(self, user_id: str, stamp: str, snapshot: ViewSnapshot, weight: int) -> ViewSnapshot:
+        """The in-process copy of the user's view, within the bounds."""
+        old = self._local.pop(user_id, None)
+        self._stamped.pop(user_id, None)
+        if old is not None:
+            self.local_weight -= old[2]
+        if weight <= self._local_bytes:
+            self._local[user_id] = (stamp, snapshot, weight)
+            self.local_weight += weight
+        while self._local and (
+            len(self._local) > self._local_entries or self.local_weight > self._local_bytes
+        ):
+            user, (_stamp, _snapshot, dropped) = self._local.popitem(last=False)
+            self._stamped.pop(user, None)
+            self.local_weight -= dropped
+        VIEW_CACHE_LOCAL_USERS.set(len(self._local))
+        VIEW_CACHE_LOCAL_BYTES.set(self.local_weight)
+        return snapshot
+
+    async def _lookup(self, user_id: str, scope: ViewScope) -> tuple[str, ViewSnapshot | None]:
+        """The stamp from the current generations, and the view if it carries that stamp:
+        the in-process copy, else the Redis entry."""
         gen_keys = [k.user_generation(u) for u in scope.user_ids]
         gen_keys += [k.enterprise_generation(e) for e in scope.enterprise_ids]
         key = view_key(user_id)
@@ -175,7 +219,19 @@ class RedisMergedViewCache:
                 pipe.get(key)
                 replies: list[bytes | None] = await pipe.execute()
             raw, gens = replies[-1], replies[:-1]
-        stamp = _stamp(self._revision(), scope, gens)
+        revision = self._revision()
+        inputs = (revision, scope, *gens)  # ViewScope is a frozen Struct: compared by value
+        local = self._local.get(user_id)
+        if local is not None and self._stamped.get(user_id) == inputs:
+            self._local.move_to_end(user_id)
+            self.local_hits += 1
+            return local[0], local[1]
+        stamp = _stamp(revision, scope, gens)
+        if local is not None and local[0] == stamp:
+            self._local.move_to_end(user_id)
+            self._stamped[user_id] = inputs
+            self.local_hits += 1
+            return stamp, local[1]
         if raw is None:
             return stamp, None
         try:
@@ -186,7 +242,7 @@ class RedisMergedViewCache:
             return stamp, None
         if entry.stamp != stamp:
             return stamp, None
-        return stamp, entry.items
+        return stamp, self._keep(user_id, stamp, ViewSnapshot(entry.items), len(raw))
 
     def _failed(self, what: str, exc: BaseException) -> None:
         """Count, and warn at most every few seconds so an outage does not flood the log."""
