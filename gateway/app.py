@@ -41,6 +41,7 @@ from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCr
 from gateway.api.controllers.metrics import metrics_route
 from gateway.api.controllers.oauth import protected_resource_metadata
 from gateway.api.controllers.policy import PolicyController, bundle_route
+from gateway.api.controllers.registry import REGISTRY_PATHS, RegistryController
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.edge.layer import Edge
@@ -53,6 +54,7 @@ from gateway.api.errors import (
 from gateway.api.openapi.answers import SECURITY
 from gateway.api.openapi.answers import components as openapi_components
 from gateway.api.openapi.refine import refined, render_plugins
+from gateway.api.registry_cors import registry_cors_headers
 from gateway.api.requests import GatewayRequest
 from gateway.audit.recorder import AuditRecorder
 from gateway.config import Settings, load_settings
@@ -80,6 +82,8 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_middleware(app_config)
         self._configure_errors(app_config)
         app_config.request_class = GatewayRequest
+        # CORS `*` on the MCP registry (/v0.1), outside the edge: answers of every kind.
+        app_config.before_send.append(registry_cors_headers)
         app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
             title="MCP Policy Gateway",
@@ -155,6 +159,7 @@ class GatewayPlugin(InitPluginProtocol):
                 EnterpriseServerController,
                 EnterpriseServerCredentialController,
                 MarketplaceController,
+                RegistryController,
                 AuditController,
                 PolicyController,
                 AuditSummaryController,
@@ -199,7 +204,7 @@ class GatewayPlugin(InitPluginProtocol):
             DefineMiddleware(
                 BearerAuthenticationMiddleware,
                 authenticator=self._authenticator,
-                exclude=UNAUTHENTICATED,
+                exclude=[*UNAUTHENTICATED, REGISTRY_PATHS],
             )
         )
 

@@ -23,7 +23,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import ConfigError, Settings
 from gateway.errors import BackendUnavailable
-from gateway.marketplace.catalog import load_catalog
+from gateway.marketplace.catalog import catalog_changed, load_catalog
 from gateway.policy.bundle import BundleSigner
 from gateway.policy.bundle_source import BundleSource
 from gateway.policy.decider import Authorizer
@@ -42,6 +42,7 @@ from gateway.services.identity import Audiences, Authenticator, SubjectResolver
 from gateway.services.listings import ListingApprovals
 from gateway.services.marketplace import MarketplaceService
 from gateway.services.policy_status import PolicyStatusService
+from gateway.services.registry import RegistryService
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
 from gateway.services.views import MergedView
@@ -95,6 +96,7 @@ class Services:
     enterprises: EnterpriseService
     credentials: CredentialService
     marketplace: MarketplaceService
+    registry: RegistryService
     deletions: EnterpriseDeletions
     audit_writer: AuditWriter
     recorder: AuditRecorder
@@ -323,6 +325,13 @@ def _services(
         enterprises=EnterpriseService(authorizer, stores.enterprises, deletions),
         credentials=CredentialService(records, servers, enterprise_servers),
         marketplace=MarketplaceService(authorizer, view, listings, servers),
+        registry=RegistryService(
+            authorizer,
+            view,
+            listings,
+            mcp_url=settings.mcp_resource,
+            catalog_changed=catalog_changed(settings.marketplace_catalog),
+        ),
         deletions=deletions,
         audit_writer=writer,
         recorder=recorder,

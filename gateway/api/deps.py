@@ -11,13 +11,15 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from gateway.api.idempotency import CreateOnce, IdempotencyKeyHeader
-from gateway.domain.subjects import Subject
+from gateway.domain.subjects import ANONYMOUS_SUBJECT, Subject
+from gateway.errors import Unauthenticated
 from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
 from gateway.services.enterprises import EnterpriseService
 from gateway.services.marketplace import MarketplaceService
 from gateway.services.policy_status import PolicyStatusService
+from gateway.services.registry import RegistryService
 from gateway.services.servers import MCPServerService
 from gateway.wiring import Runtime
 
@@ -71,6 +73,24 @@ def provide_audit(state: State, subject: NamedDependency[Subject]) -> AuditServi
     return runtime_of(state).services.audit
 
 
+async def provide_registry_caller(state: State, request: Request[Any, Any, Any]) -> Subject:
+    """The MCP registry's caller (its paths are not behind the bearer middleware): no
+    `Authorization` header is the anonymous subject (the local-dev subject with auth off); a
+    header is verified as on every route, so a bad token is a 401, never anonymous."""
+    authenticator = runtime_of(state).services.authenticator
+    header = request.headers.get("authorization")
+    if header is not None:
+        return await authenticator.authenticate(header)
+    try:
+        return await authenticator.authenticate(None)
+    except Unauthenticated:
+        return ANONYMOUS_SUBJECT
+
+
+def provide_registry(state: State, caller: NamedDependency[Subject]) -> RegistryService:
+    return runtime_of(state).services.registry
+
+
 def provide_policy_status(state: State, subject: NamedDependency[Subject]) -> PolicyStatusService:
     return runtime_of(state).services.policy_status
 
@@ -95,5 +115,7 @@ DEPENDENCIES = {
     "marketplace": Provide(provide_marketplace, sync_to_thread=False),
     "audit": Provide(provide_audit, sync_to_thread=False),
     "policy_status": Provide(provide_policy_status, sync_to_thread=False),
+    "caller": Provide(provide_registry_caller),
+    "registry": Provide(provide_registry, sync_to_thread=False),
     "create_once": Provide(provide_create_once, sync_to_thread=False),
 }

@@ -42,3 +42,7 @@ class Subject(msgspec.Struct, kw_only=True, frozen=True):
 LOCAL_DEV_SUBJECT = Subject(
     id="local-dev", email="local-dev@localhost", authenticated=False, auth_enabled=False
 )
+
+# A caller with no token where the route lets anyone in (the MCP registry, `/v0.1`): the policy
+# sees `authenticated: false` and, shipped as it is, shows the public catalog only.
+ANONYMOUS_SUBJECT = Subject(id="anonymous", email=None, authenticated=False, auth_enabled=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, get_args
 
@@ -258,6 +259,12 @@ def load_catalog(path: str | Path) -> Catalog:
         first_index[listing.id] = index
         listings.append(listing)
     return Catalog(listings)
+
+
+def catalog_changed(path: str | Path) -> datetime:
+    """When the catalog file last changed: the time every listing was last updated, as far as
+    anyone can tell (the same on every replica of one deployment)."""
+    return datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
 
 
 def load_bundled_catalog() -> Catalog:

@@ -214,6 +214,21 @@ class MarketplaceListingResource(_Resource, kw_only=True, frozen=True, tag="mark
     approved_by: list[str] = msgspec.field(default_factory=list)
 
 
+class RegistryEntryResource(_Resource, kw_only=True, frozen=True, tag="registry_entry"):
+    """A server the MCP registry (`/v0.1`) could show the caller: a catalog listing, a server
+    of the caller's merged view, or the gateway's own `/mcp`. `id` is the listing's or the
+    server's id (`gateway` for the gateway), `name` the entry's registry name; a listing
+    carries which of the caller's enterprises approved it."""
+
+    id: str | None = None
+    name: str | None = None
+    source: Literal["catalog", "personal", "enterprise", "gateway"] | None = None
+    listing_id: str | None = None
+    approved_by: list[str] = msgspec.field(default_factory=list)
+    user_id: str | None = None
+    enterprise_id: str | None = None
+
+
 class AuditLogResource(_Resource, kw_only=True, frozen=True, tag="audit_log"):
     """The decision log, or the part of it about one enterprise; `id` is a decision id when
     one record is read (its `enterprise_id` the record's)."""
@@ -236,6 +251,7 @@ Resource = (
     | EnterpriseMemberResource
     | InvitationResource
     | MarketplaceListingResource
+    | RegistryEntryResource
     | AuditLogResource
     | PolicyRevisionResource
 )
@@ -246,6 +262,7 @@ RESOURCE_TYPES: tuple[type[Resource], ...] = (
     EnterpriseMemberResource,
     InvitationResource,
     MarketplaceListingResource,
+    RegistryEntryResource,
     AuditLogResource,
     PolicyRevisionResource,
 )

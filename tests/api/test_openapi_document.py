@@ -28,6 +28,12 @@ PUBLIC = {
     "/.well-known/oauth-protected-resource",
     "/.well-known/oauth-protected-resource/mcp",
 }
+# The MCP Registry API: anonymous callers or a bearer token (docs/registry.md).
+TOKEN_OPTIONAL = {
+    "/v0.1/servers",
+    "/v0.1/servers/{namespace}/{name}/versions",
+    "/v0.1/servers/{namespace}/{name}/versions/{version}",
+}
 METHODS = {"get", "put", "post", "delete", "patch"}
 
 
@@ -107,6 +113,10 @@ def test_bearer_is_required_everywhere_but_the_probes(live: dict[str, Any]) -> N
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     exempt = {path for path, _, op in _operations(live) if op.get("security") == []}
     assert exempt == PUBLIC
+    optional = {
+        path for path, _, op in _operations(live) if op.get("security") == [{}, {"bearer": []}]
+    }
+    assert optional == TOKEN_OPTIONAL
 
 
 def test_component_names_are_readable(live: dict[str, Any]) -> None:

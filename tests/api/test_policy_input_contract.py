@@ -70,6 +70,8 @@ async def _every_action(client_as: Callable[..., Caller]) -> None:
     await gina.get("/v1/marketplace/servers?limit=3")
     await gina.get("/v1/marketplace/servers/time")
     await gina.post("/v1/marketplace/servers/time/install")
+    await gina.get("/v0.1/servers?limit=3")  # registry.read
+    await gina.get("/v0.1/servers/io.github.mcp-policy-gateway.catalog%2Fno-such/versions")
     await alice.delete(f"/v1/enterprises/{ent}")
 
 

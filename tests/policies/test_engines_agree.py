@@ -139,6 +139,19 @@ other = st.one_of(
             "approved_by": st.lists(st.sampled_from(ENTS), unique=True),
         }
     ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("registry_entry"),
+            "exists": st.booleans(),
+            "id": st.sampled_from(["time", "mcp_1", "emcp_1", "gateway"]),
+            "name": st.just("io.github.mcp-policy-gateway.catalog/time"),
+            "source": st.sampled_from(["catalog", "personal", "enterprise", "gateway"]),
+            "listing_id": st.sampled_from(["time", None]),
+            "approved_by": st.lists(st.sampled_from(ENTS), unique=True),
+            "user_id": st.sampled_from([*USERS, None]),
+            "enterprise_id": st.sampled_from([*ENTS, None]),
+        }
+    ),
 )
 request = st.just({"method": "POST", "path": "/v1/x", "req_id": "r", "env_vars": None})
 

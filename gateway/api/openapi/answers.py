@@ -104,6 +104,31 @@ def public(responses: dict[int, ResponseSpec] | None = None) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _TokenOptional(_WithErrorHeaders):
+    """Anonymous or with a bearer token (the MCP registry, `/v0.1`): `{}` is "no token"."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.security = [{}, {BEARER: []}]
+
+
+# What a route open to anonymous callers can answer besides its own: a bad parameter, a bad
+# token (when one is sent), the rate limit, a backend down or admission full.
+TOKEN_OPTIONAL = (400, 401, 429, 503)
+
+
+def token_optional(*statuses: int) -> dict[str, Any]:
+    """Route decorator arguments for a route anonymous callers may use too."""
+    responses = {
+        status: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[status], generate_examples=False
+        )
+        for status in sorted({*TOKEN_OPTIONAL, *statuses})
+    }
+    return {"responses": responses, "operation_class": _TokenOptional}
+
+
 def components() -> Components:
     return Components(
         security_schemes={
