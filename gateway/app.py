@@ -54,7 +54,6 @@ from gateway.api.errors import (
 from gateway.api.openapi.answers import SECURITY
 from gateway.api.openapi.answers import components as openapi_components
 from gateway.api.openapi.refine import refined, render_plugins
-from gateway.api.registry_cors import registry_cors_headers
 from gateway.api.requests import GatewayRequest
 from gateway.audit.recorder import AuditRecorder
 from gateway.config import Settings, load_settings
@@ -83,7 +82,6 @@ class GatewayPlugin(InitPluginProtocol):
         self._configure_errors(app_config)
         app_config.request_class = GatewayRequest
         # CORS `*` on the MCP registry (/v0.1), outside the edge: answers of every kind.
-        app_config.before_send.append(registry_cors_headers)
         app_config.after_exception.append(count_backend_error)  # backend errors, by backend
         app_config.openapi_config = OpenAPIConfig(
             title="MCP Policy Gateway",

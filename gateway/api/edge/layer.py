@@ -9,8 +9,8 @@ refusal made here — passes through one `send` wrapper. Per request, in this or
 3. the request scope (gateway/audit/scope.py): X-Request-Id, the decisions taken, and
    X-Decision-Id on the answer;
 4. the body deadline (gateway/api/edge/deadlines.py) on requests that may carry a body;
-5. on the answer's start: the ids, the security headers, CORS for a listed origin, the
-   complete `Allow` of an OPTIONS answer;
+5. on the answer's start: the ids, the security headers, CORS (a listed origin on /mcp;
+   any origin on the registry, /v0.1), the complete `Allow` of an OPTIONS answer;
 6. at the end: the request counted by route template and status (/metrics), and the access
    line.
 
@@ -35,6 +35,7 @@ from gateway.api.edge.deadlines import receive_within
 from gateway.api.edge.metrics import CLIENT_CLOSED, status_of_exception
 from gateway.api.edge.origins import GUARDED_PATHS, Origins
 from gateway.api.edge.paths import route_template
+from gateway.api.edge.registry_cors import REGISTRY_PREFIX, add_registry_cors
 from gateway.api.edge.request_scope import reads_only, request_id
 from gateway.api.edge.security_headers import add_security_headers
 from gateway.audit.recorder import AuditRecorder
@@ -113,6 +114,8 @@ class Edge:
                 add_security_headers(headers, path)
                 if origin is not None:
                     self._origins.add_cors(headers, origin)
+                elif path.startswith(REGISTRY_PREFIX):
+                    add_registry_cors(headers, method)
                 if method == "OPTIONS":
                     complete_allow(headers, scope)
                 message = {**message, "headers": headers}  # type: ignore[typeddict-item]
