@@ -65,7 +65,9 @@ def wait_ready(bases: list[str], timeout: float = 240) -> None:
                 last = f"{response.status_code} {response.text[:300]}"
             except httpx.HTTPError as exc:
                 last = repr(exc)
-            check(time.monotonic() < deadline, f"{base}/readyz not ready in {timeout:.0f} s: {last}")
+            check(
+                time.monotonic() < deadline, f"{base}/readyz not ready in {timeout:.0f} s: {last}"
+            )
             time.sleep(1)
 
 
@@ -222,7 +224,8 @@ def restarted(state_file: Path, replicas: list[str], lb: str) -> None:
     auditor = client(lb, token("ann", "auditor"))
     record = read_decision(auditor, state["decision"])
     check(record["allowed"] is False, "the decision after the restart")
-    print(f"after the restart: server {state['server']}, its credential, decision {record['decision_id']}")
+    kept = f"server {state['server']}, its credential, decision {record['decision_id']}"
+    print(f"after the restart: {kept}")
 
 
 def main() -> None:
