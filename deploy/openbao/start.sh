@@ -1,8 +1,9 @@
 #!/bin/sh
-# compose.yaml's OpenBao entrypoint: start the server on file storage, initialize it once,
+# compose.yaml's OpenBao entrypoint: start the server on Raft storage, initialize it once,
 # unseal it on every start, and (once) set up what the gateway needs: KV v2 at secret/, a
-# `gateway` policy on it, and AppRole with the role and secret ids the operator chose
-# (GATEWAY_VAULT_ROLE_ID, GATEWAY_VAULT_SECRET_ID, the same values the gateway logs in with).
+# `gateway` policy on it, and AppRole; on every start, make the role and secret ids the
+# operator chose (GATEWAY_VAULT_ROLE_ID, GATEWAY_VAULT_SECRET_ID, the values the gateway logs
+# in with) the ones that log in.
 #
 # DEMO COMPROMISE: the single unseal key and the root token are kept in the openbao-keys
 # volume, beside the data they protect, so the stack unseals itself after a restart. Anyone
@@ -49,11 +50,11 @@ if [ "$status" -eq 2 ]; then
   echo "openbao: unsealed"
 fi
 
+: "${GATEWAY_VAULT_ROLE_ID:?set the AppRole role id the gateway logs in with}"
+: "${GATEWAY_VAULT_SECRET_ID:?set the AppRole secret id the gateway logs in with}"
+BAO_TOKEN=$(sed -n 's/^Initial Root Token: //p' "$KEYS")
+export BAO_TOKEN
 if [ ! -f "$CONFIGURED" ]; then
-  : "${GATEWAY_VAULT_ROLE_ID:?set the AppRole role id the gateway logs in with}"
-  : "${GATEWAY_VAULT_SECRET_ID:?set the AppRole secret id the gateway logs in with}"
-  BAO_TOKEN=$(sed -n 's/^Initial Root Token: //p' "$KEYS")
-  export BAO_TOKEN
   # Each step can be repeated: a start that died half-way finishes the set-up next time.
   bao secrets list | grep -q '^secret/' || bao secrets enable -path=secret -version=2 kv
   bao auth list | grep -q '^approle/' || bao auth enable approle
@@ -63,13 +64,19 @@ path "secret/metadata/*" { capabilities = ["read", "delete", "list"] }
 POLICY
   bao write auth/approle/role/gateway token_policies=gateway token_ttl=1h token_max_ttl=24h \
     secret_id_ttl=0 >/dev/null
-  bao write auth/approle/role/gateway/role-id role_id="$GATEWAY_VAULT_ROLE_ID" >/dev/null
-  bao write auth/approle/role/gateway/custom-secret-id secret_id="$GATEWAY_VAULT_SECRET_ID" \
-    >/dev/null 2>&1 || bao write auth/approle/login role_id="$GATEWAY_VAULT_ROLE_ID" \
-    secret_id="$GATEWAY_VAULT_SECRET_ID" >/dev/null  # already registered: it must log in
-  unset BAO_TOKEN
   touch "$CONFIGURED"
   echo "openbao: KV v2 at secret/, AppRole role gateway set up"
 fi
+# On every start, the ids in the environment are the ones that log in: an operator who
+# changes them restarts the stack and the new pair works (the old secret id stays valid
+# until destroyed: `bao write auth/approle/role/gateway/secret-id/destroy secret_id=…`).
+bao write auth/approle/role/gateway/role-id role_id="$GATEWAY_VAULT_ROLE_ID" >/dev/null
+if ! bao write auth/approle/login role_id="$GATEWAY_VAULT_ROLE_ID" \
+    secret_id="$GATEWAY_VAULT_SECRET_ID" >/dev/null 2>&1; then
+  bao write auth/approle/role/gateway/custom-secret-id secret_id="$GATEWAY_VAULT_SECRET_ID" \
+    >/dev/null
+  echo "openbao: AppRole secret id registered"
+fi
+unset BAO_TOKEN
 
 wait "$server"
