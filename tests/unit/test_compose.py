@@ -1,10 +1,12 @@
-"""compose.yaml runs the whole product: the gateway, OPA, Redis and OpenBao. No container engine
-runs on the development machines, so these tests check the file's structure and wiring instead
-of running it: pinned images, healthchecks, restart policies, the gateway's settings naming real
-`Settings` fields and pointing at the ports the other services listen on, and the Dockerfile's
-build context. Where the pinned opa binary is built (`scripts/opa`, once per machine), OPA's own
-command line from compose.yaml and its config (deploy/opa.yaml) are run outside a container,
-fed by a real gateway process's bundle, with OPA's healthcheck."""
+"""compose.yaml runs the whole product: the gateway, OPA, Redis and OpenBao (and, in the
+`replicas` profile, a second gateway behind HAProxy). scripts/compose-smoke builds and runs it
+with podman; these tests check the file's structure and wiring without a container engine:
+pinned images, healthchecks, restart policies, the gateway's settings naming real `Settings`
+fields and pointing at the ports the other services listen on, OpenBao's storage and unseal
+step, the CI override, and the Dockerfile's build context. Where the pinned opa binary is built
+(`scripts/opa`, once per machine), OPA's own command line from compose.yaml and its config
+(deploy/opa.yaml) are run outside a container, fed by a real gateway process's bundle, with
+OPA's healthcheck."""
 
 from __future__ import annotations
 
@@ -38,11 +40,18 @@ DOCKERIGNORE = REPO / ".dockerignore"
 OPA_VERSION = "1.22.3"
 BACKENDS = ("opa", "redis", "openbao")
 OPA_CONFIG = REPO / "deploy" / "opa.yaml"
+OVERRIDE = REPO / "deploy" / "ci" / "compose.local.yaml"
+OPENBAO_CONFIG = REPO / "deploy" / "openbao" / "openbao.hcl"
+OPENBAO_START = REPO / "deploy" / "openbao" / "start.sh"
+REPLICAS = ("gateway-2", "haproxy")
 # What an operator exports before `docker compose up` (compose.yaml's first lines).
 SECRETS = {
     "GATEWAY_JWT_SECRET": "a-secret-of-32-bytes-or-more-0000",
     "GATEWAY_BUNDLE_TOKEN": "a-bundle-token-0123456789",
     "GATEWAY_BUNDLE_SIGNING_KEY": "a-bundle-signing-key-of-32-bytes-000",
+    "GATEWAY_METRICS_TOKEN": "a-metrics-token-0123456789",
+    "GATEWAY_VAULT_ROLE_ID": "a-role-id",
+    "GATEWAY_VAULT_SECRET_ID": "a-secret-id",
 }
 
 
@@ -126,8 +135,43 @@ def healthcheck_args(service: dict[str, Any]) -> list[str]:
 # --- services, images, health and restarts ---------------------------------------------------
 
 
-def test_the_four_services_exist(services: dict[str, Any]) -> None:
-    assert set(services) == {"gateway", *BACKENDS}
+def test_the_services_exist(services: dict[str, Any]) -> None:
+    assert set(services) == {"gateway", *BACKENDS, *REPLICAS}
+    # The second replica and HAProxy start only with `--profile replicas`.
+    assert all(services[name]["profiles"] == ["replicas"] for name in REPLICAS)
+    assert not [n for n in ("gateway", *BACKENDS) if services[n].get("profiles")]
+
+
+def test_the_second_replica_is_the_first_with_its_own_instance_id(
+    services: dict[str, Any],
+) -> None:
+    one, two = services["gateway"], services["gateway-2"]
+    assert one["build"] == two["build"] and one["volumes"] == two["volumes"]
+    assert one["healthcheck"] == two["healthcheck"] and one["depends_on"] == two["depends_on"]
+    env_one, env_two = dict(one["environment"]), dict(two["environment"])
+    assert (env_one.pop("GATEWAY_INSTANCE_ID"), env_two.pop("GATEWAY_INSTANCE_ID")) == (
+        "gateway-1",
+        "gateway-2",
+    )
+    assert env_one == env_two, "replicas share every setting but their instance id"
+
+
+def test_haproxy_balances_both_replicas_on_readyz(services: dict[str, Any]) -> None:
+    haproxy = services["haproxy"]
+    config_mount = [m for m in mounts(haproxy) if m[0] == "./deploy/haproxy.cfg"]
+    assert config_mount and config_mount[0][2], "the config, read-only"
+    assert haproxy["command"][-1] == config_mount[0][1]
+    config = (REPO / "deploy" / "haproxy.cfg").read_text()
+    servers = re.findall(r"^\s*server \S+ (\S+):(\d+)", config, re.MULTILINE)
+    assert servers == [("gateway", "8080"), ("gateway-2", "8080")]
+    assert "option httpchk GET /readyz" in config
+    assert not re.search(r"^\s*(cookie|stick|balance source)", config, re.MULTILINE), (
+        "no stickiness: /mcp is stateless"
+    )
+    bind = re.search(r"^\s*bind :(\d+)", config, re.MULTILINE)
+    assert bind is not None
+    assert [str(p).rsplit(":", 1)[-1] for p in haproxy["ports"]] == [bind[1]]
+    assert f"/dev/tcp/127.0.0.1/{bind[1]}" in " ".join(healthcheck_args(haproxy))
 
 
 def test_the_gateway_is_built_from_the_repo_dockerfile(services: dict[str, Any]) -> None:
@@ -138,7 +182,7 @@ def test_the_gateway_is_built_from_the_repo_dockerfile(services: dict[str, Any])
     assert (REPO / context / dockerfile).resolve() == DOCKERFILE
 
 
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", [*BACKENDS, "haproxy"])
 def test_every_image_is_pinned(services: dict[str, Any], name: str) -> None:
     image = services[name]["image"]
     repository, _, tag = image.rpartition(":")
@@ -154,6 +198,7 @@ def test_the_images_are_the_official_ones_at_the_tested_versions(services: dict[
     assert redis_repo == "redis" and redis_tag.startswith("7.")
     bao_repo, _, bao_tag = services["openbao"]["image"].rpartition(":")
     assert bao_repo == "openbao/openbao" and bao_tag.startswith("2.")
+    assert services["haproxy"]["image"].rpartition(":")[0] == "haproxy"
 
 
 def test_opa_is_the_version_ci_builds() -> None:
@@ -165,7 +210,7 @@ def test_opa_is_the_version_ci_builds() -> None:
     assert pinned[1] == OPA_VERSION
 
 
-@pytest.mark.parametrize("name", ["gateway", *BACKENDS])
+@pytest.mark.parametrize("name", ["gateway", *BACKENDS, *REPLICAS])
 def test_every_service_has_a_healthcheck_and_restarts(services: dict[str, Any], name: str) -> None:
     service = services[name]
     assert service.get("restart") == "unless-stopped"
@@ -183,13 +228,25 @@ def test_the_gateway_waits_for_healthy_backends(services: dict[str, Any]) -> Non
     )
 
 
-def test_only_the_gateway_is_published(
+def test_only_the_gateway_is_published_and_on_loopback_by_default(
     services: dict[str, Any], gateway_env: dict[str, str]
 ) -> None:
     published = services["gateway"]["ports"]
     assert [str(p).rsplit(":", 1)[-1] for p in published] == [gateway_env["GATEWAY_PORT"]]
-    for name in BACKENDS:
+    for name in (*BACKENDS, "gateway-2"):
         assert "ports" not in services[name], f"{name} is published; it need not be"
+    # Plain HTTP: reachable from this host only until TLS is put in front (docs/deployment.md).
+    for name in ("gateway", "haproxy"):
+        (port,) = services[name]["ports"]
+        assert interpolate(str(port), {}).startswith("127.0.0.1:"), f"{name}: {port}"
+
+
+def test_every_service_is_on_the_compose_network(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    assert all(service["networks"] == ["mcp"] for service in services.values())
+    (subnet,) = compose["networks"]["mcp"]["ipam"]["config"]
+    assert interpolate(subnet["subnet"], {}) == "172.30.80.0/24"
 
 
 # --- the gateway's settings ------------------------------------------------------------------
@@ -200,15 +257,35 @@ def test_every_gateway_variable_is_a_setting(gateway_env: dict[str, str]) -> Non
     for name in gateway_env:
         assert name.startswith("GATEWAY_"), f"{name}: the gateway reads GATEWAY_* variables"
         assert name.removeprefix("GATEWAY_").lower() in fields, f"{name} is no Settings field"
-    wired = {"HOST", "JWT_SECRET", "REDIS_URL", "VAULT_ADDR", "VAULT_TOKEN", "OPA_URL"}
+    wired = {"HOST", "JWT_SECRET", "REDIS_URL", "VAULT_ADDR", "VAULT_ROLE_ID", "OPA_URL"}
     assert {f"GATEWAY_{n}" for n in wired | {"POLICY_DIR"}} <= set(gateway_env)
     assert gateway_env["GATEWAY_HOST"] == "0.0.0.0"
 
 
-def test_the_jwt_secret_is_required_and_has_no_default(gateway_env: dict[str, str]) -> None:
-    assert re.fullmatch(r"\$\{GATEWAY_JWT_SECRET:\?[^}]+\}", gateway_env["GATEWAY_JWT_SECRET"])
-    with pytest.raises(KeyError, match="GATEWAY_JWT_SECRET"):
-        interpolate(gateway_env["GATEWAY_JWT_SECRET"], {})
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GATEWAY_JWT_SECRET",
+        "GATEWAY_METRICS_TOKEN",
+        "GATEWAY_VAULT_ROLE_ID",
+        "GATEWAY_VAULT_SECRET_ID",
+        "GATEWAY_BUNDLE_TOKEN",
+        "GATEWAY_BUNDLE_SIGNING_KEY",
+    ],
+)
+def test_every_secret_is_required_and_has_no_default(
+    gateway_env: dict[str, str], name: str
+) -> None:
+    assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", gateway_env[name])
+    with pytest.raises(KeyError, match=name):
+        interpolate(gateway_env[name], {})
+
+
+def test_the_production_settings_are_on(gateway_env: dict[str, str]) -> None:
+    assert gateway_env["GATEWAY_LOG_FORMAT"] == "json"
+    # MCP upstreams on the compose network are allowed, and nothing else private.
+    assert "GATEWAY_ALLOW_PRIVATE_UPSTREAMS" not in gateway_env
+    assert interpolate(gateway_env["GATEWAY_PRIVATE_UPSTREAM_CIDRS"], {}) == "172.30.80.0/24"
 
 
 def test_the_compose_settings_load(gateway_env: dict[str, str]) -> None:
@@ -227,6 +304,11 @@ def test_the_compose_settings_load(gateway_env: dict[str, str]) -> None:
     assert settings.opa_url == env["GATEWAY_OPA_URL"]
     assert settings.bundle_token == SECRETS["GATEWAY_BUNDLE_TOKEN"]
     assert settings.bundle_signing_key == SECRETS["GATEWAY_BUNDLE_SIGNING_KEY"]
+    assert settings.metrics_token == SECRETS["GATEWAY_METRICS_TOKEN"]
+    assert settings.vault_role_id == SECRETS["GATEWAY_VAULT_ROLE_ID"]
+    assert settings.vault_secret_id is not None and settings.vault_token is None
+    assert settings.log_format == "json" and settings.instance_id == "gateway-1"
+    assert settings.private_upstream_cidrs == ("172.30.80.0/24",)
 
 
 def test_the_gateway_reaches_opa_where_it_listens(
@@ -247,24 +329,40 @@ def test_the_gateway_reaches_redis_where_it_listens(
     assert (url.scheme, url.hostname, url.port) == ("redis", "redis", listens)
 
 
-def test_the_gateway_reaches_openbao_where_it_listens(
-    services: dict[str, Any], gateway_env: dict[str, str]
-) -> None:
-    command = services["openbao"]["command"]
-    assert command[:2] == ["server", "-dev"]
-    addr = flag(command, "-dev-listen-address")
-    assert addr is not None and addr.startswith("0.0.0.0:")
+def _openbao_listens() -> str:
+    found = re.search(r'listener "tcp" \{[^}]*address\s*=\s*"([^"]+)"', OPENBAO_CONFIG.read_text())
+    assert found is not None, "openbao.hcl has no tcp listener"
+    return found[1]
+
+
+def test_the_gateway_reaches_openbao_where_it_listens(gateway_env: dict[str, str]) -> None:
+    addr = _openbao_listens()
+    assert addr.startswith("0.0.0.0:")
     url = urlsplit(gateway_env["GATEWAY_VAULT_ADDR"])
     assert (url.scheme, url.hostname, url.port) == ("http", "openbao", port_of(addr))
 
 
-def test_the_gateway_holds_openbaos_root_token(
-    services: dict[str, Any], gateway_env: dict[str, str]
+def test_openbao_keeps_its_data_and_unseals_itself(
+    compose: dict[str, Any], services: dict[str, Any], gateway_env: dict[str, str]
 ) -> None:
-    root = flag(services["openbao"]["command"], "-dev-root-token-id")
-    assert root is not None
-    for env in ({}, {"VAULT_TOKEN": "chosen"}):
-        assert interpolate(gateway_env["GATEWAY_VAULT_TOKEN"], env) == interpolate(root, env)
+    openbao = services["openbao"]
+    assert openbao["entrypoint"] == ["/bin/sh", "/openbao/gateway/start.sh"]
+    assert ("./deploy/openbao", "/openbao/gateway", True) in mounts(openbao)
+    config = OPENBAO_CONFIG.read_text()
+    assert "-dev" not in " ".join(map(str, openbao.get("command", [])))
+    storage = re.search(r'storage "(\w+)" \{[^}]*path\s*=\s*"([^"]+)"', config)
+    assert storage is not None and storage[1] == "raft", "persistent storage, not in-memory"
+    volumes = {target: source for source, target, _ in mounts(openbao)}
+    assert volumes[storage[2]] in compose["volumes"], "the storage is a named volume"
+    start = OPENBAO_START.read_text()
+    keys = re.search(r"^KEYS=(\S+)/", start, re.MULTILINE)
+    assert keys is not None and volumes[keys[1]] in compose["volumes"], "keys kept on a volume"
+    assert "-config=/openbao/gateway/openbao.hcl" in start
+    assert "bao operator unseal" in start and "DEMO COMPROMISE" in start
+    # The AppRole it registers is the one the gateway logs in with, from the same variables.
+    for name in ("GATEWAY_VAULT_ROLE_ID", "GATEWAY_VAULT_SECRET_ID"):
+        assert openbao["environment"][name] == gateway_env[name]
+        assert f'"${name}"' in start
 
 
 # --- healthchecks ask the ports the services listen on ---------------------------------------
@@ -274,7 +372,7 @@ def test_the_gateway_healthcheck_asks_readyz(
     services: dict[str, Any], gateway_env: dict[str, str]
 ) -> None:
     args = healthcheck_args(services["gateway"])
-    assert args[:3] == ["CMD", "python", "-c"], "python:3.12-slim has no curl or wget"
+    assert args[:3] == ["CMD", "python", "-c"], "the image has no curl or wget"
     url = re.search(r"http://[^'\"]+", args[3])
     assert url is not None
     parsed = urlsplit(url[0])
@@ -290,12 +388,11 @@ def test_the_opa_healthcheck_asks_the_server(services: dict[str, Any]) -> None:
     assert urlsplit(url[1]).port == port_of(flag(services["opa"]["command"], "--addr") or "")
 
 
-def test_the_openbao_healthcheck_asks_the_dev_server(services: dict[str, Any]) -> None:
+def test_the_openbao_healthcheck_asks_the_server(services: dict[str, Any]) -> None:
     args = healthcheck_args(services["openbao"])
     assert args[:3] == ["CMD", "bao", "status"]
     address = flag(args, "-address") or services["openbao"].get("environment", {})["BAO_ADDR"]
-    listens = flag(services["openbao"]["command"], "-dev-listen-address") or ""
-    assert port_of(address) == port_of(listens)
+    assert port_of(address) == port_of(_openbao_listens())
 
 
 def test_the_redis_healthcheck_pings(services: dict[str, Any]) -> None:
@@ -405,13 +502,16 @@ def test_every_copy_source_is_in_the_build_context() -> None:
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
-    for path in (".venv", ".git", ".opa", "tests", ".mypy_cache", "gateway/__pycache__"):
+    # deploy/: CI's image contexts hold the OPA and OpenBao binaries (200 MB).
+    for path in (".venv", ".git", ".opa", "tests", ".mypy_cache", "gateway/__pycache__", "deploy"):
         assert _ignored(path), f"{path} would be sent to the image build"
 
 
 def test_the_image_runs_the_gateway_unprivileged(gateway_env: dict[str, str]) -> None:
     instructions = _dockerfile()
-    assert instructions[0] == ("FROM", "python:3.12-slim")
+    # Any Debian/Ubuntu-based image; CI builds it on its own Debian base.
+    assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.12-slim")
+    assert instructions[1] == ("FROM", "${BASE_IMAGE}")
     users = [args for instruction, args in instructions if instruction == "USER"]
     assert users and users[-1] not in ("root", "0"), "the gateway must not run as root"
     env = " ".join(args for instruction, args in instructions if instruction == "ENV")
@@ -419,6 +519,25 @@ def test_the_image_runs_the_gateway_unprivileged(gateway_env: dict[str, str]) ->
     assert ("EXPOSE", gateway_env["GATEWAY_PORT"]) in instructions
     assert instructions[-1] == ("CMD", '["gateway", "serve"]')
     assert any(i == "RUN" and "pip install --no-cache-dir ." in a for i, a in instructions)
+    assert any(i == "HEALTHCHECK" and "/readyz" in a for i, a in instructions)
+
+
+# --- CI's override: every image built locally, nothing else changed ---------------------------
+
+
+def test_the_ci_override_only_swaps_images_in(services: dict[str, Any]) -> None:
+    override = yaml.safe_load(OVERRIDE.read_text())["services"]
+    assert set(override) == set(services)
+    for name, service in override.items():
+        assert service["image"].startswith("localhost/"), f"{name}: built here"
+        assert service["build"]["args"]["BASE_IMAGE"] == "localhost/debian-base:bookworm"
+        extra = set(service) - {"image", "build"}
+        assert extra <= ({"ports"} if name == "gateway-2" else set()), f"{name}: {extra}"
+        context = REPO / service["build"]["context"]
+        if name.startswith("gateway"):
+            assert context.resolve() == REPO
+        else:
+            assert (context / "Containerfile").is_file(), f"{name}: no Containerfile"
 
 
 # --- OPA's command line, run (outside a container) with the pinned binary ---------------------
