@@ -41,6 +41,7 @@ from gateway.api.controllers.mcp_servers import MCPServerController, MCPServerCr
 from gateway.api.controllers.metrics import metrics_route
 from gateway.api.controllers.oauth import protected_resource_metadata
 from gateway.api.controllers.policy import PolicyController, bundle_route
+from gateway.api.controllers.tool_pins import ToolPinController
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.admission import admission_middleware
 from gateway.api.edge.allow_header import complete_allow_header
@@ -159,6 +160,7 @@ class GatewayPlugin(InitPluginProtocol):
                 protected_resource_metadata,
                 MCPServerController,
                 MCPServerCredentialController,
+                ToolPinController,
                 EnterpriseController,
                 InvitationController,
                 EnterpriseServerController,
@@ -230,6 +232,7 @@ def _proxy_services(runtime: Runtime) -> ProxyServices:
         credentials=services.credentials,
         recorder=services.recorder,
         hosting=runtime.hosting,
+        tool_pins=runtime.stores.tool_pins,
     )
 
 

@@ -44,6 +44,7 @@ from gateway.services.marketplace import MarketplaceService
 from gateway.services.policy_status import PolicyStatusService
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
+from gateway.services.tool_pins import ToolPinService
 from gateway.services.views import MergedView
 from gateway.stores.base import EnterpriseMCPServerStore, EnterpriseStore, MCPServerStore, ViewCache
 from gateway.stores.idempotency import IdempotencyStore, MemoryIdempotencyStore
@@ -53,6 +54,7 @@ from gateway.stores.memory import (
     MemoryMCPServerStore,
 )
 from gateway.stores.rate_limits import MemoryRateLimiter, RateLimiter
+from gateway.stores.tool_pins import MemoryToolPinStore, ToolPinStore
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class Stores:
     decision_log: DecisionLog
     view_cache: ViewCache | None
     idempotency: IdempotencyStore
+    tool_pins: ToolPinStore
     rate_limiter: RateLimiter | None = None  # None: GATEWAY_RATE_LIMIT_REQUESTS=0
 
 
@@ -90,6 +93,7 @@ class Services:
     recorder: AuditRecorder
     audit: AuditService
     policy_status: PolicyStatusService
+    tool_pins: ToolPinService
 
 
 @dataclass
@@ -169,6 +173,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         )
         from gateway.stores.redis.idempotency import RedisIdempotencyStore
         from gateway.stores.redis.rate_limits import RedisRateLimiter
+        from gateway.stores.redis.tool_pins import RedisToolPinStore
 
         client = redis_client_from_url(
             settings.redis_url,
@@ -181,6 +186,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprise_servers = RedisEnterpriseMCPServerStore(client)
         enterprises = RedisEnterpriseStore(client)
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
+        tool_pins: ToolPinStore = RedisToolPinStore(client)
         idempotency: IdempotencyStore = RedisIdempotencyStore(
             client, settings.idempotency_ttl_seconds
         )
@@ -199,6 +205,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprise_servers = MemoryEnterpriseMCPServerStore(memory_enterprises)
         enterprises = memory_enterprises
         idempotency = MemoryIdempotencyStore(settings.idempotency_ttl_seconds)
+        tool_pins = MemoryToolPinStore()
         rate_limiter = MemoryRateLimiter(
             settings.rate_limit_requests, settings.rate_limit_window_seconds
         )
@@ -223,6 +230,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         decision_log=decision_log,
         view_cache=view_cache,
         idempotency=idempotency,
+        tool_pins=tool_pins,
         rate_limiter=rate_limiter if settings.rate_limit_requests else None,
     )
 
@@ -297,6 +305,7 @@ def _services(
         recorder=recorder,
         audit=AuditService(authorizer, stores.decision_log, writer),
         policy_status=PolicyStatusService(authorizer, engine, bundles),
+        tool_pins=ToolPinService(authorizer, servers, stores.tool_pins),
     )
 
 

@@ -19,6 +19,7 @@ from gateway.services.enterprises import EnterpriseService
 from gateway.services.marketplace import MarketplaceService
 from gateway.services.policy_status import PolicyStatusService
 from gateway.services.servers import MCPServerService
+from gateway.services.tool_pins import ToolPinService
 from gateway.wiring import Runtime
 
 
@@ -75,6 +76,10 @@ def provide_policy_status(state: State, subject: NamedDependency[Subject]) -> Po
     return runtime_of(state).services.policy_status
 
 
+def provide_tool_pins(state: State, subject: NamedDependency[Subject]) -> ToolPinService:
+    return runtime_of(state).services.tool_pins
+
+
 def provide_create_once(
     state: State,
     request: Request[Subject, Any, Any],
@@ -96,4 +101,5 @@ DEPENDENCIES = {
     "audit": Provide(provide_audit, sync_to_thread=False),
     "policy_status": Provide(provide_policy_status, sync_to_thread=False),
     "create_once": Provide(provide_create_once, sync_to_thread=False),
+    "tool_pins": Provide(provide_tool_pins, sync_to_thread=False),
 }

@@ -27,6 +27,7 @@ from gateway.domain.subjects import Subject
 from gateway.errors import GatewayError
 from gateway.mcp_proxy import names
 from gateway.mcp_proxy.decisions import Decider, applied, not_hosted, unknown
+from gateway.mcp_proxy.pins import pin_facts
 from gateway.mcp_proxy.services import ProxyServices
 from gateway.mcp_proxy.upstreams import UpstreamPool, UpstreamUnavailable
 
@@ -162,8 +163,13 @@ async def _allowed(
 
 async def list_tools(call: _Call) -> types.ListToolsResult:
     items, unavailable = await call.gather(call.proxy.pool.list_tools)
+    pins = await pin_facts(call.proxy.services.tool_pins, [(s, t) for s, _, t in items])
+    pin_of = {(s.id, t.name): pin for (s, _, t), pin in zip(items, pins, strict=True)}
     allowed = await _allowed(
-        items, lambda server, tool: call.decide.tool(server, tool, listing=True)
+        items,
+        lambda server, tool: call.decide.tool(
+            server, tool, pin=pin_of[(server.id, tool.name)], listing=True
+        ),
     )
     return types.ListToolsResult(
         tools=[
@@ -204,7 +210,8 @@ async def call_tool(
     tool = await call.proxy.pool.tool(call.subject.id, server, upstream_name, egress=egress)
     if tool is None:
         raise unknown("tool", name)
-    decision = await call.decide.tool(server, tool, arguments or {})
+    [pin] = await pin_facts(call.proxy.services.tool_pins, [(server, tool)])
+    decision = await call.decide.tool(server, tool, arguments or {}, pin=pin)
     applied(decision, "tool", name, "tools/call")
     result = await call.proxy.pool.call_tool(
         call.subject.id, server, upstream_name, arguments, egress=egress

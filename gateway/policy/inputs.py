@@ -100,13 +100,24 @@ class ToolAnnotations(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ToolFacts(msgspec.Struct, kw_only=True, frozen=True):
-    """The tool a `tool.call` is about (the MCP proxy); `arguments` only on a call."""
+    """The tool a `tool.call` is about (the MCP proxy); `arguments` only on a call.
+
+    Its pin (docs/adr/0057-tool-integrity.md): `fingerprint` is the sha256 of what the
+    upstream serves now, `pinned` the one approved (null when the tool is seen for the first
+    time: it is pinned as it is), `changed` the fields that differ from the pin (`name`,
+    `description`, `input_schema`, `output_schema`, `annotations`), `pinned_by` the user who
+    approved the pin (null: pinned on first sight). On a `tool_pin.approve`, `fingerprint` is
+    the changed definition being approved."""
 
     name: str
     title: str | None = None
     description: str | None = None
     annotations: ToolAnnotations = msgspec.field(default_factory=ToolAnnotations)
     arguments: dict[str, Any] | None = None
+    pinned: str | None = None
+    fingerprint: str | None = None
+    changed: list[str] = msgspec.field(default_factory=list)
+    pinned_by: str | None = None
 
 
 class ResourceFacts(msgspec.Struct, kw_only=True, frozen=True):

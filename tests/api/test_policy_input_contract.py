@@ -38,6 +38,8 @@ async def _every_action(client_as: Callable[..., Caller]) -> None:
     await alice.put(f"/v1/mcp-servers/{mine}/credentials", json={"values": {"TOKEN": "x"}})
     await alice.get(f"/v1/mcp-servers/{mine}/launch")
     await alice.delete(f"/v1/mcp-servers/{mine}/credentials/TOKEN")
+    await alice.get(f"/v1/mcp-servers/{mine}/tool-pins")
+    await alice.post(f"/v1/mcp-servers/{mine}/tool-pins/x/approve", json={"fingerprint": "0" * 64})
     await alice.delete(f"/v1/mcp-servers/{mine}")
     await bob.get("/v1/mcp-servers/mcp_missing")  # a missing resource is decided too
 
