@@ -27,6 +27,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from gateway.api.console import CONSOLE_DIR
+from gateway.api.controllers.approvals import ApprovalController
 from gateway.api.controllers.audit import AuditController, AuditSummaryController
 from gateway.api.controllers.console import ConsoleController
 from gateway.api.controllers.enterprise_servers import (
@@ -161,6 +162,7 @@ class GatewayPlugin(InitPluginProtocol):
                 MCPServerController,
                 MCPServerCredentialController,
                 ToolPinController,
+                ApprovalController,
                 EnterpriseController,
                 InvitationController,
                 EnterpriseServerController,
@@ -233,6 +235,7 @@ def _proxy_services(runtime: Runtime) -> ProxyServices:
         recorder=services.recorder,
         hosting=runtime.hosting,
         tool_pins=runtime.stores.tool_pins,
+        approvals=runtime.stores.approvals,
     )
 
 

@@ -33,6 +33,7 @@ from gateway.policy.opa import OPAEngine
 from gateway.sandbox import HostingStatus, Limits, probe_hosting
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
+from gateway.services.approvals import ApprovalService
 from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
 from gateway.services.deletions import EnterpriseDeletions
@@ -46,6 +47,7 @@ from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
 from gateway.services.tool_pins import ToolPinService
 from gateway.services.views import MergedView
+from gateway.stores.approvals import ApprovalStore, MemoryApprovalStore
 from gateway.stores.base import EnterpriseMCPServerStore, EnterpriseStore, MCPServerStore, ViewCache
 from gateway.stores.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.stores.memory import (
@@ -73,6 +75,7 @@ class Stores:
     view_cache: ViewCache | None
     idempotency: IdempotencyStore
     tool_pins: ToolPinStore
+    approvals: ApprovalStore
     rate_limiter: RateLimiter | None = None  # None: GATEWAY_RATE_LIMIT_REQUESTS=0
 
 
@@ -94,6 +97,7 @@ class Services:
     audit: AuditService
     policy_status: PolicyStatusService
     tool_pins: ToolPinService
+    approvals: ApprovalService
 
 
 @dataclass
@@ -171,6 +175,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
             RedisMergedViewCache,
             redis_client_from_url,
         )
+        from gateway.stores.redis.approvals import RedisApprovalStore
         from gateway.stores.redis.idempotency import RedisIdempotencyStore
         from gateway.stores.redis.rate_limits import RedisRateLimiter
         from gateway.stores.redis.tool_pins import RedisToolPinStore
@@ -187,6 +192,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprises = RedisEnterpriseStore(client)
         view_cache = RedisMergedViewCache(client, lambda: engine.revision)
         tool_pins: ToolPinStore = RedisToolPinStore(client)
+        approvals: ApprovalStore = RedisApprovalStore(client)
         idempotency: IdempotencyStore = RedisIdempotencyStore(
             client, settings.idempotency_ttl_seconds
         )
@@ -206,6 +212,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprises = memory_enterprises
         idempotency = MemoryIdempotencyStore(settings.idempotency_ttl_seconds)
         tool_pins = MemoryToolPinStore()
+        approvals = MemoryApprovalStore()
         rate_limiter = MemoryRateLimiter(
             settings.rate_limit_requests, settings.rate_limit_window_seconds
         )
@@ -231,6 +238,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         view_cache=view_cache,
         idempotency=idempotency,
         tool_pins=tool_pins,
+        approvals=approvals,
         rate_limiter=rate_limiter if settings.rate_limit_requests else None,
     )
 
@@ -306,6 +314,7 @@ def _services(
         audit=AuditService(authorizer, stores.decision_log, writer),
         policy_status=PolicyStatusService(authorizer, engine, bundles),
         tool_pins=ToolPinService(authorizer, servers, stores.tool_pins),
+        approvals=ApprovalService(authorizer, stores.approvals),
     )
 
 

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 
 from gateway.api.idempotency import CreateOnce, IdempotencyKeyHeader
 from gateway.domain.subjects import Subject
+from gateway.services.approvals import ApprovalService
 from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
@@ -80,6 +81,10 @@ def provide_tool_pins(state: State, subject: NamedDependency[Subject]) -> ToolPi
     return runtime_of(state).services.tool_pins
 
 
+def provide_approvals(state: State, subject: NamedDependency[Subject]) -> ApprovalService:
+    return runtime_of(state).services.approvals
+
+
 def provide_create_once(
     state: State,
     request: Request[Subject, Any, Any],
@@ -102,4 +107,5 @@ DEPENDENCIES = {
     "policy_status": Provide(provide_policy_status, sync_to_thread=False),
     "create_once": Provide(provide_create_once, sync_to_thread=False),
     "tool_pins": Provide(provide_tool_pins, sync_to_thread=False),
+    "approvals": Provide(provide_approvals, sync_to_thread=False),
 }

@@ -27,10 +27,15 @@ PROMPT_GET = "prompt.get"
 MCP_SERVER_RUN = "mcp_server.run"
 # JSON-RPC leaves -32000..-32099 to the server: this one says "the policy refused it".
 POLICY_DENIED = -32003
+# ... and this one "the call waits for a person's approval" (data: the approval id).
+APPROVAL_REQUIRED = -32004
 
 
 def tool_facts(
-    tool: types.Tool, arguments: dict[str, Any] | None = None, pin: PinFacts | None = None
+    tool: types.Tool,
+    arguments: dict[str, Any] | None = None,
+    pin: PinFacts | None = None,
+    approval: inputs.ApprovalFacts | None = None,
 ) -> inputs.ToolFacts:
     hints = tool.annotations
     return inputs.ToolFacts(
@@ -49,6 +54,7 @@ def tool_facts(
         fingerprint=pin.fingerprint if pin else None,
         changed=pin.changed if pin else [],
         pinned_by=pin.pinned_by if pin else None,
+        approval=approval,
     )
 
 
@@ -103,9 +109,10 @@ class Decider:
         arguments: dict[str, Any] | None = None,
         *,
         pin: PinFacts | None = None,
+        approval: inputs.ApprovalFacts | None = None,
         listing: bool = False,
     ) -> Decision:
-        resource = inputs.view_server(server, tool=tool_facts(tool, arguments, pin))
+        resource = inputs.view_server(server, tool=tool_facts(tool, arguments, pin, approval))
         return await self._authorizer.decide(
             TOOL_CALL, self._subject, resource, purpose=_purpose(listing)
         )
