@@ -36,7 +36,10 @@ async def pin_facts(
 ) -> list[PinFacts]:
     """For each (server, tool), in order, its pin facts; new tools pinned, changes noted."""
     seen = [definition(tool) for _, tool in tools]
-    pins = await store.read(sorted({server.id for server, _ in tools}))
+    wanted: dict[str, list[str]] = {}
+    for server, tool in tools:
+        wanted.setdefault(server.id, []).append(tool.name)
+    pins = await store.read(wanted)
     now = datetime.now(UTC)
     first: dict[str, dict[str, ToolPin]] = {}
     for (server, tool), current in zip(tools, seen, strict=True):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
-from gateway.domain.tool_pins import ToolPin
+from gateway.domain.tool_pins import ToolDefinition, ToolPin
 from gateway.errors import Conflict, NotFound
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
@@ -31,7 +31,7 @@ class ToolPinService:
     async def list(self, subject: Subject, server_id: str) -> list[ToolPin]:
         """The server's pins by tool name; those with a change awaiting approval say so."""
         server = await self._servers.authorized(subject, server_id, TOOL_PIN_READ)
-        pins = (await self._store.read([server.id]))[server.id]
+        pins = await self._store.all(server.id)
         return [pins[name] for name in sorted(pins)]
 
     async def approve(
@@ -41,7 +41,7 @@ class ToolPinService:
         tool's pin facts, then a compare-and-set on the pin read (a change noted meanwhile
         is a 409: the approver reads it first)."""
         server = await self._servers.load(subject, server_id, TOOL_PIN_APPROVE)
-        pin = (await self._store.read([server.id]))[server.id].get(tool)
+        pin = (await self._store.read({server.id: [tool]}))[server.id].get(tool)
         decision = await self._authorizer.require(
             TOOL_PIN_APPROVE,
             subject,
@@ -50,16 +50,19 @@ class ToolPinService:
         )
         if pin is None:
             raise NotFound(f"tool {tool!r} of MCP server {server_id} has no pin")
-        if pin.changed is None:
-            raise Conflict(f"tool {tool!r} has not changed since it was pinned: nothing to approve")
-        if pin.changed.fingerprint != fingerprint:
+        wanted = _awaiting(pin)
+        if wanted is None:
             raise Conflict(
-                f"tool {tool!r} changed to fingerprint {pin.changed.fingerprint}, not "
+                f"tool {tool!r} has not changed since it was approved: nothing to approve"
+            )
+        if wanted.fingerprint != fingerprint:
+            raise Conflict(
+                f"tool {tool!r} awaits approval of fingerprint {wanted.fingerprint}, not "
                 f"{fingerprint}: read its pin again and approve what it shows"
             )
         approved = ToolPin(
             tool=tool,
-            pinned=pin.changed,
+            pinned=wanted,
             pinned_at=datetime.now(UTC),
             pinned_by=subject.id,
             decision_id=decision.decision_id,
@@ -69,20 +72,26 @@ class ToolPinService:
         return approved
 
 
+def _awaiting(pin: ToolPin) -> ToolDefinition | None:
+    """What an approval of this pin approves: its change, or a pin taken on first sight that
+    no person approved yet (for a policy that wants every tool approved before first use)."""
+    if pin.changed is not None:
+        return pin.changed
+    return pin.pinned if pin.pinned_by is None else None
+
+
 def _resource(
     server: AnyServer, tool: str, pin: ToolPin | None, fingerprint: str
 ) -> inputs.Resource:
-    """The server with the tool's pin facts: the pinned fingerprint, the one approved, and
-    which fields differ (what the log shows of the approval)."""
-    changed = pin.changed_fields if pin is not None else []
+    """The server with the tool's pin facts: the pinned fingerprint, the one approved (and
+    its description), which fields differ: what the log shows of the approval."""
+    wanted = _awaiting(pin) if pin is not None else None
     facts = inputs.ToolFacts(
         name=tool,
-        description=pin.changed.definition.get("description")
-        if pin is not None and pin.changed is not None
-        else None,
+        description=wanted.definition.get("description") if wanted is not None else None,
         pinned=pin.pinned.fingerprint if pin is not None else None,
         fingerprint=fingerprint,
-        changed=changed,
+        changed=pin.changed_fields if pin is not None else [],
         pinned_by=pin.pinned_by if pin is not None else None,
     )
     return inputs.view_server(server, tool=facts)

@@ -5,15 +5,20 @@ two replicas that see a tool at once, or an approval racing a new change, never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from gateway.domain.tool_pins import ToolPin
 
 
 class ToolPinStore(Protocol):
-    async def read(self, server_ids: Sequence[str]) -> dict[str, dict[str, ToolPin]]:
-        """Every pin of each server, by tool name: ONE round trip for all of them."""
+    async def read(self, tools: Mapping[str, Sequence[str]]) -> dict[str, dict[str, ToolPin]]:
+        """The pins of these tools (server id -> tool names), by server and tool name, those
+        that exist: ONE round trip for all of them."""
+        ...
+
+    async def all(self, server_id: str) -> dict[str, ToolPin]:
+        """Every pin of one server, by tool name."""
         ...
 
     async def pin_new(self, server_id: str, pins: Sequence[ToolPin]) -> dict[str, ToolPin]:
@@ -30,8 +35,15 @@ class MemoryToolPinStore:
     def __init__(self) -> None:
         self._pins: dict[str, dict[str, ToolPin]] = {}
 
-    async def read(self, server_ids: Sequence[str]) -> dict[str, dict[str, ToolPin]]:
-        return {sid: dict(self._pins.get(sid, {})) for sid in server_ids}
+    async def read(self, tools: Mapping[str, Sequence[str]]) -> dict[str, dict[str, ToolPin]]:
+        found: dict[str, dict[str, ToolPin]] = {}
+        for sid, names in tools.items():
+            pins = self._pins.get(sid, {})
+            found[sid] = {name: pins[name] for name in names if name in pins}
+        return found
+
+    async def all(self, server_id: str) -> dict[str, ToolPin]:
+        return dict(self._pins.get(server_id, {}))
 
     async def pin_new(self, server_id: str, pins: Sequence[ToolPin]) -> dict[str, ToolPin]:
         stored = self._pins.setdefault(server_id, {})

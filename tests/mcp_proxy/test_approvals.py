@@ -58,7 +58,7 @@ def _codes(data: dict[str, Any]) -> list[str]:
     return sorted(r["code"] for r in data["reasons"])
 
 
-@pytest.mark.parametrize("store_mode", ["memory", "redis"], indirect=True)
+@pytest.mark.parametrize("store_mode", ["memory", "redis", "cluster"], indirect=True)
 async def test_an_approved_call_passes_once_and_only_as_approved(
     tmp_path: Path, gateway_settings: Settings, files: Upstream, opa_server: type
 ) -> None:

@@ -33,7 +33,7 @@ async def _tool_names(gateway_mcp: str, user: str) -> list[str]:
         return sorted(t.name for t in (await session.list_tools()).tools)
 
 
-@pytest.mark.parametrize("store_mode", ["memory", "redis"], indirect=True)
+@pytest.mark.parametrize("store_mode", ["memory", "redis", "cluster"], indirect=True)
 async def test_a_changed_tool_is_refused_until_its_owner_approves_it(
     gateway_settings: Settings, files: Upstream
 ) -> None:

@@ -1,10 +1,11 @@
 """`ToolPinStore` over Redis: one hash per server (`gw:pins:{<server_id>}`, tool name ->
-msgspec JSON). A list's pins for every server are one pipelined read; first sight is HSETNX
-and HMGET in one round trip; a change or an approval a compare-and-set on the bytes read."""
+msgspec JSON). The pins a list or a call needs, of every server, are one pipelined HMGET;
+first sight is HSETNX and HMGET in one round trip; a change or an approval a compare-and-set
+on the bytes read."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -29,17 +30,27 @@ class RedisToolPinStore:
         self._replace = client.register_script(_REPLACE)
 
     @translate_errors
-    async def read(self, server_ids: Sequence[str]) -> dict[str, dict[str, ToolPin]]:
-        if not server_ids:
-            return {}
+    async def read(self, tools: Mapping[str, Sequence[str]]) -> dict[str, dict[str, ToolPin]]:
+        asked = [(sid, list(names)) for sid, names in tools.items() if names]
+        found: dict[str, dict[str, ToolPin]] = {sid: {} for sid in tools}
+        if not asked:
+            return found
         async with self._redis.pipeline(transaction=False) as pipe:
-            for server_id in server_ids:
-                pipe.hgetall(k.tool_pins(server_id))
-            found = await pipe.execute()
-        return {
-            server_id: {text(name): _decode(value) for name, value in pins.items()}
-            for server_id, pins in zip(server_ids, found, strict=True)
-        }
+            for server_id, names in asked:
+                pipe.hmget(k.tool_pins(server_id), names)
+            values = await pipe.execute()
+        for (server_id, names), pins in zip(asked, values, strict=True):
+            found[server_id] = {
+                name: _decode(value)
+                for name, value in zip(names, pins, strict=True)
+                if value is not None
+            }
+        return found
+
+    @translate_errors
+    async def all(self, server_id: str) -> dict[str, ToolPin]:
+        pins = await self._redis.hgetall(k.tool_pins(server_id))
+        return {text(name): _decode(value) for name, value in pins.items()}
 
     @translate_errors
     async def pin_new(self, server_id: str, pins: Sequence[ToolPin]) -> dict[str, ToolPin]:
