@@ -68,6 +68,13 @@ async def test_a_changed_tool_is_refused_until_its_owner_approves_it(
             malformed = await alice.post(approve_url, json={"fingerprint": "nope"})
             approved = await alice.post(approve_url, json={"fingerprint": fingerprint})
             again = await alice.post(approve_url, json={"fingerprint": fingerprint})
+            # A pin taken on first sight can be approved as it is (for a policy that wants
+            # every tool approved by a person): its own fingerprint, once.
+            [echo] = [p for p in pinned if p["tool"] == "echo_headers"]
+            echo_url = f"{pins_url}/echo_headers/approve"
+            echo_print = {"fingerprint": echo["pinned"]["fingerprint"]}
+            first_sight = await alice.post(echo_url, json=echo_print)
+            first_sight_again = await alice.post(echo_url, json=echo_print)
             after_pins = (await alice.get(pins_url)).json()["items"]
 
         async with mcp_session(gateway.mcp_url, "alice") as session:
@@ -115,6 +122,13 @@ async def test_a_changed_tool_is_refused_until_its_owner_approves_it(
     assert approved.json()["decision_id"] == approved.headers["x-decision-id"]
     assert again.status_code == 409  # nothing left to approve
     assert [p["changed"] for p in after_pins] == [None] * 4
+    assert first_sight.status_code == 200, first_sight.text
+    assert first_sight.json()["pinned_by"] == "alice"
+    assert first_sight.json()["pinned"] == echo["pinned"]
+    assert first_sight_again.status_code == 409
+    assert {p["tool"]: p["pinned_by"] for p in after_pins} == {
+        "big_answer": None, "delete_file": None, "echo_headers": "alice", "read_file": "alice"
+    }  # fmt: skip
 
     # Approved: listed again with its new description, and callable.
     [read_file] = [t for t in tools if t.name == "files__read_file"]

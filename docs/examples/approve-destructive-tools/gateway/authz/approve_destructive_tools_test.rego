@@ -9,18 +9,18 @@ import data.gateway.fixtures_test as f
 #   or admin; with the approval allowed the call passes; read-only tools and other callers
 #   are not concerned. Run with the shipped policy and fixtures:
 #   `opa test policies docs/examples/approve-destructive-tools`.
-_server := f.http_server(f.personal_server("mcp_1", "bob"), "https://mcp.example.com/mcp")
+_destructive_server := f.http_server(f.personal_server("mcp_1", "bob"), "https://mcp.example.com/mcp")
 
 # One level of object.union at a time: rego-cpp's does not merge nested objects.
-_tool(read_only, approval) := object.union(_server, {"tool": object.union(
-	f.tool_of(_server, "delete_repository", read_only, {"repo": "acme/api"}).tool,
+_destructive_tool(read_only, approval) := object.union(_destructive_server, {"tool": object.union(
+	f.tool_of(_destructive_server, "delete_repository", read_only, {"repo": "acme/api"}).tool,
 	{"approval": approval},
 )})
 
-_member := f.member_of("bob", "ent_payments", "member")
+_destructive_member := f.member_of("bob", "ent_payments", "member")
 
 test_a_destructive_call_waits_for_an_owner_or_admin if {
-	d := f.decide("tool.call", _member, _tool(false, null), null)
+	d := f.decide("tool.call", _destructive_member, _destructive_tool(false, null), null)
 	not d.allow
 	d.visible
 	f.codes(d) == {"destructive_call"}
@@ -31,10 +31,10 @@ test_a_destructive_call_waits_for_an_owner_or_admin if {
 
 test_an_allowed_approval_lets_it_through if {
 	approval := {"id": "apr_1", "state": "allowed", "expired": false, "decided_by": "olga"}
-	f.allowed(f.decide("tool.call", _member, _tool(false, approval), null))
+	f.allowed(f.decide("tool.call", _destructive_member, _destructive_tool(false, approval), null))
 }
 
 test_read_only_tools_and_others_do_not_wait if {
-	f.allowed(f.decide("tool.call", _member, _tool(true, null), null))
-	f.allowed(f.decide("tool.call", f.user("bob"), _tool(false, null), null))
+	f.allowed(f.decide("tool.call", _destructive_member, _destructive_tool(true, null), null))
+	f.allowed(f.decide("tool.call", f.user("bob"), _destructive_tool(false, null), null))
 }
