@@ -27,6 +27,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from gateway.api.console import CONSOLE_DIR
+from gateway.api.controllers.approvals import ApprovalController
 from gateway.api.controllers.audit import AuditController, AuditSummaryController
 from gateway.api.controllers.console import ConsoleController
 from gateway.api.controllers.enterprise_servers import (
@@ -42,6 +43,7 @@ from gateway.api.controllers.metrics import metrics_route
 from gateway.api.controllers.oauth import protected_resource_metadata
 from gateway.api.controllers.policy import PolicyController, bundle_route
 from gateway.api.controllers.registry import REGISTRY_PATHS, RegistryController
+from gateway.api.controllers.tool_pins import ToolPinController
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.edge.layer import Edge
@@ -152,6 +154,8 @@ class GatewayPlugin(InitPluginProtocol):
                 protected_resource_metadata,
                 MCPServerController,
                 MCPServerCredentialController,
+                ToolPinController,
+                ApprovalController,
                 EnterpriseController,
                 InvitationController,
                 EnterpriseServerController,
@@ -226,6 +230,8 @@ def _proxy_services(runtime: Runtime) -> ProxyServices:
         credentials=services.credentials,
         recorder=services.recorder,
         hosting=runtime.hosting,
+        tool_pins=runtime.stores.tool_pins,
+        approvals=runtime.stores.approvals,
     )
 
 

@@ -33,6 +33,7 @@ from gateway.policy.opa import OPAEngine
 from gateway.sandbox import HostingStatus, Limits, probe_hosting
 from gateway.secrets.base import SecretStore
 from gateway.secrets.memory import MemorySecretStore
+from gateway.services.approvals import ApprovalService
 from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
 from gateway.services.deletions import EnterpriseDeletions
@@ -45,7 +46,9 @@ from gateway.services.policy_status import PolicyStatusService
 from gateway.services.registry import RegistryService
 from gateway.services.secret_records import CredentialRecords
 from gateway.services.servers import MCPServerService
+from gateway.services.tool_pins import ToolPinService
 from gateway.services.views import MergedView
+from gateway.stores.approvals import ApprovalStore, MemoryApprovalStore
 from gateway.stores.base import (
     EnterpriseMCPServerStore,
     EnterpriseStore,
@@ -61,6 +64,7 @@ from gateway.stores.memory import (
 )
 from gateway.stores.rate_limits import MemoryRateLimiter, RateLimiter
 from gateway.stores.subject_reads import CountThenRead
+from gateway.stores.tool_pins import MemoryToolPinStore, ToolPinStore
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,8 @@ class Stores:
     decision_log: DecisionLog
     view_cache: ViewCache | None
     idempotency: IdempotencyStore
+    tool_pins: ToolPinStore
+    approvals: ApprovalStore
     rate_limiter: RateLimiter | None = None  # None: GATEWAY_RATE_LIMIT_REQUESTS=0
     # The rate count and the memberships every request reads (one round trip on one Redis);
     # None: the rate limiter, then the enterprise store.
@@ -102,6 +108,8 @@ class Services:
     recorder: AuditRecorder
     audit: AuditService
     policy_status: PolicyStatusService
+    tool_pins: ToolPinService
+    approvals: ApprovalService
 
 
 @dataclass
@@ -180,8 +188,10 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
             RedisMergedViewCache,
             redis_client_from_url,
         )
+        from gateway.stores.redis.approvals import RedisApprovalStore
         from gateway.stores.redis.idempotency import RedisIdempotencyStore
         from gateway.stores.redis.rate_limits import RedisRateLimiter
+        from gateway.stores.redis.tool_pins import RedisToolPinStore
 
         client = redis_client_from_url(
             settings.redis_url,
@@ -210,6 +220,8 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
                 window_seconds=settings.rate_limit_window_seconds,
                 shared=shared,
             )
+        tool_pins: ToolPinStore = RedisToolPinStore(client)
+        approvals: ApprovalStore = RedisApprovalStore(client)
         idempotency: IdempotencyStore = RedisIdempotencyStore(
             client, settings.idempotency_ttl_seconds
         )
@@ -228,6 +240,8 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         enterprise_servers = MemoryEnterpriseMCPServerStore(memory_enterprises)
         enterprises = memory_enterprises
         idempotency = MemoryIdempotencyStore(settings.idempotency_ttl_seconds)
+        tool_pins = MemoryToolPinStore()
+        approvals = MemoryApprovalStore()
         rate_limiter = MemoryRateLimiter(
             settings.rate_limit_requests, settings.rate_limit_window_seconds
         )
@@ -252,6 +266,8 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
         decision_log=decision_log,
         view_cache=view_cache,
         idempotency=idempotency,
+        tool_pins=tool_pins,
+        approvals=approvals,
         rate_limiter=rate_limiter if settings.rate_limit_requests else None,
         subject_reads=subject_reads,
     )
@@ -337,6 +353,8 @@ def _services(
         recorder=recorder,
         audit=AuditService(authorizer, stores.decision_log, writer),
         policy_status=PolicyStatusService(authorizer, engine, bundles),
+        tool_pins=ToolPinService(authorizer, servers, stores.tool_pins),
+        approvals=ApprovalService(authorizer, stores.approvals),
     )
 
 

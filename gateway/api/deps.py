@@ -13,6 +13,7 @@ from litestar.di import NamedDependency, Provide
 from gateway.api.idempotency import CreateOnce, IdempotencyKeyHeader
 from gateway.domain.subjects import ANONYMOUS_SUBJECT, Subject
 from gateway.errors import Unauthenticated
+from gateway.services.approvals import ApprovalService
 from gateway.services.audit import AuditService
 from gateway.services.credentials import CredentialService
 from gateway.services.enterprise_servers import EnterpriseServerService
@@ -21,6 +22,7 @@ from gateway.services.marketplace import MarketplaceService
 from gateway.services.policy_status import PolicyStatusService
 from gateway.services.registry import RegistryService
 from gateway.services.servers import MCPServerService
+from gateway.services.tool_pins import ToolPinService
 from gateway.wiring import Runtime
 
 
@@ -95,6 +97,14 @@ def provide_policy_status(state: State, subject: NamedDependency[Subject]) -> Po
     return runtime_of(state).services.policy_status
 
 
+def provide_tool_pins(state: State, subject: NamedDependency[Subject]) -> ToolPinService:
+    return runtime_of(state).services.tool_pins
+
+
+def provide_approvals(state: State, subject: NamedDependency[Subject]) -> ApprovalService:
+    return runtime_of(state).services.approvals
+
+
 def provide_create_once(
     state: State,
     request: Request[Subject, Any, Any],
@@ -118,4 +128,6 @@ DEPENDENCIES = {
     "caller": Provide(provide_registry_caller),
     "registry": Provide(provide_registry, sync_to_thread=False),
     "create_once": Provide(provide_create_once, sync_to_thread=False),
+    "tool_pins": Provide(provide_tool_pins, sync_to_thread=False),
+    "approvals": Provide(provide_approvals, sync_to_thread=False),
 }

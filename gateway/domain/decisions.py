@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from gateway.domain.approvals import ApprovalRule
+
 
 class Reason(msgspec.Struct, kw_only=True, frozen=True):
     code: str
@@ -17,6 +19,8 @@ class Decision(msgspec.Struct, kw_only=True, frozen=True):
     visible: bool = False
     reasons: tuple[Reason, ...] = ()
     decision_id: str = ""
+    # Set when the call needs a person's approval first (not allowed until then).
+    approval: ApprovalRule | None = None
 
 
 class ViewScope(msgspec.Struct, kw_only=True, frozen=True):

@@ -17,6 +17,7 @@ from mcp import MCPError, types
 from gateway.domain.decisions import Decision
 from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
+from gateway.mcp_proxy.pins import PinFacts
 from gateway.policy import inputs
 from gateway.policy.decider import Authorizer
 
@@ -26,9 +27,16 @@ PROMPT_GET = "prompt.get"
 MCP_SERVER_RUN = "mcp_server.run"
 # JSON-RPC leaves -32000..-32099 to the server: this one says "the policy refused it".
 POLICY_DENIED = -32003
+# ... and this one "the call waits for a person's approval" (data: the approval id).
+APPROVAL_REQUIRED = -32004
 
 
-def tool_facts(tool: types.Tool, arguments: dict[str, Any] | None = None) -> inputs.ToolFacts:
+def tool_facts(
+    tool: types.Tool,
+    arguments: dict[str, Any] | None = None,
+    pin: PinFacts | None = None,
+    approval: inputs.ApprovalFacts | None = None,
+) -> inputs.ToolFacts:
     hints = tool.annotations
     return inputs.ToolFacts(
         name=tool.name,
@@ -42,6 +50,11 @@ def tool_facts(tool: types.Tool, arguments: dict[str, Any] | None = None) -> inp
             open_world_hint=hints.open_world_hint if hints else None,
         ),
         arguments=arguments,
+        pinned=pin.pinned if pin else None,
+        fingerprint=pin.fingerprint if pin else None,
+        changed=pin.changed if pin else [],
+        pinned_by=pin.pinned_by if pin else None,
+        approval=approval,
     )
 
 
@@ -95,9 +108,11 @@ class Decider:
         tool: types.Tool,
         arguments: dict[str, Any] | None = None,
         *,
+        pin: PinFacts | None = None,
+        approval: inputs.ApprovalFacts | None = None,
         listing: bool = False,
     ) -> Decision:
-        resource = inputs.view_server(server, tool=tool_facts(tool, arguments))
+        resource = inputs.view_server(server, tool=tool_facts(tool, arguments, pin, approval))
         return await self._authorizer.decide(
             TOOL_CALL, self._subject, resource, purpose=_purpose(listing)
         )

@@ -22,13 +22,16 @@ from mcp.server.lowlevel import Server
 from mcp.shared.inbound import X_MCP_HEADER_KEY
 
 from gateway import __version__
+from gateway.domain.decisions import Decision
 from gateway.domain.servers import AnyServer
 from gateway.domain.subjects import Subject
 from gateway.errors import GatewayError
-from gateway.mcp_proxy import names
+from gateway.mcp_proxy import approvals, names
 from gateway.mcp_proxy.decisions import Decider, applied, not_hosted, unknown
+from gateway.mcp_proxy.pins import pin_facts
 from gateway.mcp_proxy.services import ProxyServices
 from gateway.mcp_proxy.upstreams import UpstreamPool, UpstreamUnavailable
+from gateway.policy.inputs import ApprovalFacts
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +153,11 @@ async def _allowed(
     decide: Callable[[AnyServer, Item], Awaitable[Any]],
 ) -> list[tuple[str, Item]]:
     decisions = await asyncio.gather(*(decide(server, item) for server, _, item in items))
+    # A tool whose calls wait for a person's approval is listed: its calls can be approved.
     return [
         (prefix, item)
         for (_, prefix, item), decision in zip(items, decisions, strict=True)
-        if decision.allow and decision.visible
+        if decision.visible and (decision.allow or decision.approval is not None)
     ]
 
 
@@ -162,8 +166,13 @@ async def _allowed(
 
 async def list_tools(call: _Call) -> types.ListToolsResult:
     items, unavailable = await call.gather(call.proxy.pool.list_tools)
+    pins = await pin_facts(call.proxy.services.tool_pins, [(s, t) for s, _, t in items])
+    pin_of = {(s.id, t.name): pin for (s, _, t), pin in zip(items, pins, strict=True)}
     allowed = await _allowed(
-        items, lambda server, tool: call.decide.tool(server, tool, listing=True)
+        items,
+        lambda server, tool: call.decide.tool(
+            server, tool, pin=pin_of[(server.id, tool.name)], listing=True
+        ),
     )
     return types.ListToolsResult(
         tools=[
@@ -204,7 +213,18 @@ async def call_tool(
     tool = await call.proxy.pool.tool(call.subject.id, server, upstream_name, egress=egress)
     if tool is None:
         raise unknown("tool", name)
-    decision = await call.decide.tool(server, tool, arguments or {})
+    [pin] = await pin_facts(call.proxy.services.tool_pins, [(server, tool)])
+    given = arguments or {}
+    decision = await call.decide.tool(server, tool, given, pin=pin)
+    if decision.approval is not None:  # the policy wants a person to approve this call
+
+        async def redecide(approval: ApprovalFacts) -> Decision:
+            return await call.decide.tool(server, tool, given, pin=pin, approval=approval)
+
+        decision = await approvals.gate(
+            call.proxy.services.approvals, call.subject, server, upstream_name, given,
+            decision, redecide,
+        )  # fmt: skip
     applied(decision, "tool", name, "tools/call")
     result = await call.proxy.pool.call_tool(
         call.subject.id, server, upstream_name, arguments, egress=egress

@@ -11,6 +11,8 @@ from gateway.policy.decider import Authorizer
 from gateway.sandbox import HostingStatus
 from gateway.services.credentials import CredentialService
 from gateway.services.servers import MCPServerService
+from gateway.stores.approvals import ApprovalStore
+from gateway.stores.tool_pins import ToolPinStore
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,5 @@ class ProxyServices:
     credentials: CredentialService  # the secret values an upstream's headers reference
     recorder: AuditRecorder  # each MCP message is served in a request scope of its own
     hosting: HostingStatus  # whether stdio servers can be hosted here (a startup probe)
+    tool_pins: ToolPinStore  # the pinned tool definitions (docs/adr/0057-tool-integrity.md)
+    approvals: ApprovalStore  # tool calls waiting for a person's approval (the same ADR)

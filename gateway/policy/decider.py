@@ -346,6 +346,8 @@ def _parse_decision(result: Any, decision_id: str, path: str) -> Decision:
         visible=parsed.visible,
         reasons=parsed.reasons,
         decision_id=decision_id,
+        # An approval is only asked for a call that would otherwise not run.
+        approval=parsed.approval if not parsed.allow else None,
     )
 
 

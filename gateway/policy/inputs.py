@@ -99,14 +99,37 @@ class ToolAnnotations(msgspec.Struct, kw_only=True, frozen=True):
     open_world_hint: bool | None = None
 
 
+class ApprovalFacts(msgspec.Struct, kw_only=True, frozen=True):
+    """The approval recorded for exactly this call (user, server, tool, arguments), sent
+    when the policy asked for one: its `state` (pending | allowed | refused | used), whether
+    it has `expired`, and who decided it."""
+
+    id: str
+    state: str
+    expired: bool
+    decided_by: str | None = None
+
+
 class ToolFacts(msgspec.Struct, kw_only=True, frozen=True):
-    """The tool a `tool.call` is about (the MCP proxy); `arguments` only on a call."""
+    """The tool a `tool.call` is about (the MCP proxy); `arguments` only on a call.
+
+    Its pin (docs/adr/0057-tool-integrity.md): `fingerprint` is the sha256 of what the
+    upstream serves now, `pinned` the one approved (null when the tool is seen for the first
+    time: it is pinned as it is), `changed` the fields that differ from the pin (`name`,
+    `description`, `input_schema`, `output_schema`, `annotations`), `pinned_by` the user who
+    approved the pin (null: pinned on first sight). On a `tool_pin.approve`, `fingerprint` is
+    the changed definition being approved."""
 
     name: str
     title: str | None = None
     description: str | None = None
     annotations: ToolAnnotations = msgspec.field(default_factory=ToolAnnotations)
     arguments: dict[str, Any] | None = None
+    pinned: str | None = None
+    fingerprint: str | None = None
+    changed: list[str] = msgspec.field(default_factory=list)
+    pinned_by: str | None = None
+    approval: ApprovalFacts | None = None
 
 
 class ResourceFacts(msgspec.Struct, kw_only=True, frozen=True):
@@ -237,6 +260,24 @@ class AuditLogResource(_Resource, kw_only=True, frozen=True, tag="audit_log"):
     enterprise_id: str | None = None
 
 
+class ApprovalResource(_Resource, kw_only=True, frozen=True, tag="approval"):
+    """A tool call waiting for (or holding) a person's approval (`/v1/approvals`): the call
+    it is bound to, who asked (`user_id`), who may approve (`approvers`: user ids, and roles
+    in the server's enterprise), its state and expiry. `id` is null for the list."""
+
+    id: str | None = None
+    state: str | None = None
+    expired: bool = False
+    user_id: str | None = None
+    server_id: str | None = None
+    enterprise_id: str | None = None
+    tool: str | None = None
+    arguments_sha256: str | None = None
+    approver_ids: list[str] = msgspec.field(default_factory=list)
+    approver_roles: list[str] = msgspec.field(default_factory=list)
+    expires_at: datetime | None = None
+
+
 class PolicyRevisionResource(_Resource, kw_only=True, frozen=True, tag="policy"):
     """The policy the gateway and its OPA run: revisions, refused changes (their errors
     quote the Rego), the bundle served."""
@@ -254,6 +295,7 @@ Resource = (
     | RegistryEntryResource
     | AuditLogResource
     | PolicyRevisionResource
+    | ApprovalResource
 )
 RESOURCE_TYPES: tuple[type[Resource], ...] = (
     MCPServerResource,
@@ -265,6 +307,7 @@ RESOURCE_TYPES: tuple[type[Resource], ...] = (
     RegistryEntryResource,
     AuditLogResource,
     PolicyRevisionResource,
+    ApprovalResource,
 )
 
 

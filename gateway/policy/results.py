@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.domain.approvals import ApprovalRule
 from gateway.domain.decisions import Reason
 from gateway.domain.requests import RequestInfo
 from gateway.domain.subjects import LOCAL_DEV_SUBJECT, Subject
@@ -30,6 +31,7 @@ class AuthzResult(msgspec.Struct, kw_only=True, frozen=True):
     allow: bool
     visible: bool
     reasons: tuple[Reason, ...]
+    approval: ApprovalRule | None = None  # the call waits for a person's approval
 
 
 class ScopeResult(msgspec.Struct, kw_only=True, frozen=True):

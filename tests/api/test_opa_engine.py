@@ -26,6 +26,12 @@ pytestmark = pytest.mark.opa
 
 SERVER = {"name": "time", "transport": "stdio", "command": "uvx", "args": ["mcp-server-time"]}
 
+# The shipped policy's one `decision` rule, replaced by these tests for one action.
+DECISION_RULE = (
+    'decision := object.union({"allow": _allowed, "visible": visible, "reasons": reasons}, '
+    "_approval_part)"
+)
+
 
 def _copy(tmp_path: Path, decision: str | None = None) -> Path:
     """The shipped policies; with `decision`, that answer for mcp_server.create only (the
@@ -34,11 +40,12 @@ def _copy(tmp_path: Path, decision: str | None = None) -> Path:
     shutil.copytree(REPO_POLICY_DIR, root, ignore=shutil.ignore_patterns("*_test.rego"))
     if decision is not None:
         path = root / "gateway" / "authz" / "decision.rego"
+        assert DECISION_RULE in path.read_text()  # else the replacement below does nothing
         path.write_text(
             path.read_text().replace(
-                'decision := {"allow": _allowed, "visible": visible, "reasons": reasons}',
+                DECISION_RULE,
                 f'decision := {decision} if input.action == "mcp_server.create"\n\n'
-                'decision := {"allow": _allowed, "visible": visible, "reasons": reasons} '
+                f"{DECISION_RULE} "
                 'if input.action != "mcp_server.create"',
             )
         )

@@ -38,7 +38,11 @@ async def _every_action(client_as: Callable[..., Caller]) -> None:
     await alice.put(f"/v1/mcp-servers/{mine}/credentials", json={"values": {"TOKEN": "x"}})
     await alice.get(f"/v1/mcp-servers/{mine}/launch")
     await alice.delete(f"/v1/mcp-servers/{mine}/credentials/TOKEN")
+    await alice.get(f"/v1/mcp-servers/{mine}/tool-pins")
+    await alice.post(f"/v1/mcp-servers/{mine}/tool-pins/x/approve", json={"fingerprint": "0" * 64})
     await alice.delete(f"/v1/mcp-servers/{mine}")
+    await alice.get("/v1/approvals/apr_0")  # approval.read (a missing one is decided too)
+    await alice.post("/v1/approvals/apr_0/allow")  # approval.decide
     await bob.get("/v1/mcp-servers/mcp_missing")  # a missing resource is decided too
 
     ent = (await alice.post("/v1/enterprises", json={"name": "Acme"})).json()["id"]

@@ -41,6 +41,10 @@ class Upstream:
         self.transport = transport
         self.port = port
         self.requests_path = requests
+        # JSON tool name -> description: written by a test, read by the upstream at each list.
+        self.descriptions_path = requests.with_name(
+            requests.name.replace("-requests.jsonl", "-descriptions.json")
+        )
         self.proc = proc
         path = "/mcp" if transport == "streamable_http" else "/sse"
         self.url = f"http://127.0.0.1:{port}{path}"
@@ -60,7 +64,8 @@ def _spawn(tmp_path: Path, name: str, transport: str) -> Upstream:
     with (tmp_path / f"{name}.log").open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, str(UPSTREAM), "--transport", transport, "--port", str(port),
-             "--name", name, "--requests", str(requests)],
+             "--name", name, "--requests", str(requests),
+             "--descriptions", str(tmp_path / f"{name}-descriptions.json")],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )  # fmt: skip

@@ -5,7 +5,8 @@ Tools `read_file(path)` (read-only) and `delete_file(path)` (destructive), `echo
 (the `Authorization` and `X-*` headers it received, as JSON: what credentials reached it) and
 `big_answer(size)` (a text of `size` bytes); a static resource `memo://<name>/hello` and a
 template `memo://<name>/{topic}`; prompts `greet(person)` and `review(code, language)`.
-`--page-size N` pages every list N items at a time (cursors).
+`--page-size N` pages every list N items at a time (cursors). `--descriptions FILE` (JSON,
+tool name -> description) changes tools' descriptions while it runs (read at each list).
 
 Streamable HTTP is served **stateless**: no `Mcp-Session-Id`, so any process of the same
 `--name` answers any request (two of them can sit behind a load balancer); it speaks
@@ -47,7 +48,7 @@ LISTS = {
 }
 
 
-def build(name: str, page_size: int | None = None) -> MCPServer:
+def build(name: str, page_size: int | None = None, descriptions: Path | None = None) -> MCPServer:
     mcp = MCPServer(name, version="2.0.0", log_level="WARNING")
 
     @mcp.tool(annotations=ToolAnnotations(read_only_hint=True))
@@ -96,9 +97,33 @@ def build(name: str, page_size: int | None = None) -> MCPServer:
         """Review a piece of code."""
         return f"{name} reviews this {language}: {code}"
 
+    if descriptions is not None:
+        mcp.middleware.append(_redescribe(descriptions))
     if page_size:
         mcp.middleware.append(_paginate(page_size))
     return mcp
+
+
+def _redescribe(descriptions: Path) -> Any:
+    """Middleware giving tools the descriptions in the JSON file `descriptions` (tool name ->
+    text), read at each tools/list: a test changes a tool under the gateway's feet."""
+
+    async def redescribe(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        result = await call_next(ctx)
+        if ctx.method != "tools/list" or result is None:
+            return result
+        new = await asyncio.to_thread(_read_json, descriptions)
+        whole = result if isinstance(result, dict) else result.model_dump(by_alias=True)
+        tools = [
+            {**t, "description": new.get(t["name"], t.get("description"))} for t in whole["tools"]
+        ]
+        return {**whole, "tools": tools}
+
+    return redescribe
+
+
+def _read_json(path: Path) -> dict[str, str]:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _paginate(size: int) -> Any:
@@ -130,8 +155,9 @@ def main() -> None:
     parser.add_argument("--requests")
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--json-response", action="store_true")
+    parser.add_argument("--descriptions")
     args = parser.parse_args()
-    mcp = build(args.name, args.page_size)
+    mcp = build(args.name, args.page_size, Path(args.descriptions) if args.descriptions else None)
 
     stateless = args.transport == "streamable_http"
     if stateless:

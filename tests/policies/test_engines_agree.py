@@ -87,6 +87,20 @@ server = st.fixed_dictionaries(
         "created_at": st.none(),
         "updated_at": st.none(),
         "listing": st.one_of(st.none(), listing_facts),
+        # A tool with its pin (docs/adr/0057-tool-integrity.md): changed or not, first sight.
+        "tool": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["read", "delete_file"]),
+                    "pinned": st.sampled_from([None, "aa", "bb"]),
+                    "fingerprint": st.sampled_from(["aa", "bb"]),
+                    "changed": st.sampled_from([[], ["description"], ["name", "annotations"]]),
+                    "pinned_by": st.sampled_from([None, "alice"]),
+                    "approval": st.none(),
+                }
+            ),
+        ),
     }
 )
 member = st.fixed_dictionaries(
@@ -122,6 +136,23 @@ other = st.one_of(
             "enterprise_id": st.sampled_from(ENTS),
             "user_id": st.sampled_from(USERS),
             "role": st.sampled_from(ROLES),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("approval"),
+            "exists": st.booleans(),
+            "id": st.sampled_from(["apr_1", None]),
+            "state": st.sampled_from(["pending", "allowed", "refused", "used"]),
+            "expired": st.booleans(),
+            "user_id": st.sampled_from(USERS),
+            "server_id": st.just("mcp_1"),
+            "enterprise_id": st.sampled_from([*ENTS, None]),
+            "tool": st.just("delete_file"),
+            "arguments_sha256": st.just("00"),
+            "approver_ids": st.lists(st.sampled_from(USERS), unique=True, max_size=2),
+            "approver_roles": st.lists(st.sampled_from(ROLES), unique=True, max_size=2),
+            "expires_at": st.none(),
         }
     ),
     st.fixed_dictionaries(

@@ -22,6 +22,10 @@ Keys that change together share a hash tag, so every Lua script and MULTI touche
     gw:deleting                      sorted set: enterprises whose deletion began (score: ms)
     gw:loc:{<server_id>}             personal server id -> user id (GET by id without a scan)
     gw:eloc:{<server_id>}            enterprise server id -> enterprise id
+    gw:pins:{<server_id>}            hash tool name -> ToolPin (msgspec JSON): pinned tools
+    gw:appr:{<approval_id>}          an approval of a tool call (msgspec JSON; expires)
+    gw:appr-for:{<binding>}          the newest approval id of one exact call (expires)
+    gw:approvals                     sorted set approval id by creation (ms): the list
     gw:users / gw:ents               owners that ever had a server (unscoped local-dev list)
     gw:{audit}:log                   the decision log: a Stream, entry id `0-<seq>`
     gw:{audit}:head                  hash: seq/hash of the newest record, floor_seq/floor_hash
@@ -118,6 +122,22 @@ def enterprise_generation(enterprise_id: str) -> str:
 def enterprise_server_locator(server_id: str) -> str:
     # Its own namespace: a personal-store read must never clean up an enterprise locator.
     return f"{PREFIX}:eloc:{{{server_id}}}"
+
+
+def tool_pins(server_id: str) -> str:
+    """A server's pinned tools (docs/adr/0057-tool-integrity.md): one hash per server."""
+    return f"{PREFIX}:pins:{{{server_id}}}"
+
+
+def approval(approval_id: str) -> str:
+    return f"{PREFIX}:appr:{{{approval_id}}}"
+
+
+def approval_binding(binding: str) -> str:
+    return f"{PREFIX}:appr-for:{{{binding}}}"
+
+
+APPROVALS = f"{PREFIX}:approvals"
 
 
 # Enterprises and membership.

@@ -20,9 +20,10 @@ package gateway.authz
 #   The answer for `input.action` on `input.resource`, {"allow", "visible", "reasons"}:
 #   `visible` false means the caller may not know the resource exists (404); visible but not
 #   `allow` is a 403 carrying `reasons`. `allow` is true only when some `grant` applies and
-#   no `deny` rule does.
+#   no `deny` rule does and no `approval_required` rule waits for a person's approval; then
+#   the decision also carries `approval` (who may approve, for how long: approvals.rego).
 # entrypoint: true
-decision := {"allow": _allowed, "visible": visible, "reasons": reasons}
+decision := object.union({"allow": _allowed, "visible": visible, "reasons": reasons}, _approval_part)
 
 # METADATA
 # title: Visibility
@@ -60,6 +61,7 @@ default _allowed := false
 _allowed if {
 	grant
 	count(deny) == 0
+	not _awaiting_approval
 }
 
 # METADATA
@@ -69,6 +71,9 @@ _allowed if {
 #   (`_why_not`), or a generic `not_permitted`.
 reasons := deny if {
 	count(deny) > 0
+} else := _approval_reasons if {
+	grant
+	_awaiting_approval
 } else := set() if {
 	grant
 } else := _why_not if {

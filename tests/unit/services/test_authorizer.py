@@ -33,6 +33,12 @@ MANAGED = inputs.MCPServerResource(
     id="emcp_1", source="enterprise", enterprise_id="ent_1", auto_enabled=True
 )
 
+# The shipped policy's one `decision` rule, replaced by these tests for one action.
+DECISION_RULE = (
+    'decision := object.union({"allow": _allowed, "visible": visible, "reasons": reasons}, '
+    "_approval_part)"
+)
+
 
 @pytest.fixture(scope="module")
 def engine() -> EmbeddedRegoEngine:
@@ -133,10 +139,11 @@ def _policy(tmp_path: Path, decision: str) -> Path:
     root = tmp_path / "policies"
     shutil.copytree(REPO_POLICY_DIR, root, ignore=shutil.ignore_patterns("*_test.rego"))
     path = root / "gateway" / "authz" / "decision.rego"
+    assert DECISION_RULE in path.read_text()  # else the replacement below does nothing
     text = path.read_text().replace(
-        'decision := {"allow": _allowed, "visible": visible, "reasons": reasons}',
+        DECISION_RULE,
         f'decision := {decision} if input.action == "mcp_server.create"\n\n'
-        'decision := {"allow": _allowed, "visible": visible, "reasons": reasons} '
+        f"{DECISION_RULE} "
         'if input.action != "mcp_server.create"',
     )
     path.write_text(text)
