@@ -34,6 +34,7 @@ from gateway.stores.redis import (
     redis_client_from_url,
 )
 from gateway.stores.redis import keys as k
+from gateway.stores.redis import view_cache as view_cache_module
 from gateway.stores.redis.client import RedisClient
 from gateway.stores.redis.view_cache import RedisMergedViewCache, view_key
 from tests.fixtures.entities import approved, org, personal
@@ -158,7 +159,7 @@ async def test_a_hit_returns_the_same_view_without_computing(replica: Replica) -
 
 
 async def test_the_in_process_copy_is_served_while_its_stamp_is_current(
-    replica: Replica, redis_client: aredis.Redis
+    replica: Replica, redis_client: aredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same snapshot object, not a decoded copy of the Redis entry (its pages were encoded
     once): with the entry gone from Redis it is still a hit; a write's generation makes it a
@@ -174,10 +175,19 @@ async def test_the_in_process_copy_is_served_while_its_stamp_is_current(
     await redis_client.delete(view_key("alice"))
     second = await replica.cache.get_or_compute("alice", scope, compute)
     assert second is first and replica.cache.local_hits == 1
+    # Once its stamp was checked, a copy is served on equal inputs without hashing them
+    # again — though each request's scope carries a decision id of its own.
+    hashed: list[str] = []
+    monkeypatch.setattr(view_cache_module, "_stamp", lambda *a: hashed.append("x") or "")
+    again = await replica.cache.get_or_compute(
+        "alice", msgspec.structs.replace(scope, decision_id="another"), compute
+    )
+    assert again is first and hashed == []
+    monkeypatch.undo()
     await replica.personal.create(personal("mcp_2"))
     third = await replica.cache.get_or_compute("alice", scope, compute)
     assert third is not first and ids(third.items) == ["mcp_1", "mcp_2"]
-    assert (replica.cache.hits, replica.cache.misses) == (1, 2)
+    assert (replica.cache.hits, replica.cache.misses) == (2, 2)
 
 
 async def test_the_in_process_copies_stay_within_their_bounds(

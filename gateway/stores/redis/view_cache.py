@@ -220,7 +220,15 @@ class RedisMergedViewCache:
                 replies: list[bytes | None] = await pipe.execute()
             raw, gens = replies[-1], replies[:-1]
         revision = self._revision()
-        inputs = (revision, scope, *gens)  # ViewScope is a frozen Struct: compared by value
+        # What the stamp hashes (not the scope's decision id, new on every request).
+        inputs = (
+            revision,
+            scope.unscoped,
+            scope.auto_enabled_only,
+            scope.user_ids,
+            scope.enterprise_ids,
+            *gens,
+        )
         local = self._local.get(user_id)
         if local is not None and self._stamped.get(user_id) == inputs:
             self._local.move_to_end(user_id)

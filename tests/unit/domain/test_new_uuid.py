@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from gateway.domain.ids import DECISION_ID, REQUEST_ID, matches, new_uuid
@@ -17,3 +18,17 @@ def test_it_is_a_random_version_4_uuid_in_its_text_form() -> None:
         assert matches(REQUEST_ID, text) and matches(DECISION_ID, text)
     # Every variant digit occurs (8, 9, a, b): the two bits are random, not fixed.
     assert {text[19] for text in made} == set("89ab")
+
+
+def test_a_forked_child_does_not_reuse_its_parents_buffer() -> None:
+    new_uuid()  # the parent has ids buffered
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, new_uuid().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child != new_uuid()  # the parent's next one, from the buffer they shared
