@@ -47,6 +47,7 @@ from gateway.api.controllers.tool_pins import ToolPinController
 from gateway.api.deps import DEPENDENCIES, runtime_of
 from gateway.api.edge.auth import UNAUTHENTICATED, BearerAuthenticationMiddleware
 from gateway.api.edge.layer import Edge
+from gateway.api.edge.view_lane import ViewLane
 from gateway.api.errors import (
     gateway_error_handler,
     http_error_handler,
@@ -194,12 +195,15 @@ class GatewayPlugin(InitPluginProtocol):
     def _configure_middleware(self, app_config: AppConfig) -> None:
         # The edge (admission, Origin, request scope, deadlines, headers, metrics) wraps the
         # whole app once it is built (`create_app`); inside routing only the bearer token.
+        self.view_lane = ViewLane(lambda: runtime_of(self.state).services)
+        self.state.view_lane = self.view_lane  # what it served: /metrics, tests
         self.edge = Edge(
             max_in_flight=self.settings.max_concurrent_requests,
             body_timeout_seconds=self.settings.body_timeout_seconds,
             allowed_origins=self.settings.allowed_origins,
             recorder_of=self._recorder,
             access_log=self.settings.access_log,
+            view_lane=self.view_lane,
         )
         self.state.admission = self.edge.admission
         app_config.middleware.append(
@@ -251,6 +255,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Around Litestar's exception handling and routing (what `Litestar.__call__` runs for
     # every HTTP request), so every answer, an error's too, passes the edge's one `send`.
     app.asgi_handler = plugin.edge.wrap(app.asgi_handler, router=app.asgi_router)
+    plugin.view_lane.bind(app)  # the route it stands in for, now registered
     return app
 
 

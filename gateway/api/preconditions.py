@@ -82,9 +82,14 @@ def conditional(encoded: Encoded, if_none_match: str | None) -> Response[Any]:
     # Still `Cache-Control: no-store` (the edge's default): nothing in a browser's cache; a
     # client that keeps the tag itself asks with it.
     headers = {"ETag": encoded.etag}
-    if condition is not None and condition.matches(encoded.etag):
+    if not_modified(encoded, condition):
         return Response(b"", status_code=304, headers=headers)
     return Response(encoded.body, media_type=MediaType.JSON, headers=headers)
+
+
+def not_modified(encoded: Encoded, condition: IfNoneMatch | None) -> bool:
+    """RFC 9110 §13.1.2: the client already holds the current representation."""
+    return condition is not None and condition.matches(encoded.etag)
 
 
 def refuse_if_match(header: str | None) -> None:

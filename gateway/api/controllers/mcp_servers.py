@@ -11,11 +11,11 @@ from litestar.params import Body
 
 from gateway.api.controllers._credentials import credential_routes
 from gateway.api.idempotency import CreateOnce
+from gateway.api.merged_view import ServerPage, view_page
 from gateway.api.openapi.answers import NOT_MODIFIED, answers
-from gateway.api.pages import Cursor, Limit, Page, paged
+from gateway.api.pages import Cursor, Limit
 from gateway.api.params import ServerIdParam
 from gateway.api.preconditions import (
-    Encoded,
     IfMatchHeader,
     IfNoneMatchHeader,
     conditional,
@@ -27,12 +27,6 @@ from gateway.domain.subjects import Subject
 from gateway.services.credentials import CredentialService, LaunchConfig
 from gateway.services.pagination import DEFAULT_LIMIT
 from gateway.services.servers import MCPServerService
-
-
-class ServerPage(Page[AnyServer]):
-    """The merged view: personal servers and the enterprises' auto-enabled ones."""
-
-    items: list[AnyServer]
 
 
 class MCPServerController(Controller):
@@ -61,12 +55,9 @@ class MCPServerController(Controller):
     ) -> Response[ServerPage]:
         """With a strong `ETag`; `If-None-Match` holding it is a 304. The page is encoded once
         per version of the view and sent again as bytes while the view stays current."""
-        view = await servers.view(subject)
-        encoded = view.made(
-            ("page", limit, cursor),
-            lambda: Encoded(paged(ServerPage, view.items, limit, cursor)),
-        )
-        return conditional(encoded, if_none_match)
+        # The edge answers this route itself (gateway/api/edge/view_lane.py) when the request
+        # is a plain one; this handler takes the rest (a trailing slash, percent-escapes).
+        return conditional(await view_page(servers, subject, limit, cursor), if_none_match)
 
     @post("/", summary="Install a personal server", **answers(409, 413, 422))
     async def create_server(

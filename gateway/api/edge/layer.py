@@ -38,6 +38,8 @@ from gateway.api.edge.paths import route_template
 from gateway.api.edge.registry_cors import REGISTRY_PREFIX, add_registry_cors
 from gateway.api.edge.request_scope import reads_only, request_id
 from gateway.api.edge.security_headers import add_security_headers
+from gateway.api.edge.view_lane import PATH as VIEW_PATH
+from gateway.api.edge.view_lane import ViewLane
 from gateway.audit.recorder import AuditRecorder
 from gateway.observability.metrics import ADMISSION_REJECTED, IN_FLIGHT, observe_request
 
@@ -59,6 +61,7 @@ class Edge:
         allowed_origins: Iterable[str],
         recorder_of: Callable[[], AuditRecorder | None],
         access_log: bool = True,
+        view_lane: ViewLane | None = None,
     ) -> None:
         self.admission = AdmissionStats(limit=max_in_flight)
         self._body_timeout = body_timeout_seconds
@@ -66,6 +69,7 @@ class Edge:
         self._recorder_of = recorder_of
         self._access_log = access_log
         self._router: ASGIRouter | None = None
+        self._lane = view_lane
 
     def wrap(self, app: ASGIApp, *, router: ASGIRouter | None = None) -> ASGIApp:
         """`router`: the app's, to name the route of a request refused before routing."""
@@ -141,13 +145,21 @@ class Edge:
             if recorder is None:
                 await app(scope, receive, send_once)
                 return
+            asked = (
+                self._lane.plain(scope)
+                if self._lane is not None and path == VIEW_PATH and method == "GET"
+                else None
+            )
             # Reads only may read ahead; known once routing found the handler (gateway/audit/
             # scope.py): a request that writes could otherwise read back what it read ahead.
             with recorder.request_scope(
                 method, path, req_id, read_ahead=lambda: reads_only(scope)
             ) as served:
                 try:
-                    await app(scope, receive, send_once)
+                    if asked is not None:
+                        await self._lane(scope, receive, send_once, asked)  # type: ignore[misc]
+                    else:
+                        await app(scope, receive, send_once)
                 finally:
                     if self._access_log:
                         _access(served, method, path, status or CLIENT_CLOSED, started)
