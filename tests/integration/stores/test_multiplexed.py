@@ -75,6 +75,47 @@ async def test_a_silent_server_is_a_timeout_and_no_late_reply_is_misdelivered() 
         await server.wait_closed()
 
 
+async def test_each_command_gets_its_whole_timeout_from_when_it_was_asked() -> None:
+    """One timer watches the oldest waiter (gateway/stores/redis/multiplexed.py): a command
+    asked after an answered one still waits its own full timeout, and a late oldest one
+    breaks the connection then, not earlier. A server that answers each PING 0.25 s after it
+    came, one at a time, with a 0.4 s timeout: the second PING (asked at 0.2 s, answered at
+    0.5 s) is inside its timeout though past the first one's deadline."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        while await reader.readuntil(b"PING\r\n"):
+            await asyncio.sleep(0.25)
+            writer.write(b"+PONG\r\n")
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    shared = MultiplexedConnection(f"redis://127.0.0.1:{port}/0", timeout=0.4)
+    loop = asyncio.get_running_loop()
+    try:
+        first = asyncio.ensure_future(shared.execute("PING"))
+        await asyncio.sleep(0.2)
+        asked = loop.time()
+        second = await shared.execute("PING")
+        assert (await first, second) == (b"PONG", b"PONG")
+        assert 0.2 < loop.time() - asked < 0.4
+        # Three at once: the third is answered at 0.75 s, past its 0.4 s: all of the
+        # connection's waiters fail when the oldest still waiting is late.
+        started = loop.time()
+        results = await asyncio.gather(
+            *(shared.execute("PING") for _ in range(3)), return_exceptions=True
+        )
+        assert results[:1] == [b"PONG"] and isinstance(results[2], RedisTimeoutError), results
+        assert 0.4 <= loop.time() - started < 0.7 and shared._transport is None
+    finally:
+        await shared.aclose()
+        server.close()
+        for writer in accepted:
+            writer.close()
+        await server.wait_closed()
+
+
 async def test_a_dead_server_fails_at_once_and_a_restarted_one_is_reconnected(
     tmp_path: Path,
 ) -> None:
