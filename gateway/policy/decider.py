@@ -70,6 +70,7 @@ class Authorizer:
         self._recorder = recorder
         self._new_id = new_id
         self.memo = memo if memo is not None else DecisionMemo()
+        self._last_subject_input: tuple[Subject, RequestInfo, SubjectInput, bytes] | None = None
 
     def _request(self, env_vars: Sequence[str] | None = None) -> RequestInfo:
         request = self._recorder.request()
@@ -108,11 +109,14 @@ class Authorizer:
         enterprise_id: str | None = None,
         log_repeats: bool = True,
         purpose: str | None = None,
+        raw_input: bytes | None = None,
     ) -> tuple[str, Any]:
         """`log_repeats=False`: a remembered answer is not logged again (a question the
-        gateway asks on every request, whose first answer is in the log)."""
+        gateway asks on every request, whose first answer is in the log). `raw_input`:
+        `input_doc` already encoded."""
         self._recorder.ensure_writable()  # GATEWAY_AUDIT_REQUIRED: no unloggable decision
-        raw_input = _encode(input_doc)
+        if raw_input is None:
+            raw_input = _encode(input_doc)
         request = input_doc.request
         started = time.perf_counter_ns()
         try:
@@ -229,10 +233,24 @@ class Authorizer:
         await self.decide(action, subject, resource)
         raise NotFound(f"{what} not found")
 
+    def _subject_input(self, subject: Subject) -> tuple[SubjectInput, bytes]:
+        """`scope.view` and `accounts.provision` ask about the same subject in the same
+        request: its input is encoded once (the last one is kept; both are frozen)."""
+        request = self._request()
+        last = self._last_subject_input
+        if last is not None and last[0] is subject and last[1] is request:
+            return last[2], last[3]
+        doc = SubjectInput(subject=subject, request=request)
+        raw = _encode(doc)
+        self._last_subject_input = (subject, request, doc, raw)
+        return doc, raw
+
     async def view_scope(self, subject: Subject) -> ViewScope:
+        doc, raw = self._subject_input(subject)
         decision_id, result = await self._evaluate(
             SCOPE_VIEW,
-            SubjectInput(subject=subject, request=self._request()),
+            doc,
+            raw_input=raw,
             action="scope.view",
             subject=subject,
             resource_id=subject.id,  # the view of this user
@@ -251,9 +269,11 @@ class Authorizer:
         )
 
     async def needs_personal_enterprise(self, subject: Subject) -> bool:
+        doc, raw = self._subject_input(subject)
         _, result = await self._evaluate(
             ACCOUNTS_PROVISION,
-            SubjectInput(subject=subject, request=self._request()),
+            doc,
+            raw_input=raw,
             action="accounts.provision",
             subject=subject,
             resource_id=subject.id,
