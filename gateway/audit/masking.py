@@ -24,6 +24,7 @@ import msgspec
 from gateway.audit.records import DecisionRecord
 from gateway.errors import BackendUnavailable
 from gateway.policy.engine import LOG_MASK, UNDEFINED, PolicyEngine
+from gateway.policy.memo import memo_key
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,28 @@ class Masker:
         self.failures = 0
         self.evaluations = 0
 
+    def _raw_key(self, record: DecisionRecord) -> tuple[str, bytes] | None:
+        """For an input still in the JSON the engine was sent: the event's identity without
+        decoding it — those bytes with the request id cut out (as the decision memo cuts it,
+        gateway/policy/memo.py), the path, result and labels. None for a decoded input."""
+        if not isinstance(record.input, msgspec.Raw):
+            return None
+        material = b"\n".join(
+            (
+                b"raw",
+                record.path.encode(),
+                memo_key(bytes(record.input), record.req_id),
+                _encode(record.result),
+                _encode(record.labels),
+            )
+        )
+        return (self._engine.revision, hashlib.sha256(material).digest())
+
+    def _remember_rules(self, key: tuple[str, bytes], rules: list[str | Upsert]) -> None:
+        self._answers[key] = rules
+        if len(self._answers) > self._remember:
+            self._answers.popitem(last=False)
+
     async def _rules(self, record: DecisionRecord, doc: Any) -> list[str | Upsert] | None:
         event = _encode(
             {
@@ -160,14 +183,19 @@ class Masker:
         if rules is None:
             log.error("decision %s: data.system.log.mask answered out of shape", record.decision_id)
             return None
-        self._answers[key] = rules
-        if len(self._answers) > self._remember:
-            self._answers.popitem(last=False)
+        self._remember_rules(key, rules)
         return rules
 
     async def mask(self, record: DecisionRecord) -> DecisionRecord:
+        raw_key = self._raw_key(record)
+        if raw_key is not None and self._answers.get(raw_key) == []:
+            # Known to mask nothing: the engine's JSON is kept as it is, never decoded here.
+            self._answers.move_to_end(raw_key)
+            return record
         doc = _plain(record.input)  # a copy: the masks edit it
         rules = await self._rules(record, doc)
+        if raw_key is not None and rules is not None:
+            self._remember_rules(raw_key, rules)
         if rules is None:
             self.failures += 1  # fail closed: nothing of the input is logged
             return msgspec.structs.replace(record, input=None, erased=[_WHOLE_INPUT])

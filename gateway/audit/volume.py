@@ -52,8 +52,14 @@ def _shortened(value: Any, at: list[str], cut: list[str]) -> Any:
     return value
 
 
+def _decoded(value: Any) -> Any:
+    """An input the masks left as the engine's JSON (gateway/audit/masking.py), as a value."""
+    return msgspec.json.decode(value) if isinstance(value, msgspec.Raw) else value
+
+
 def _skeleton(doc: Any) -> dict[str, Any]:
     """What a record keeps of an input it cannot keep: what was asked, by whom, about what."""
+    doc = _decoded(doc)
     if not isinstance(doc, dict):
         return {}
     subject = doc.get("subject") if isinstance(doc.get("subject"), dict) else {}
@@ -76,7 +82,7 @@ def cap_input(record: DecisionRecord, max_bytes: int) -> DecisionRecord:
     if size <= max_bytes:
         return record
     cut: list[str] = []
-    shorter = _shortened(record.input, [], cut)
+    shorter = _shortened(_decoded(record.input), [], cut)
     if len(_encode(shorter)) > max_bytes:
         shorter, cut = _skeleton(record.input), ["/input"]
     return msgspec.structs.replace(

@@ -87,6 +87,13 @@ async def test_huge_arguments_are_cut_and_leave_others_records(authorizer: Autho
         p.startswith(("/input/resource/args/", "/input/proposed/args/")) for p in first.cut
     )
     assert all(len(msgspec.json.encode(r.input)) <= DEFAULT_MAX_INPUT_BYTES for r in floods)
+    # The repeats reach the caps as the engine's JSON (the mask had nothing to do the first
+    # time, so it leaves them undecoded): cut the same way, and past the subject's budget
+    # down to the skeleton that still names who asked.
+    sized = [r for r in floods if r.cut_reason == "input_size"]
+    assert len(sized) > 1 and all(r.cut == first.cut for r in sized)
+    over = [r for r in floods if r.cut_reason == "subject_volume"]
+    assert over and all(r.input["subject"] == {"id": "mallory"} for r in over)
     assert log.size_bytes < 2 * 1024 * 1024
     assert (await log.verify()).ok
 

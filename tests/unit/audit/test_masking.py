@@ -169,3 +169,34 @@ async def test_a_prompts_credential_argument_is_hidden() -> None:
     assert "k-PLANTED-13" not in msgspec.json.encode(masked).decode()
     assert masked.masked == ["/input/resource/prompt/arguments/api_key"]
     assert masked.input["resource"]["prompt"]["arguments"]["topic"] == "weather"
+
+
+async def test_an_input_known_to_mask_nothing_is_kept_as_the_engines_json() -> None:
+    """The engine's JSON (msgspec.Raw, as the recorder keeps it) that the mask left alone
+    once is kept as is the next time, request id aside, without being decoded; one it masks
+    is masked every time, from memory as well."""
+    masker = Masker(EmbeddedRegoEngine(REPO_POLICY_DIR))
+
+    def raw(req_id: str, token: str | None = None) -> DecisionRecord:
+        request: dict[str, Any] = {"method": "GET", "req_id": req_id}
+        if token is not None:
+            request["token"] = token
+        doc = {"action": "mcp_server.read", "request": request, "subject": {"id": "u"}}
+        return msgspec.structs.replace(
+            _record({}), input=msgspec.Raw(msgspec.json.encode(doc)), req_id=req_id
+        )
+
+    plain_first, plain_again = raw("r1"), raw("r2")
+    assert (await masker.mask(plain_first)).input == msgspec.json.decode(plain_first.input)
+    evaluated = masker.evaluations
+    kept = await masker.mask(plain_again)
+    assert kept.input is plain_again.input and kept.erased == []  # untouched bytes
+    assert masker.evaluations == evaluated  # from memory
+
+    for req_id in ("r3", "r4"):
+        secret = await masker.mask(raw(req_id, token="sk-SECRET"))
+        assert secret.erased == ["/input/request/token"]
+        assert "SECRET" not in repr(secret.input) and secret.input["request"]["req_id"] == req_id
+    # A different record under the same input is another event: not taken for the first.
+    denied = msgspec.structs.replace(raw("r5"), result={"allow": False})
+    assert masker._raw_key(denied) != masker._raw_key(plain_again)
