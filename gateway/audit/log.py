@@ -4,6 +4,8 @@ Stream every replica shares (gateway/audit/redis_log.py)."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
@@ -29,6 +31,23 @@ def format_timestamp(at: datetime) -> str:
         f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:"
         f"{at.second:02d}.{at.microsecond:06d}Z"
     )
+
+
+def timestamp_now() -> str:
+    """`format_timestamp` of now: the text up to the second is made once a second (every
+    decision record is stamped)."""
+    global _second, _second_text
+    fraction, whole = math.modf(time.time())
+    micros = round(fraction * 1_000_000)  # rounded as datetime.fromtimestamp rounds
+    second = int(whole) + micros // 1_000_000
+    if second != _second:
+        _second_text = format_timestamp(datetime.fromtimestamp(second, UTC))[:19]
+        _second = second
+    return f"{_second_text}.{micros % 1_000_000:06d}Z"
+
+
+_second = -1  # the second `_second_text` spells (Unix time)
+_second_text = ""
 
 
 def timestamp_ms(timestamp: str) -> int:

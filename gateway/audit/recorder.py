@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import msgspec
 
 from gateway.audit import scope as request_scopes
-from gateway.audit.log import format_timestamp
+from gateway.audit.log import timestamp_now
 from gateway.audit.records import BundleInfo, DecisionRecord, HTTPInfo
 from gateway.audit.scope import RequestScope
 from gateway.audit.writer import AuditWriter
@@ -111,7 +110,7 @@ class AuditRecorder:
             # The JSON the engine was sent, as is: decoded (and masked) by the writer.
             input=msgspec.Raw(d.input),
             result=d.result,
-            timestamp=format_timestamp(datetime.now(UTC)),
+            timestamp=timestamp_now(),
             bundles={"gateway": BundleInfo(revision=d.revision)},
             labels=self._labels,
             metrics=metrics,
