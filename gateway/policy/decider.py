@@ -71,6 +71,7 @@ class Authorizer:
         self._new_id = new_id
         self.memo = memo if memo is not None else DecisionMemo()
         self._last_subject_input: tuple[Subject, RequestInfo, SubjectInput, bytes] | None = None
+        self._last_key: tuple[bytes, bytes] = (b"", b"")  # an input and its memo key
 
     def _request(self, env_vars: Sequence[str] | None = None) -> RequestInfo:
         request = self._recorder.request()
@@ -88,7 +89,11 @@ class Authorizer:
             answer = await self.engine.evaluate(path, raw_input)
             return answer.result, answer.decision_id, False, answer.revision or self.engine.revision
         revision = self.engine.revision
-        key = memo_key(raw_input, req_id)
+        if raw_input is self._last_key[0]:  # the same input asked again (_subject_input)
+            key = self._last_key[1]
+        else:
+            key = memo_key(raw_input, req_id)
+            self._last_key = (raw_input, key)
         known = self.memo.get(revision, path, key)
         if known is not None:
             return known, None, True, revision
@@ -112,7 +117,8 @@ class Authorizer:
         raw_input: bytes | None = None,
     ) -> tuple[str, Any]:
         """`log_repeats=False`: a remembered answer is not logged again (a question the
-        gateway asks on every request, whose first answer is in the log). `raw_input`:
+        gateway asks on every request, whose first answer is in the log), and has no
+        decision id (""): nothing can refer to it. `raw_input`:
         `input_doc` already encoded."""
         self._recorder.ensure_writable()  # GATEWAY_AUDIT_REQUIRED: no unloggable decision
         if raw_input is None:
@@ -131,6 +137,8 @@ class Authorizer:
         observe_decision(
             path, _outcome(path, result, allowed), remembered, None if remembered else elapsed / 1e9
         )
+        if remembered and not log_repeats:
+            return "", result  # not recorded: no decision id to join anything to
         decision_id = engine_decision_id or self._new_id()
         if (
             enterprise_id
@@ -142,8 +150,6 @@ class Authorizer:
             # not under the enterprise probed: its owners read their enterprise's part of the
             # log, not who else exists (auditors find it by user or resource).
             enterprise_id = None
-        if remembered and not log_repeats:
-            return decision_id, result
         await self._recorder.record(
             Decided(
                 decision_id=decision_id,
