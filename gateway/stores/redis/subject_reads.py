@@ -115,7 +115,8 @@ class RedisSubjectReads:
                 found[enterprise_id] = (cast(Role, text(role)), decode_enterprise(raw))
         # Reading ahead (gateway/audit/scope.py): what the merged-view cache asks next.
         request_scope.remember(remembered)
-        await self._enterprises.drop_stale_hints(hints_key, hints, confirmed)
+        if len(confirmed) < len(hints):  # else nothing to drop (and no coroutine to run)
+            await self._enterprises.drop_stale_hints(hints_key, hints, confirmed)
         return found
 
     async def _run(self, keys: list[str], args: list[Any]) -> list[Any]:
