@@ -219,6 +219,7 @@ def _stores(settings: Settings, engine: PolicyEngine, closers: list[Closer]) -> 
                 limit=settings.rate_limit_requests,
                 window_seconds=settings.rate_limit_window_seconds,
                 shared=shared,
+                view_cache=view_cache,
             )
         tool_pins: ToolPinStore = RedisToolPinStore(client)
         approvals: ApprovalStore = RedisApprovalStore(client)

@@ -12,6 +12,7 @@ from gateway.audit import scope as request_scope
 from gateway.config import Settings
 from gateway.observability.redis_pool import MeasuredBlockingConnectionPool
 from gateway.stores.redis.multiplexed import MultiplexedConnection
+from gateway.stores.redis.subject_reads import RedisSubjectReads
 from tests.fixtures.gateway import AppFactory, caller, join
 
 SERVER = {"name": "time", "transport": "stdio", "command": "uvx"}
@@ -98,3 +99,41 @@ async def test_a_warm_read_is_one_round_trip_on_one_redis(
     taken.clear()
     await alice.get("/v1/mcp-servers")
     assert len(taken) > 1
+
+
+@pytest.mark.parametrize("store_mode", ["redis"], indirect=True)
+async def test_the_entry_is_left_out_while_the_copy_here_is_current(
+    gateway_settings: Settings, start_gateway: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The subject read sends the generations this process's copy of the view was found
+    current with; while they all hold, Redis leaves the 15 KB entry out of its answer. When
+    they move (a write through another replica) the entry comes back; when the copy is gone
+    though they held, the view cache reads the entry itself — exact either way."""
+    reader, writer = await start_gateway(gateway_settings), await start_gateway(gateway_settings)
+    cache = reader.app.state.runtime.stores.view_cache
+    alice, alice_w = caller(reader, "alice"), caller(writer, "alice")
+    await alice_w.post("/v1/mcp-servers", json=SERVER)
+    left_out: list[bool] = []
+    run = RedisSubjectReads._run
+
+    async def watched(self: RedisSubjectReads, keys: list[str], args: list[Any]) -> list[Any]:
+        reply = await run(self, keys, args)
+        left_out.append(bool(reply[4]))
+        assert (reply[3] is None) if reply[4] else True  # left out: no bytes sent
+        return reply
+
+    monkeypatch.setattr(RedisSubjectReads, "_run", watched)
+    first = (await alice.get("/v1/mcp-servers")).json()
+    assert (await alice.get("/v1/mcp-servers")).json() == first
+    assert left_out == [False, True]  # no copy yet; then the copy held
+
+    mine = (await alice_w.post("/v1/mcp-servers", json=SERVER)).json()["id"]
+    changed = (await alice.get("/v1/mcp-servers")).json()
+    assert mine in [s["id"] for s in changed["items"]] and left_out[-1] is False
+
+    reads = cache.entry_reads
+    cache._local.clear()  # the copy gone, what it held still known: the entry is read
+    assert (await alice.get("/v1/mcp-servers")).json() == changed
+    assert left_out[-1] is True and cache.entry_reads == reads + 1
+    assert (await alice.get("/v1/mcp-servers")).json() == changed and left_out[-1] is True
+    assert cache.entry_reads == reads + 1  # the copy is back

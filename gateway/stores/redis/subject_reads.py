@@ -23,21 +23,35 @@ from gateway.stores.redis import keys as k
 from gateway.stores.redis.client import RedisClient, text, translate_errors
 from gateway.stores.redis.enterprises import RedisEnterpriseStore, decode_enterprise
 from gateway.stores.redis.multiplexed import MultiplexedConnection
+from gateway.stores.redis.view_cache import RedisMergedViewCache
 
 # KEYS: hints, user generation, user view, rate window ('' = not counted).
 # ARGV: user id, the rate window's TTL, then the enterprise key layout as prefix and the
 # suffixes of its members hash, record, deletion mark and generation (keys.py is the one
-# source of the layout: the caller derives these from it).
-# Returns: count (or false), the hints (HGETALL's flat list), user generation, view, then per
-# hinted enterprise, in the hints' order: id, role, record, deletion mark, generation.
+# source of the layout: the caller derives these from it), then how many generations the
+# process's copy of the view was found current with, and each one's key and value ('' for
+# none): while all still hold, the view is left out.
+# Returns: count (or false), the hints (HGETALL's flat list), user generation, view (or
+# false), 1 if the view was left out, then per hinted enterprise, in the hints' order: id,
+# role, record, deletion mark, generation.
 SUBJECT_READ = """
 local count = false
 if KEYS[4] ~= '' then
   count = redis.call('INCR', KEYS[4])
   if count == 1 then redis.call('EXPIRE', KEYS[4], ARGV[2]) end
 end
+local held = tonumber(ARGV[8])
+local current = held > 0
+for i = 0, held - 1 do
+  if (redis.call('GET', ARGV[9 + 2 * i]) or '') ~= ARGV[10 + 2 * i] then
+    current = false
+    break
+  end
+end
+local view = false
+if not current then view = redis.call('GET', KEYS[3]) end
 local hints = redis.call('HGETALL', KEYS[1])
-local out = {count, hints, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+local out = {count, hints, redis.call('GET', KEYS[2]), view, current and 1 or 0}
 for i = 1, #hints, 2 do
   local tag = ARGV[3] .. hints[i]
   out[#out + 1] = hints[i]
@@ -76,9 +90,11 @@ class RedisSubjectReads:
         limit: int,
         window_seconds: int,
         shared: MultiplexedConnection | None = None,
+        view_cache: RedisMergedViewCache | None = None,
     ) -> None:
         self._script = client.register_script(SUBJECT_READ)
         self._shared = shared
+        self._view_cache = view_cache
         self._enterprises = enterprises
         self._limit = limit
         self._window = window_seconds
@@ -92,18 +108,24 @@ class RedisSubjectReads:
         keys = [hints_key, k.user_generation(user_id), k.user_view(user_id), rate_key]
         # A window's key outlives it by a little, for clock skew (as RedisRateLimiter).
         args = [user_id, self._window + 5, *self._layout]
+        held = self._view_cache.held(user_id) if self._view_cache is not None else None
+        if held and request_scope.reading_ahead():
+            args.append(len(held))
+            for gen_key, value in held:
+                args += [gen_key, value or b""]
+        else:
+            args.append(0)
         reply: list[Any] = await self._run(keys, args)
-        count, raw_hints, user_gen, view = reply[:4]
+        count, raw_hints, user_gen, view, left_out = reply[:5]
         if count is not None:
             over_limit(user_id, int(count), self._limit, left)
-        remembered: dict[str, bytes | None] = {
-            k.user_view(user_id): view,
-            k.user_generation(user_id): user_gen,
-        }
+        remembered: dict[str, bytes | None] = {k.user_generation(user_id): user_gen}
+        if not left_out:
+            remembered[k.user_view(user_id)] = view
         hints = {text(raw_hints[i]): text(raw_hints[i + 1]) for i in range(0, len(raw_hints), 2)}
         found: dict[str, tuple[Role, Enterprise]] = {}
         confirmed: set[str] = set()
-        rest = reply[4:]
+        rest = reply[5:]
         for at in range(0, len(rest), 5):
             enterprise_id = text(rest[at])
             role, raw, deleting, generation = rest[at + 1 : at + 5]

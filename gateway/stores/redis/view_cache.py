@@ -94,6 +94,13 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(_Entry)
 
 
+class _NotRead:
+    """The entry was not read ahead (the subject read left it out)."""
+
+
+_NOT_READ = _NotRead()
+
+
 def view_key(user_id: str) -> str:
     """The user's cached view, under the user's hash tag (next to its generation)."""
     return k.user_view(user_id)
@@ -147,6 +154,10 @@ class RedisMergedViewCache:
         # user id -> what the copy's stamp was hashed from: equal inputs, equal stamp, so a
         # warm read compares them instead of hashing again.
         self._stamped: dict[str, tuple[object, ...]] = {}
+        # user id -> the generation keys and values the copy was last found current with:
+        # while they hold, the subject read leaves the Redis entry out (`held`).
+        self._held: dict[str, list[tuple[str, bytes | None]]] = {}
+        self.entry_reads = 0  # entries read after the subject read had left them out
         self._local_entries = local_entries
         self._local_bytes = local_bytes
         self.local_weight = 0
@@ -161,7 +172,7 @@ class RedisMergedViewCache:
             VIEW_CACHE_BYPASS.inc()
             return ViewSnapshot(await compute())
         try:
-            stamp, cached = await self._lookup(user_id, scope)
+            stamp, cached, held = await self._lookup(user_id, scope)
         except _READ_ERRORS as exc:
             self._failed("read", exc)
             return ViewSnapshot(await compute())
@@ -173,45 +184,69 @@ class RedisMergedViewCache:
         VIEW_CACHE_MISS.inc()
         items = await compute()
         encoded = _ENCODER.encode(_Entry(stamp=stamp, items=items))
-        snapshot = self._keep(user_id, stamp, ViewSnapshot(items), len(encoded))
+        snapshot = self._keep(user_id, stamp, ViewSnapshot(items), len(encoded), held)
         try:
             await self._redis.set(view_key(user_id), encoded, ex=self._ttl)
         except REDIS_ERRORS as exc:
             self._failed("write", exc)
         return snapshot
 
-    def _keep(self, user_id: str, stamp: str, snapshot: ViewSnapshot, weight: int) -> ViewSnapshot:
-        """The in-process copy of the user's view, within the bounds."""
+    def held(self, user_id: str) -> list[tuple[str, bytes | None]] | None:
+        """The generations (keys, values) this process's copy of the user's view was last
+        found current with, or None without a copy. The subject read
+        (gateway/stores/redis/subject_reads.py) does not send the Redis entry while they
+        all still hold: the copy is then what the entry would have been checked against."""
+        return self._held.get(user_id)
+
+    def _keep(
+        self,
+        user_id: str,
+        stamp: str,
+        snapshot: ViewSnapshot,
+        weight: int,
+        held: list[tuple[str, bytes | None]],
+    ) -> ViewSnapshot:
+        """The in-process copy of the user's view, within the bounds; `held`: the
+        generations its stamp was computed from."""
         old = self._local.pop(user_id, None)
         self._stamped.pop(user_id, None)
+        self._held.pop(user_id, None)
         if old is not None:
             self.local_weight -= old[2]
         if weight <= self._local_bytes:
             self._local[user_id] = (stamp, snapshot, weight)
+            self._held[user_id] = held
             self.local_weight += weight
         while self._local and (
             len(self._local) > self._local_entries or self.local_weight > self._local_bytes
         ):
             user, (_stamp, _snapshot, dropped) = self._local.popitem(last=False)
             self._stamped.pop(user, None)
+            self._held.pop(user, None)
             self.local_weight -= dropped
         VIEW_CACHE_LOCAL_USERS.set(len(self._local))
         VIEW_CACHE_LOCAL_BYTES.set(self.local_weight)
         return snapshot
 
-    async def _lookup(self, user_id: str, scope: ViewScope) -> tuple[str, ViewSnapshot | None]:
-        """The stamp from the current generations, and the view if it carries that stamp:
-        the in-process copy, else the Redis entry."""
+    async def _lookup(
+        self, user_id: str, scope: ViewScope
+    ) -> tuple[str, ViewSnapshot | None, list[tuple[str, bytes | None]]]:
+        """The stamp from the current generations, the view if it carries that stamp (the
+        in-process copy, else the Redis entry), and those generations by key."""
         gen_keys = [k.user_generation(u) for u in scope.user_ids]
         gen_keys += [k.enterprise_generation(e) for e in scope.enterprise_ids]
         key = view_key(user_id)
-        # Read ahead by this request's identity step (gateway/audit/scope.py): the entry,
-        # then every generation after it. The entry is valid if its stamp matches
-        # generations read after it (they only grow), whichever came first here.
-        ahead = request_scope.recall([key, *gen_keys])
-        if ahead is not None:
+        # Read ahead by this request's identity step (gateway/audit/scope.py): the
+        # generations, and the entry unless the copy here was current when it looked. The
+        # entry is valid if its stamp matches generations read with or after it (they only
+        # grow), whichever came first here.
+        gens_ahead = request_scope.recall(gen_keys)
+        raw: bytes | _NotRead | None
+        if gens_ahead is not None:
             self.read_ahead += 1
-            raw, gens = ahead[0], ahead[1:]
+            gens = gens_ahead
+            entry_ahead = request_scope.recall([key])
+            raw = entry_ahead[0] if entry_ahead is not None else _NOT_READ
         else:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for gen_key in gen_keys:
@@ -233,24 +268,32 @@ class RedisMergedViewCache:
         if local is not None and self._stamped.get(user_id) == inputs:
             self._local.move_to_end(user_id)
             self.local_hits += 1
-            return local[0], local[1]
+            return local[0], local[1], self._held[user_id]
         stamp = _stamp(revision, scope, gens)
+        held = list(zip(gen_keys, gens, strict=True))
         if local is not None and local[0] == stamp:
             self._local.move_to_end(user_id)
             self._stamped[user_id] = inputs
+            self._held[user_id] = held
             self.local_hits += 1
-            return stamp, local[1]
+            return stamp, local[1], held
+        if isinstance(raw, _NotRead):
+            # Left out because the copy was current then: it is not now (a new policy, a
+            # changed scope) or is gone; read after the generations, as a pipeline would.
+            self.entry_reads += 1
+            read = await self._redis.get(key)
+            raw = read.encode() if isinstance(read, str) else read
         if raw is None:
-            return stamp, None
+            return stamp, None, held
         try:
             entry = _DECODER.decode(raw)
         except msgspec.DecodeError as exc:
             # A corrupt or foreign value: recompute and overwrite it.
             self._failed("decode", exc)
-            return stamp, None
+            return stamp, None, held
         if entry.stamp != stamp:
-            return stamp, None
-        return stamp, self._keep(user_id, stamp, ViewSnapshot(entry.items), len(raw))
+            return stamp, None, held
+        return stamp, self._keep(user_id, stamp, ViewSnapshot(entry.items), len(raw), held), held
 
     def _failed(self, what: str, exc: BaseException) -> None:
         """Count, and warn at most every few seconds so an outage does not flood the log."""
