@@ -15,7 +15,7 @@ enter `request_scope()`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import msgspec
@@ -88,12 +88,20 @@ class AuditRecorder:
     def ensure_writable(self) -> None:
         self.writer.ensure_writable()
 
-    async def record(self, decided: Decided) -> None:
+    def record(self, decided: Decided) -> Awaitable[None] | None:
         record = self._record(decided)
         if self.writer.required:
             # Written before the decision takes effect: nothing is done that is not logged
             # (LogUnavailable, a 503, when it cannot be).
-            await self.writer.write([record])
+            return self._written_first(record)
+        self._attach(record)
+        return None
+
+    async def _written_first(self, record: DecisionRecord) -> None:
+        await self.writer.write([record])
+        self._attach(record)
+
+    def _attach(self, record: DecisionRecord) -> None:
         scope = request_scopes.current()
         if scope is not None:
             scope.records.append(record)  # X-Decision-Id; queued when the response starts

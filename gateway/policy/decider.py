@@ -79,29 +79,33 @@ class Authorizer:
             return request
         return msgspec.structs.replace(request, env_vars=sorted(env_vars))
 
-    async def _answer(
+    def _remembered(
         self, path: str, raw_input: bytes, req_id: str | None
-    ) -> tuple[Any, str | None, bool, str]:
-        """The engine's answer, its decision id, whether it was remembered, and the revision
-        that answered: the same input (but for the request id) under the same revision is
-        answered from the memo when the policy allows it (gateway/policy/memo.py)."""
-        if not self.engine.memoizable:
-            answer = await self.engine.evaluate(path, raw_input)
-            return answer.result, answer.decision_id, False, answer.revision or self.engine.revision
+    ) -> tuple[Any, str, bytes | None]:
+        """The memo's answer (or None), the revision, and the memo key (None when the policy
+        cannot be memoized): the same input (but for the request id) under the same revision
+        is answered from the memo when the policy allows it (gateway/policy/memo.py).
+        Not a coroutine: most decisions of a warm request end here."""
         revision = self.engine.revision
+        if not self.engine.memoizable:
+            return None, revision, None
         if raw_input is self._last_key[0]:  # the same input asked again (_subject_input)
             key = self._last_key[1]
         else:
             key = memo_key(raw_input, req_id)
             self._last_key = (raw_input, key)
-        known = self.memo.get(revision, path, key)
-        if known is not None:
-            return known, None, True, revision
+        return self.memo.get(revision, path, key), revision, key
+
+    async def _answer(
+        self, path: str, raw_input: bytes, revision: str, key: bytes | None
+    ) -> tuple[Any, str | None, str]:
+        """The engine's answer, its decision id, and the revision that answered; remembered
+        under `key` when it is that of `revision`."""
         answer = await self.engine.evaluate(path, raw_input)
         answered_by = answer.revision or revision
-        if answered_by == revision:  # a reload in between: not remembered under the old one
+        if key is not None and answered_by == revision:  # a reload in between: not remembered
             self.memo.put(revision, path, key, answer.result)
-        return answer.result, answer.decision_id, False, answered_by
+        return answer.result, answer.decision_id, answered_by
 
     async def _evaluate(
         self,
@@ -125,13 +129,17 @@ class Authorizer:
             raw_input = _encode(input_doc)
         request = input_doc.request
         started = time.perf_counter_ns()
-        try:
-            result, engine_decision_id, remembered, revision = await self._answer(
-                path, raw_input, request.req_id
-            )
-        except BackendUnavailable:
-            observe_decision(path, "error", False, None)
-            raise
+        result, revision, key = self._remembered(path, raw_input, request.req_id)
+        remembered = result is not None
+        engine_decision_id: str | None = None
+        if not remembered:
+            try:
+                result, engine_decision_id, revision = await self._answer(
+                    path, raw_input, revision, key
+                )
+            except BackendUnavailable:
+                observe_decision(path, "error", False, None)
+                raise
         elapsed = time.perf_counter_ns() - started
         allowed = result.get("allow") if isinstance(result, dict) else None
         observe_decision(
@@ -150,7 +158,7 @@ class Authorizer:
             # not under the enterprise probed: its owners read their enterprise's part of the
             # log, not who else exists (auditors find it by user or resource).
             enterprise_id = None
-        await self._recorder.record(
+        recording = self._recorder.record(
             Decided(
                 decision_id=decision_id,
                 path=path,
@@ -169,6 +177,8 @@ class Authorizer:
                 **_item_counts(path, result),
             )
         )
+        if recording is not None:  # required mode: logged before it takes effect
+            await recording
         return decision_id, result
 
     async def decide(

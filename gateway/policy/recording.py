@@ -6,6 +6,7 @@ without the decider knowing (as OPA's sdk finds its decision logger through an i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import msgspec
@@ -48,7 +49,8 @@ class DecisionRecorder(Protocol):
         not be taken (GATEWAY_AUDIT_REQUIRED with the log failing)."""
         ...
 
-    async def record(self, decided: Decided) -> None:
-        """Log it (or queue it); raises BackendUnavailable when it must be logged before it
-        takes effect and cannot be."""
+    def record(self, decided: Decided) -> Awaitable[None] | None:
+        """Log it (or queue it). What it returns, if anything, is awaited before the decision
+        takes effect: it raises BackendUnavailable when the decision must be logged first
+        and cannot be. (None: queued, nothing to wait for — most decisions.)"""
         ...
