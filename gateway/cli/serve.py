@@ -78,6 +78,9 @@ def _serve(args: argparse.Namespace) -> int:
         "log_config": None,  # uvicorn's loggers propagate to ours (one format, redacted)
         "access_log": False,
         "http": HeaderDeadlineProtocol,  # uvicorn's httptools protocol + a header deadline
+        # No `server: uvicorn` on every answer: it tells a scanner what to try, a client
+        # nothing (and is one header fewer to write).
+        "server_header": False,
         # SIGTERM: stop accepting, wait this long for requests in flight, then the lifespan
         # closes the runtime (the decision log's writer flushes first).
         "timeout_graceful_shutdown": config.shutdown_grace_seconds,

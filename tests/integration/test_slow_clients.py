@@ -1,6 +1,7 @@
 """Slow clients cannot hold the gateway's sockets: headers and bodies that trickle in are cut
 off with a 408 at their deadline (before, 60 trickling sockets stayed open over a minute).
-A real `gateway serve` process: the header deadline lives in its HTTP protocol."""
+A real `gateway serve` process: the header deadline lives in its HTTP protocol (as does
+what it leaves out of every answer: the server's name)."""
 
 from __future__ import annotations
 
@@ -120,3 +121,20 @@ def test_auth_disabled_refuses_a_non_loopback_bind(tmp_path: Path) -> None:
         GATEWAY_ALLOW_INSECURE_BIND="true",
     ) as forced:
         assert forced.proc.poll() is None
+
+
+def test_answers_do_not_name_the_server(gateway: LiveGateway) -> None:
+    """`gateway serve` turns uvicorn's `server: uvicorn` header off (and keeps `date`)."""
+    sock = _connect(gateway)
+    sock.settimeout(5)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    finally:
+        sock.close()
+    head = answer.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
+    assert head[0].startswith(b"http/1.1 200")
+    names = {line.split(b":", 1)[0] for line in head[1:]}
+    assert b"date" in names and b"server" not in names, names
