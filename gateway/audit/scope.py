@@ -95,6 +95,9 @@ def recall(keys: Sequence[str]) -> list[bytes | None] | None:
     when any is missing (the caller reads for itself)."""
     scope = _current.get()
     found = scope.readahead if scope is not None else None
-    if found is None or any(key not in found for key in keys):
+    if found is None:
         return None
-    return [found.pop(key) for key in keys]
+    try:
+        return [found.pop(key) for key in keys]
+    except KeyError:  # what was taken before the missing one is read again by the caller
+        return None
