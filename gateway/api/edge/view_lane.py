@@ -41,7 +41,7 @@ PATH = "/v1/mcp-servers"
 _LIMIT = re.compile(rb"[1-9][0-9]{0,3}")
 _CURSOR = re.compile(rb"[A-Za-z0-9_=-]{1,512}")  # empty or escaped: Litestar's to parse
 _JSON = (b"content-type", b"application/json")
-_ASKED = "gateway.view_lane"  # the scope's extension key: what plain() read
+_FAILURE = "gateway.view_lane.failure"  # the scope's extension key: the error to answer
 
 
 class ViewLane:
@@ -50,7 +50,9 @@ class ViewLane:
 
     def __init__(self, services_of: Callable[[], Services]) -> None:
         self._services_of = services_of
-        self._answer_guarded: ASGIApp = wrap_in_exception_handler(app=self._answer)
+        # What the route's errors become: Litestar's exception handling around an app that
+        # re-raises the lane's error (so the happy path's `send` is not wrapped by it).
+        self._refuse: ASGIApp = wrap_in_exception_handler(app=_raise_failure)
         self._handler: Any = None
         self._template = PATH
         self._exception_handlers: Any = None
@@ -94,12 +96,24 @@ class ViewLane:
         scope["path_template"] = self._template
         scope["path_params"] = {}
         ScopeState.from_scope(scope).exception_handlers = self._exception_handlers
-        cast(dict[str, Any], scope)[_ASKED] = asked
         self.served += 1
-        await self._answer_guarded(scope, receive, send)
+        started: list[bool] = []
+        try:
+            await self._answer(scope, send, asked, started)
+        except Exception as exc:
+            if started:  # as Litestar's exception handling: nothing to answer with now
+                raise
+            cast(dict[str, Any], scope)[_FAILURE] = exc
+            await self._refuse(scope, receive, send)
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit, cursor, condition = cast(dict[str, Any], scope)[_ASKED]
+    async def _answer(
+        self,
+        scope: Scope,
+        send: Send,
+        asked: tuple[int, str | None, IfNoneMatch | None],
+        started: list[bool],
+    ) -> None:
+        limit, cursor, condition = asked
         services = self._services_of()
         # As BearerAuthenticationMiddleware reads it: the first Authorization header.
         header = next(
@@ -118,8 +132,13 @@ class ViewLane:
             length = (b"content-length", str(len(encoded.body)).encode())
             start = {"type": "http.response.start", "status": 200, "headers": [etag, _JSON, length]}
             body = {"type": "http.response.body", "body": encoded.body, "more_body": False}
+        started.append(True)
         await send(start)
         await send(body)
+
+
+async def _raise_failure(scope: Scope, receive: Receive, send: Send) -> None:
+    raise cast(dict[str, Any], scope).pop(_FAILURE)
 
 
 def _query(raw: bytes) -> tuple[int | None, str | None]:
