@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from gateway.api.edge.deadlines import HeaderDeadlineProtocol
+from gateway.api.edge.http_protocol import GatewayHTTPProtocol
 from gateway.cli.common import CommandError, command, settings
 from gateway.observability.logs import configure_logging
 from gateway.observability.metrics import MULTIPROC_ENV
@@ -77,7 +78,8 @@ def _serve(args: argparse.Namespace) -> int:
         "log_level": config.log_level.lower(),
         "log_config": None,  # uvicorn's loggers propagate to ours (one format, redacted)
         "access_log": False,
-        "http": HeaderDeadlineProtocol,  # uvicorn's httptools protocol + a header deadline
+        # uvicorn's httptools protocol + a header deadline + an answer in one system call
+        "http": GatewayHTTPProtocol,
         # No `server: uvicorn` on every answer: it tells a scanner what to try, a client
         # nothing (and is one header fewer to write).
         "server_header": False,
