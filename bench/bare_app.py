@@ -8,7 +8,9 @@ answers a client holding the current tag (gateway/api/preconditions.py `conditio
 
 Started by the harness (bench/harness/scenarios/bare.py) as its own process:
 `python -m bench.bare_app --port P --body FILE --content-type TYPE [--path /v1/mcp-servers]
-[--etag TAG]`.
+[--etag TAG] [--gateway-http]`. With `--gateway-http` (row `bare_gateway_http`) it runs on
+uvicorn as `gateway serve` sets it up (gateway/cli/serve.py: its HTTP protocol, no server
+header): the floor of the gateway's own HTTP, where `bare` is plain uvicorn's.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def main() -> None:
         "--etag", help="send this ETag; If-None-Match equal to it gets a 304 with no body"
     )
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--gateway-http",
+        action="store_true",
+        help="uvicorn as `gateway serve` sets it up: its HTTP protocol (the header deadline, "
+        "an answer's writes in one system call) and no server header",
+    )
     args = parser.parse_args()
 
     import uvicorn
@@ -56,7 +64,19 @@ def main() -> None:
     app = create_bare_app(args.body.read_bytes(), args.content_type, args.path, args.etag)
     # The gateway's `gateway serve` call: uvicorn.run(app, host, port, log_level, access_log=False)
     # with uvicorn's defaults otherwise (uvloop and httptools when installed).
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    options: dict[str, object] = {}
+    if args.gateway_http:
+        from gateway.api.edge.http_protocol import GatewayHTTPProtocol
+
+        options = {"http": GatewayHTTPProtocol, "server_header": False}
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 if __name__ == "__main__":

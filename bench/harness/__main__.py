@@ -213,6 +213,11 @@ def main() -> None:
             print(f"\nnote: {row['label']} skipped: {row['skipped']}")
         if "view_cache_miss_share" in row:
             print(f"\n{row['label']}: view cache miss share per run {row['view_cache_miss_share']}")
+        if "vs_bare_gateway_http" in row:
+            print(
+                f"\n{row['label']} / bare on gateway serve's HTTP: {row['vs_bare_gateway_http']} "
+                f"(per run {row['vs_bare_gateway_http_rps_runs']})"
+            )
         if "vs_bare_304" in row:
             print(
                 f"\n{row['label']} / bare 304: {row['vs_bare_304']} (per run "

@@ -16,7 +16,7 @@ def _ratio(part: float, whole: float) -> float | None:
 # proxied row -> its direct row: the same MCP request through /mcp and to the upstream.
 MCP_PAIRS = {"mcp": "mcp_direct", "mcp_list": "mcp_list_direct"}
 # gateway row -> the bare row answering the same way (a 304 against a bare 304).
-BARE_PAIRS = {"view_304": "bare_304"}
+BARE_PAIRS = {"view_304": "bare_304", "view_warm": "bare_gateway_http"}
 
 
 def _percent(share: float | None) -> str:

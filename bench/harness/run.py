@@ -69,6 +69,11 @@ def one_run(
     ):
         servers = {"gateway": gateway, "bare": bare.start(tenant, tmp)}
         stack.callback(servers["bare"].stop)
+        if selected(args, bare.BARE_GATEWAY_HTTP):
+            servers["bare_gateway_http"] = bare.start(
+                tenant, tmp, "bare_gateway_http", gateway_http=True
+            )
+            stack.callback(servers["bare_gateway_http"].stop)
         if selected(args, not_modified.BARE_304):
             servers["bare_304"] = bare.start(tenant, tmp, "bare_304", tenant.view_etag)
             stack.callback(servers["bare_304"].stop)

@@ -19,6 +19,7 @@ from bench.harness.scenarios import bare, marketplace, mcp, not_modified, server
 # before it sees the tenant as seeded.
 ENDPOINTS = (
     bare.BARE,
+    bare.BARE_GATEWAY_HTTP,
     not_modified.BARE_304,
     view.WARM,
     not_modified.VIEW_304,

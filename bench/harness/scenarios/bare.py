@@ -24,7 +24,24 @@ BARE = Endpoint(
 )
 
 
-def start(tenant: Tenant, tmp: Path, name: str = "bare", etag: str | None = None) -> Server:
+BARE_GATEWAY_HTTP = Endpoint(
+    "bare_gateway_http",
+    "bare Litestar app, gateway serve's HTTP",
+    "GET",
+    "/v1/mcp-servers",
+    target="bare_gateway_http",
+    note="bench/bare_app.py --gateway-http: the same bytes on uvicorn as gateway serve sets it "
+    "up (its HTTP protocol: one system call per answer; no server header)",
+)
+
+
+def start(
+    tenant: Tenant,
+    tmp: Path,
+    name: str = "bare",
+    etag: str | None = None,
+    gateway_http: bool = False,
+) -> Server:
     """bench/bare_app.py as its own uvicorn process, answering the bytes of the tenant's view;
     with `etag`, tagged with it and a 304 to If-None-Match holding it (scenarios/
     not_modified.py)."""
@@ -34,6 +51,8 @@ def start(tenant: Tenant, tmp: Path, name: str = "bare", etag: str | None = None
             "--content-type", tenant.view_content_type]  # fmt: skip
     if etag is not None:
         argv += ["--etag", etag]
+    if gateway_http:
+        argv.append("--gateway-http")
     bare = start_local(name, argv, tmp)
     try:
         bare.wait_ready("/v1/mcp-servers")
