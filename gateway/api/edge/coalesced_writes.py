@@ -51,6 +51,9 @@ class CoalescedWrites:
         self.flush()
         self._transport.write_eof()
 
+    def is_closing(self) -> bool:  # asked on every answer: not through __getattr__
+        return self._transport.is_closing()
+
     def abort(self) -> None:
         self._queued = []
         self._transport.abort()
