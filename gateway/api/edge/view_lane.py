@@ -97,22 +97,18 @@ class ViewLane:
         scope["path_params"] = {}
         ScopeState.from_scope(scope).exception_handlers = self._exception_handlers
         self.served += 1
-        started: list[bool] = []
         try:
-            await self._answer(scope, send, asked, started)
-        except Exception as exc:
-            if started:  # as Litestar's exception handling: nothing to answer with now
-                raise
+            start, body = await self._answer(scope, asked)
+        except Exception as exc:  # before anything was sent: answered as the route would
             cast(dict[str, Any], scope)[_FAILURE] = exc
             await self._refuse(scope, receive, send)
+            return
+        await send(start)
+        await send(body)
 
     async def _answer(
-        self,
-        scope: Scope,
-        send: Send,
-        asked: tuple[int, str | None, IfNoneMatch | None],
-        started: list[bool],
-    ) -> None:
+        self, scope: Scope, asked: tuple[int, str | None, IfNoneMatch | None]
+    ) -> tuple[HTTPResponseStartEvent, HTTPResponseBodyEvent]:
         limit, cursor, condition = asked
         services = self._services_of()
         # As BearerAuthenticationMiddleware reads it: the first Authorization header.
@@ -123,18 +119,16 @@ class ViewLane:
         scope["user"] = subject
         encoded = await view_page(services.servers, subject, limit, cursor)
         etag = (b"etag", encoded.etag.encode())
-        start: HTTPResponseStartEvent
-        body: HTTPResponseBodyEvent
         if not_modified(encoded, condition):
-            start = {"type": "http.response.start", "status": 304, "headers": [etag]}
-            body = {"type": "http.response.body", "body": b"", "more_body": False}
-        else:
-            length = (b"content-length", str(len(encoded.body)).encode())
-            start = {"type": "http.response.start", "status": 200, "headers": [etag, _JSON, length]}
-            body = {"type": "http.response.body", "body": encoded.body, "more_body": False}
-        started.append(True)
-        await send(start)
-        await send(body)
+            return (
+                {"type": "http.response.start", "status": 304, "headers": [etag]},
+                {"type": "http.response.body", "body": b"", "more_body": False},
+            )
+        length = (b"content-length", str(len(encoded.body)).encode())
+        return (
+            {"type": "http.response.start", "status": 200, "headers": [etag, _JSON, length]},
+            {"type": "http.response.body", "body": encoded.body, "more_body": False},
+        )
 
 
 async def _raise_failure(scope: Scope, receive: Receive, send: Send) -> None:
