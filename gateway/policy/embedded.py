@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -254,6 +256,50 @@ def _compile_revision(root: Path, entrypoints: tuple[str, ...]) -> _Revision:
     return _Revision(compile_policy(root, entrypoints))
 
 
+_SpareKey = tuple[str, str, tuple[str, ...]]  # the directory, the revision, the entrypoints
+
+
+class _SpareRevisions:
+    """Compiled revisions that closed engines handed back, for the next engine this process
+    opens on the same directory with the same sources (the revision is a hash of every file
+    it read): a revision costs two compiles of ~0.25 s of CPU each (the event loop's and the
+    evaluation thread's interpreter), and their teardown ~0.1 s more. A serving process opens
+    one engine and never gains; a process that opens many does (the test suite opens one per
+    app, hundreds per worker). An interpreter is used by one engine at a time: taken out on
+    open, handed back only once its engine is closed and its evaluation thread has ended.
+    Bounded: the least recently handed back go first."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._spare: OrderedDict[tuple[_SpareKey, int], _Revision] = OrderedDict()
+        self._lock = threading.Lock()  # engines open and close on their apps' own threads
+        self._count = 0
+
+    def take(self, key: _SpareKey) -> _Revision | None:
+        with self._lock:
+            for slot in reversed(self._spare):
+                if slot[0] == key:
+                    return self._spare.pop(slot)
+        return None
+
+    def give(self, key: _SpareKey, revision: _Revision) -> None:
+        with self._lock:
+            self._count += 1
+            self._spare[(key, self._count)] = revision
+            while len(self._spare) > self._limit:
+                self._spare.popitem(last=False)
+
+
+_SPARES = _SpareRevisions(limit=4)
+
+
+def _open_revision(root: Path, entrypoints: tuple[str, ...]) -> _Revision:
+    """The directory's revision, compiled now or handed back by an engine that closed."""
+    sources = load_policy_sources(root)
+    spare = _SPARES.take((str(root), sources.revision, entrypoints))
+    return spare or _Revision(CompiledPolicy(sources, root, entrypoints))
+
+
 class EmbeddedRegoEngine:
     """Small evaluations run synchronously on the event loop (no await between setting the
     input and querying, so its interpreter is never shared by two evaluations). Evaluations
@@ -276,7 +322,9 @@ class EmbeddedRegoEngine:
         self._root = Path(policy_dir)
         self._entrypoints = entrypoints
         self._offload_bytes = offload_bytes
-        self._compiled = _compile_revision(self._root, entrypoints)  # a startup error if broken
+        # A startup error if broken.
+        self._compiled = _open_revision(self._root, entrypoints)
+        self._closed = False
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="rego-eval")
         self.offloaded = 0
         self._loaded_at = now_iso()
@@ -288,6 +336,13 @@ class EmbeddedRegoEngine:
 
     @property
     def _active(self) -> CompiledPolicy:
+        return self._compiled.inline
+
+    def _evaluating(self) -> CompiledPolicy:
+        """The serving revision, to evaluate on; never once closed (fail closed: its
+        interpreter may be another engine's now)."""
+        if self._closed:
+            raise BackendUnavailable("the embedded policy engine is closed")
         return self._compiled.inline
 
     @property
@@ -331,16 +386,17 @@ class EmbeddedRegoEngine:
     def evaluate_sync(self, entrypoint: str, input_json: bytes) -> Any:
         if entrypoint not in self._entrypoints and entrypoint != LOG_MASK:
             raise BackendUnavailable(f"policy entrypoint {entrypoint!r} is not compiled")
-        return self._active.evaluate(entrypoint, input_json)
+        return self._evaluating().evaluate(entrypoint, input_json)
 
     async def evaluate(self, entrypoint: str, input_json: bytes) -> Evaluation:
         if len(input_json) < self._offload_bytes and entrypoint != MARKETPLACE_LISTINGS:
-            active = self._active  # one revision answers and is named (no await in between)
+            active = self._evaluating()  # one revision answers and is named (no await in between)
             if entrypoint not in self._entrypoints and entrypoint != LOG_MASK:
                 raise BackendUnavailable(f"policy entrypoint {entrypoint!r} is not compiled")
             return Evaluation(active.evaluate(entrypoint, input_json), revision=active.revision)
         if entrypoint not in self._entrypoints and entrypoint != LOG_MASK:
             raise BackendUnavailable(f"policy entrypoint {entrypoint!r} is not compiled")
+        self._evaluating()  # not once closed
         self.offloaded += 1
         serving = self._compiled  # the revision serving now, whatever comes next
         loop = asyncio.get_running_loop()
@@ -356,4 +412,11 @@ class EmbeddedRegoEngine:
 
     async def aclose(self) -> None:
         await self.watcher.stop()
-        self._thread.shutdown(wait=False, cancel_futures=True)
+        if self._closed:
+            return
+        self._closed = True
+        # Until an offloaded call still running ends (milliseconds): then no thread uses the
+        # serving revision's interpreters, and the next engine on the same sources takes them.
+        await asyncio.to_thread(self._thread.shutdown, wait=True, cancel_futures=True)
+        serving = self._compiled
+        _SPARES.give((str(self._root), serving.inline.revision, self._entrypoints), serving)

@@ -10,6 +10,7 @@ and Rego cannot drift apart. Contract: docs/policies.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -450,6 +451,7 @@ def _authz_input_type(kind: type[Resource]) -> type[msgspec.Struct]:
     )
 
 
+@functools.cache  # built from the Structs alone; each compile checks against it. Read-only.
 def input_schema() -> dict[str, Any]:
     """The one JSON schema of every input the gateway sends (policies/schemas/input.json):
     `anyOf` the authz input of each resource type (`$defs/<Type>ResourceInput`), the

@@ -7,6 +7,8 @@ and source and what it evaluated to (false, undefined, or the engine's error).""
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from regopy import RegoError
 from regopy.rego_shared import rego_get_error
 
 from gateway.policy.embedded import describe_rego_error, quiet_interpreter
-from gateway.policy.sources import PACKAGE, PolicyLoadError, load_policy_sources
+from gateway.policy.sources import PACKAGE, PolicyLoadError, PolicySources, load_policy_sources
 
 _TEST = re.compile(r"^(test_\w+)\s*(?:if\b|:?=|\{)", re.MULTILINE)
 _NEXT_RULE = re.compile(r"^(?![})\]])\S", re.MULTILINE)
@@ -91,6 +93,48 @@ def run_policy_tests(policy_dir: str | Path, run: str | None = None) -> list[Pol
         for t in discover(sources.modules, root)
         if pattern is None or pattern.search(f"{t.package}.{t.name}")
     ]
+    outputs = _OUTCOMES.get((sources.revision, run))
+    if outputs is None:
+        outputs = _evaluate(tests, sources, root)
+        _OUTCOMES.put((sources.revision, run), outputs)
+    results = []
+    for test, output in zip(tests, outputs, strict=True):
+        found = _result(test, output)
+        if not found.passed:
+            found = _explain(found, test, sources.modules, sources.data)
+        results.append(found)
+    return results
+
+
+class _Outcomes:
+    """What each test evaluated to, by the revision of the files read (the tests' too: a hash
+    of every module's text and every data.json's value, wherever the directory is) and the
+    `run` pattern: the same files always evaluate the same. Running the shipped tests costs
+    seconds of CPU, and a process may run them on the same files again and again (a gateway
+    serving bundles on every policy change, an edit undone included; the test suite, a dozen
+    times per worker). Bounded: the oldest go first."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._outputs: OrderedDict[tuple[str, str | None], tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()  # bundles are checked off the event loop
+
+    def get(self, key: tuple[str, str | None]) -> tuple[str, ...] | None:
+        with self._lock:
+            return self._outputs.get(key)
+
+    def put(self, key: tuple[str, str | None], outputs: tuple[str, ...]) -> None:
+        with self._lock:
+            self._outputs[key] = outputs
+            while len(self._outputs) > self._limit:
+                self._outputs.popitem(last=False)
+
+
+_OUTCOMES = _Outcomes(limit=8)
+
+
+def _evaluate(tests: list[_Found], sources: PolicySources, root: Path) -> tuple[str, ...]:
+    """What each test evaluates to: `true`, `false`, `undefined` or `error: …`."""
     interp = quiet_interpreter()
     interp.add_data_json(msgspec.json.encode(sources.data).decode())
     try:
@@ -107,9 +151,9 @@ def run_policy_tests(policy_dir: str | Path, run: str | None = None) -> list[Pol
         error = "error: the policies do not compile:\n" + describe_rego_error(
             exc, sources.modules, root
         )
-        return [_result(t, error) for t in tests]
-    results = []
-    for test, entrypoint in zip(tests, entrypoints, strict=True):
+        return tuple(error for _ in tests)
+    outputs = []
+    for entrypoint in entrypoints:
         try:
             result = interp.query_bundle_entrypoint(bundle, entrypoint)
             # str() of a failed output crashes rego-cpp: read the interpreter's error instead.
@@ -118,11 +162,8 @@ def run_policy_tests(policy_dir: str | Path, run: str | None = None) -> list[Pol
             )
         except (RegoError, ValueError) as exc:
             output = f"error: {str(exc)[:500]}"
-        found = _result(test, output)
-        if not found.passed:
-            found = _explain(found, test, sources.modules, sources.data)
-        results.append(found)
-    return results
+        outputs.append(output)
+    return tuple(outputs)
 
 
 def _result(test: _Found, output: str) -> PolicyTestResult:

@@ -227,6 +227,9 @@ async def test_replay_lists_exactly_the_member_reads_a_candidate_forbids(
     assert code == 2 and "members_may_not_read.rego" in err
 
 
+# A `gateway serve` process (live_gateway) always runs the embedded engine, whatever `--engine`
+# says: the OPA pass would repeat it as it is (tests/conftest.py skips it there).
+@pytest.mark.engine_independent
 async def test_the_cli_reads_through_the_api_as_the_policy_allows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,7 +16,9 @@ import redis
 from tests.fixtures.gateway import token_for
 from tests.fixtures.live_gateway import live_gateway
 
-pytestmark = pytest.mark.redis
+# A `gateway serve` process (live_gateway) always runs the embedded engine, whatever `--engine`
+# says: the OPA pass would repeat it as it is (tests/conftest.py skips it there).
+pytestmark = [pytest.mark.redis, pytest.mark.engine_independent]
 
 
 @pytest.fixture

@@ -14,9 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.config import REPO_POLICY_DIR
 from tests.fixtures.live_gateway import live_gateway
+
+# A `gateway serve` process (live_gateway) always runs the embedded engine (here on a policy
+# directory of its own), whatever `--engine` says: the OPA pass would repeat it as it is
+# (tests/conftest.py skips it there).
+pytestmark = pytest.mark.engine_independent
 
 RULE = """package gateway.authz
 

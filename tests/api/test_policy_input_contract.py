@@ -9,17 +9,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import jsonschema
 import pytest
 
 from gateway.config import REPO_POLICY_DIR
 from gateway.policy.inputs import PROPOSED_TYPES, RESOURCE_TYPES, schema_for
 from tests.fixtures.gateway import Caller, decision_records, join
+from tests.fixtures.policies import input_validator
 
 SCHEMA = json.loads((REPO_POLICY_DIR / "schemas" / "input.json").read_text())
 SCHEMAS = {kind.__struct_config__.tag: schema_for(kind, SCHEMA) for kind in RESOURCE_TYPES}
 SCHEMAS["subject"] = schema_for("SubjectInput", SCHEMA)
 SCHEMAS["marketplace_listings"] = schema_for("ListingsInput", SCHEMA)
+VALIDATORS = {name: input_validator(schema) for name, schema in SCHEMAS.items()}
 ACTIONS = json.loads((REPO_POLICY_DIR / "gateway" / "data.json").read_text())["actions"]
 FIELDS = {kind.__struct_config__.tag: set(kind.__struct_fields__) for kind in RESOURCE_TYPES}
 PROPOSED = {k.__struct_config__.tag: v.__struct_config__.tag for k, v in PROPOSED_TYPES.items()}
@@ -90,7 +91,7 @@ async def test_every_decision_input_validates_against_its_schema(
         doc: dict[str, Any] = record.input
         if record.path == "gateway/authz/decision":
             kind = doc["resource"]["type"]
-            jsonschema.validate(doc, SCHEMAS[kind])
+            VALIDATORS[kind].validate(doc)
             assert set(doc["resource"]) - {"type"} == FIELDS[kind], record.action
             if "proposed" in doc:
                 proposed = doc["proposed"]["type"]
@@ -98,9 +99,9 @@ async def test_every_decision_input_validates_against_its_schema(
                 assert set(doc["proposed"]) - {"type"} == FIELDS[proposed]
             asked.add(doc["action"])
         elif record.path == "gateway/marketplace/listings":
-            jsonschema.validate(doc, SCHEMAS["marketplace_listings"])
+            VALIDATORS["marketplace_listings"].validate(doc)
         else:
-            jsonschema.validate(doc, SCHEMAS["subject"])
+            VALIDATORS["subject"].validate(doc)
     assert asked == set(ACTIONS) - NOT_ASKED_YET
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 import msgspec
 import pytest
 import pytest_asyncio
@@ -18,6 +17,7 @@ from mcp import MCPError
 from gateway.config import REPO_POLICY_DIR, Settings
 from gateway.policy.inputs import MCPServerResource, schema_for
 from tests.fixtures.gateway import token_for
+from tests.fixtures.policies import input_validator
 from tests.mcp_proxy.client import api, mcp_session
 from tests.mcp_proxy.peers import (
     ServedGateway,
@@ -142,11 +142,11 @@ async def test_the_upstream_gets_the_secret_header_and_the_client_never_does(
     calls = [r for r in records if r.action == "tool.call"]
     assert calls and all(r.subject_id == "alice" for r in calls)
     # The input contract (tests/api/test_policy_input_contract.py), for the MCP actions.
-    schema = schema_for(MCPServerResource, json.loads(SCHEMA_FILE.read_text()))
+    validator = input_validator(schema_for(MCPServerResource, json.loads(SCHEMA_FILE.read_text())))
     mcp = [r for r in records if r.action in {"tool.call", "resource.read", "prompt.get"}]
     assert {r.action for r in mcp} == {"tool.call", "resource.read", "prompt.get"}
     for record in mcp:
-        jsonschema.validate(record.input, schema)
+        validator.validate(record.input)
     for record in calls:
         assert record.input["resource"]["tool"]["name"] in TOOLS
     read = next(

@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import jsonschema
 import pytest
 import pytest_asyncio
 from mcp import MCPError
@@ -27,6 +26,7 @@ from gateway.config import REPO_POLICY_DIR, ConfigError, Settings
 from gateway.policy.inputs import MCPServerResource, schema_for
 from gateway.wiring import open_runtime
 from tests.fixtures.gateway import JWT_SECRET
+from tests.fixtures.policies import input_validator
 from tests.mcp_proxy.client import api, mcp_session
 from tests.mcp_proxy.peers import ServedGateway, served_gateway
 from tests.mcp_proxy.stdio_hosting import (
@@ -200,9 +200,9 @@ async def test_egress_only_where_a_rule_grants_it(gateway: ServedGateway, world:
     assert (world.offline, True, False) in asked and (world.offline, False, True) in asked
     assert (world.online, False, True) not in asked  # granted egress: never asked without
     # The input contract (tests/api/test_policy_input_contract.py), for mcp_server.run.
-    schema = schema_for(MCPServerResource, json.loads(SCHEMA_FILE.read_text()))
+    validator = input_validator(schema_for(MCPServerResource, json.loads(SCHEMA_FILE.read_text())))
     for record in (r for r in records if r.action == "mcp_server.run"):
-        jsonschema.validate(record.input, schema)
+        validator.validate(record.input)
         assert record.input["resource"]["command"] == "/usr/bin/python3" or (
             record.resource_id == world.shell
         )
