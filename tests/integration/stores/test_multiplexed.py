@@ -6,6 +6,8 @@ prompt failure (never a reply meant for another request), and a reconnect after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,33 @@ from gateway.stores.redis.multiplexed import MultiplexedConnection, supports
 from tests.fixtures.redis_server import start_redis_server, stop_process
 
 pytestmark = pytest.mark.redis
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _fake_redis(
+    handle: Handler, *, reply_within: float
+) -> AsyncIterator[tuple[MultiplexedConnection, list[asyncio.StreamWriter]]]:
+    """A TCP server answering as `handle` does (not Redis: a silent or slow one), the shared
+    connection to it, and the connections it accepted; all closed at the end."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        await handle(reader, writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    shared = MultiplexedConnection(f"redis://127.0.0.1:{port}/0", timeout=reply_within)
+    try:
+        yield shared, accepted
+    finally:
+        await shared.aclose()
+        server.close()
+        for writer in accepted:
+            writer.close()
+        await server.wait_closed()
 
 
 async def test_each_command_gets_its_own_reply_and_they_travel_together(
@@ -49,16 +78,11 @@ async def test_each_command_gets_its_own_reply_and_they_travel_together(
 async def test_a_silent_server_is_a_timeout_and_no_late_reply_is_misdelivered() -> None:
     """A server that reads and never answers: the waiting commands fail within the timeout
     and the connection is closed (a late answer could otherwise go to the next command)."""
-    accepted: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)
         await reader.read(1 << 16)
 
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    shared = MultiplexedConnection(f"redis://127.0.0.1:{port}/0", timeout=0.2)
-    try:
+    async with _fake_redis(silent, reply_within=0.2) as (shared, accepted):
         results = await asyncio.gather(
             shared.execute("PING"), shared.execute("PING"), return_exceptions=True
         )
@@ -67,12 +91,6 @@ async def test_a_silent_server_is_a_timeout_and_no_late_reply_is_misdelivered() 
         with pytest.raises(RedisTimeoutError):  # reconnects, and times out again
             await shared.execute("PING")
         assert len(accepted) == 2
-    finally:
-        await shared.aclose()
-        server.close()
-        for writer in accepted:
-            writer.close()
-        await server.wait_closed()
 
 
 async def test_each_command_gets_its_whole_timeout_from_when_it_was_asked() -> None:
@@ -81,19 +99,14 @@ async def test_each_command_gets_its_whole_timeout_from_when_it_was_asked() -> N
     breaks the connection then, not earlier. A server that answers each PING 0.25 s after it
     came, one at a time, with a 0.4 s timeout: the second PING (asked at 0.2 s, answered at
     0.5 s) is inside its timeout though past the first one's deadline."""
-    accepted: list[asyncio.StreamWriter] = []
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)
         while await reader.readuntil(b"PING\r\n"):
             await asyncio.sleep(0.25)
             writer.write(b"+PONG\r\n")
 
-    server = await asyncio.start_server(slow, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    shared = MultiplexedConnection(f"redis://127.0.0.1:{port}/0", timeout=0.4)
     loop = asyncio.get_running_loop()
-    try:
+    async with _fake_redis(slow, reply_within=0.4) as (shared, _accepted):
         first = asyncio.ensure_future(shared.execute("PING"))
         await asyncio.sleep(0.2)
         asked = loop.time()
@@ -108,12 +121,6 @@ async def test_each_command_gets_its_whole_timeout_from_when_it_was_asked() -> N
         )
         assert results[:1] == [b"PONG"] and isinstance(results[2], RedisTimeoutError), results
         assert 0.4 <= loop.time() - started < 0.7 and shared._transport is None
-    finally:
-        await shared.aclose()
-        server.close()
-        for writer in accepted:
-            writer.close()
-        await server.wait_closed()
 
 
 async def test_a_dead_server_fails_at_once_and_a_restarted_one_is_reconnected(
