@@ -121,7 +121,9 @@ def memoized(engine: EmbeddedRegoEngine) -> Callable[[str, bytes], Awaitable[Eva
     authorizer = Authorizer(engine, AuditRecorder(writer, labels={"engine": engine.name}))
 
     async def answer(entrypoint: str, raw: bytes) -> Evaluation:
-        result, _, _ = await authorizer._answer(entrypoint, raw, "r-1")
+        result, revision, key = authorizer._remembered(entrypoint, raw, "r-1")
+        if result is None:
+            result, _, _ = await authorizer._answer(entrypoint, raw, revision, key)
         return Evaluation(result)
 
     return answer

@@ -45,6 +45,7 @@ from gateway.policy.engine import (
 from gateway.policy.input_refs import unknown_input_refs
 from gateway.policy.inputs import input_schema
 from gateway.policy.memo import memo_blockers
+from gateway.policy.reach import bundles
 from gateway.policy.results import check_answer, probe_inputs
 from gateway.policy.sources import PolicyLoadError, PolicySources, load_policy_sources
 from gateway.policy.watch import PolicyWatcher
@@ -87,10 +88,26 @@ def describe_rego_error(exc: RegoError, modules: dict[str, str], root: Path) -> 
 DEFAULT_OFFLOAD_BYTES = 0
 
 
-class CompiledPolicy:
-    """One revision: an interpreter and the bundle compiled from it."""
+class _Bundle:
+    """An interpreter and the bundle compiled in it for some entrypoints."""
 
-    __slots__ = ("_source", "bundle", "interp", "memo_blockers", "revision")
+    __slots__ = ("bundle", "interp", "modules")
+
+    def __init__(self, data_json: str, modules: dict[str, str], entrypoints: list[str]) -> None:
+        self.modules = tuple(modules)
+        self.interp = quiet_interpreter()
+        self.interp.add_data_json(data_json)
+        for path, text in modules.items():
+            self.interp.add_module(path, text)
+        self.bundle = self.interp.build(None, entrypoints)
+
+
+class CompiledPolicy:
+    """One revision: each entrypoint's bundle, compiled from the modules it can reach
+    (gateway/policy/reach.py: rego-cpp verifies a whole bundle on every query, so a bundle
+    of every module made each decision pay for all of them; ADR 0061)."""
+
+    __slots__ = ("_bundles", "_source", "memo_blockers", "revision")
 
     def __init__(
         self,
@@ -109,19 +126,31 @@ class CompiledPolicy:
             problems = unknown_input_refs(named, input_schema()) + convention_problems(named)
             if problems:
                 raise PolicyLoadError("\n".join(problems), revision=self.revision)
-        self.interp = quiet_interpreter()
+        # The log mask is optional (undefined = nothing masked), so never probed.
+        groups, unreached = bundles((*entrypoints, LOG_MASK), sources.modules)
+        data_json = msgspec.json.encode(sources.data).decode()
+        self._bundles: dict[str, _Bundle] = {}
         try:
-            self.interp.add_data_json(msgspec.json.encode(sources.data).decode())
-            for path, text in sources.modules.items():
-                self.interp.add_module(path, text)
-            # The log mask is optional (undefined = nothing masked), so never probed.
-            self.bundle = self.interp.build(None, [*entrypoints, LOG_MASK])
+            for reached, served in groups.items():
+                modules = {path: text for path, text in sources.modules.items() if path in reached}
+                compiled = _Bundle(data_json, modules, list(served))
+                if not compiled.bundle.ok():
+                    raise PolicyLoadError(
+                        f"{root}: the policies failed to compile", revision=self.revision
+                    )
+                self._bundles.update(dict.fromkeys(served, compiled))
+            if unreached and not checked:
+                # No entrypoint reaches them, but an error in them is still an error (as
+                # OPA, which compiles every module, would say): compiled once, with all.
+                everything = _Bundle(data_json, dict(sources.modules), [*entrypoints, LOG_MASK])
+                if not everything.bundle.ok():
+                    raise PolicyLoadError(
+                        f"{root}: the policies failed to compile", revision=self.revision
+                    )
         except RegoError as exc:
             raise PolicyLoadError(
                 describe_rego_error(exc, sources.modules, root), revision=self.revision
             ) from exc
-        if not self.bundle.ok():
-            raise PolicyLoadError(f"{root}: the policies failed to compile", revision=self.revision)
         if checked:
             return
         for entrypoint, probe in probe_inputs().items():
@@ -144,6 +173,10 @@ class CompiledPolicy:
     @property
     def sources(self) -> PolicySources:
         return self._source[0]
+
+    def modules_of(self, entrypoint: str) -> tuple[str, ...]:
+        """The modules compiled into `entrypoint`'s bundle (what it can reach)."""
+        return self._bundles[entrypoint].modules
 
     def twin(self) -> CompiledPolicy:
         """The same revision in an interpreter of its own (for another thread)."""
@@ -193,10 +226,14 @@ class CompiledPolicy:
     def query(self, entrypoint: str, input_json: bytes) -> Any:
         """`entrypoint` on exactly this input (`evaluate` may ask a page one listing at a time)."""
         # The C API directly: regopy's Output parses the JSON a second time with `json`.
-        interp = self.interp._impl
+        try:
+            compiled = self._bundles[entrypoint]
+        except KeyError:
+            raise BackendUnavailable(f"policy engine error: no bundle for {entrypoint}") from None
+        interp = compiled.interp._impl
         try:
             rego_set_input_term(interp, input_json.decode())
-            output = rego_bundle_query_entrypoint(interp, self.bundle._impl, entrypoint)
+            output = rego_bundle_query_entrypoint(interp, compiled.bundle._impl, entrypoint)
         except RegoError as exc:
             raise BackendUnavailable(f"policy engine error: {str(exc)[:300]}") from exc
         try:
