@@ -105,7 +105,7 @@ class _Bundle:
 class CompiledPolicy:
     """One revision: each entrypoint's bundle, compiled from the modules it can reach
     (gateway/policy/reach.py: rego-cpp verifies a whole bundle on every query, so a bundle
-    of every module made each decision pay for all of them; ADR 0061)."""
+    of every module made each decision pay for all of them; ADR 0062)."""
 
     __slots__ = ("_bundles", "_source", "memo_blockers", "revision")
 

@@ -5,7 +5,7 @@ rego-cpp verifies the whole bundle on every query (`VirtualMachine::bundle` call
 `BundleDef::verify`, which walks every statement of every plan and function): with every
 shipped module in one bundle that was ~550 µs of each decision before any rule ran — a query
 of `x := 1` cost 568 µs beside the shipped modules and 11 µs alone (docs/performance.md,
-ADR 0061). A bundle of what one entrypoint can reach verifies only that.
+ADR 0062). A bundle of what one entrypoint can reach verifies only that.
 
 Reach is read from the syntax (gateway/policy/rego_refs.py, held to `opa parse`'s AST) and
 errs on the side of more: it starts from the modules whose package overlaps the entrypoint's

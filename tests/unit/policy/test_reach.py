@@ -1,5 +1,5 @@
 """Each entrypoint is compiled from the modules it can reach (gateway/policy/reach.py,
-ADR 0061): what reaches what, read from the syntax and erring on the side of more; and a
+ADR 0062): what reaches what, read from the syntax and erring on the side of more; and a
 module no entrypoint reaches is still compiled, so an error in it still rejects the revision."""
 
 from __future__ import annotations
