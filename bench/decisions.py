@@ -7,7 +7,8 @@ Run by hand: `.venv/bin/python -m bench.decisions [--n 3000]`. Prints a Markdown
 
 Only the engines: no HTTP, no auth, no rate limit, no stores; each case's input is encoded
 once from the gateway's Structs and evaluated as bytes. OPA logs its decisions to a file (as
-in the tests); the memoized column asks the Authorizer's memo, as a repeated request does.
+in the tests and compose.yaml), and a second OPA without its own decision log says what that
+log costs; the memoized column asks the Authorizer's memo, as a repeated request does.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def memoized(engine: EmbeddedRegoEngine) -> Callable[[str, bytes], Awaitable[Eva
     return answer
 
 
-async def main_async(n: int, opa_url: str | None) -> None:
+async def main_async(n: int, opa_url: str | None, opa_unlogged_url: str | None = None) -> None:
     inline = EmbeddedRegoEngine(REPO_POLICY_DIR, poll_seconds=0, offload_bytes=1 << 30)
     threaded = EmbeddedRegoEngine(REPO_POLICY_DIR, poll_seconds=0, offload_bytes=0)
     results = {
@@ -141,6 +142,11 @@ async def main_async(n: int, opa_url: str | None) -> None:
         opa = OPAEngine(opa_url, timeout_seconds=2, poll_seconds=0)
         await opa.open()
         results["OPA 1.22.3 over loopback"] = await measure(opa.evaluate, n)
+        await opa.aclose()
+    if opa_unlogged_url is not None:  # what OPA's own (masked) decision log costs
+        opa = OPAEngine(opa_unlogged_url, timeout_seconds=2, poll_seconds=0)
+        await opa.open()
+        results["OPA, its decision log off"] = await measure(opa.evaluate, n)
         await opa.aclose()
     print("| entrypoint / case | " + " | ".join(f"{e} p50 / p99 µs" for e in results) + " |")
     print("|---|" + "---:|" * len(results))
@@ -159,10 +165,12 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         server = OPAServer(REPO_POLICY_DIR, Path(tmp))  # decision logs to a file, as in tests
+        unlogged = OPAServer(REPO_POLICY_DIR, Path(tmp), decision_log=False)
         try:
-            asyncio.run(main_async(n, server.url))
+            asyncio.run(main_async(n, server.url, unlogged.url))
         finally:
             server.stop()
+            unlogged.stop()
 
 
 if __name__ == "__main__":
