@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.policy.rego_refs import package_of, references
+from gateway.policy.rego_refs import references
 
 _Path = tuple[str, ...]
 
@@ -41,14 +41,12 @@ def _static(path: tuple[str | None, ...]) -> _Path:
 
 
 def _named(text: str) -> tuple[_Path, list[_Path]]:
-    """A module's package, and the static prefixes of the `data` documents it names."""
-    package = package_of(text)
-    named = [
-        _static(ref.path)
-        for ref in references(text)
-        if ref.head == "data" and ref.role != "package"
-    ]
-    return (tuple(package.split(".")) if package else ()), named
+    """A module's package (its keys as written: `package a["b.c"]` is a, b.c), and the static
+    prefixes of the `data` documents it names."""
+    refs = references(text)
+    package = next((_static((r.head, *r.path)) for r in refs if r.role == "package"), ())
+    named = [_static(ref.path) for ref in refs if ref.head == "data" and ref.role != "package"]
+    return package, named
 
 
 def reach(entrypoint: str, modules: Mapping[str, str]) -> frozenset[str]:

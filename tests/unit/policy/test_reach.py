@@ -40,11 +40,14 @@ def test_data_references_and_imports_reach_the_packages_they_name() -> None:
         aliased="package app2\nimport data.helpers as h\nallow if h.yes",
         helpers="package helpers\nyes := true",
         quoted='package app3\nallow if data["lib"].ok',
+        dotted='package app4\nallow if data.pkg["a.b"].ok',
+        dotted_lib='package pkg["a.b"]\nok := true',
         unrelated="package other\nz := 2",
     )
     assert reach("app/allow", modules) == {"entry.rego", "lib.rego", "deep.rego"}
     assert reach("app2/allow", modules) == {"aliased.rego", "helpers.rego"}
     assert reach("app3/allow", modules) == {"quoted.rego", "lib.rego", "deep.rego"}
+    assert reach("app4/allow", modules) == {"dotted.rego", "dotted_lib.rego"}  # a key with a dot
 
 
 def test_a_document_tree_is_taken_whole() -> None:
