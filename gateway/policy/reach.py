@@ -44,8 +44,9 @@ def _named(text: str) -> tuple[_Path, list[_Path]]:
     """A module's package (its keys as written: `package a["b.c"]` is a, b.c), and the static
     prefixes of the `data` documents it names."""
     refs = references(text)
-    package = next((_static((r.head, *r.path)) for r in refs if r.role == "package"), ())
-    named = [_static(ref.path) for ref in refs if ref.head == "data" and ref.role != "package"]
+    clause = next((r for r in refs if r.role == "package"), None)
+    package = _static((clause.head, *clause.path)) if clause is not None else ()
+    named = [_static(ref.path) for ref in refs if ref.head == "data" and ref is not clause]
     return package, named
 
 

@@ -220,9 +220,12 @@ def _read_references(text: str) -> Iterator[Ref]:
                 break
         before = tokens[i - 1] if i else None
         role: Literal["read", "with", "import", "package"] = "read"
-        if before is not None and before.kind == "ident" and before.text in (
-            "with", "import", "package"
-        ):  # fmt: skip
+        if (
+            before is not None
+            and before.kind == "ident"
+            and before.text in ("with", "import", "package")
+            and not _is_op(tokens, i - 2, ".")  # `input.package` is a key, not the keyword
+        ):
             role = before.text  # type: ignore[assignment]
         alias = None
         if role == "import":

@@ -50,6 +50,17 @@ def test_data_references_and_imports_reach_the_packages_they_name() -> None:
     assert reach("app4/allow", modules) == {"dotted.rego", "dotted_lib.rego"}  # a key with a dot
 
 
+def test_a_reference_after_a_key_named_like_a_keyword_still_reaches() -> None:
+    """Found in review: `data.blocklist…` on the line after `input.package` was read as a
+    package clause and left out, so the smaller bundle turned a deny into an allow."""
+    modules = _modules(
+        entry="package e\n\ndenied if {\n\tname := input.package\n"
+        "\tdata.blocklist.packages[name]\n}",
+        blocklist='package blocklist\n\npackages contains "evil-pkg"',
+    )
+    assert reach("e/denied", modules) == set(modules)
+
+
 def test_a_document_tree_is_taken_whole() -> None:
     """A package above or below the one named builds the same document (a rule `b.extra` in
     package `a` and package `a.b` both define data.a.b), and a package above holds every

@@ -197,3 +197,18 @@ def test_the_embedded_engine_refuses_a_bracketed_typo(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyLoadError, match=r"typo.rego:4: input.proposed.comand is not sent"):
         compile_policy(root)
+
+
+def test_a_keyword_after_a_dot_is_a_key_not_the_statement() -> None:
+    """`input.package`, `input.with`, `x.import` are keys (OPA accepts them): the reference on
+    the next line keeps its own role (a review found `data…` after `input.package` taken for
+    a package clause, and an impure call after `input.with` taken for a `with` target)."""
+    text = _module("x if {\n\tname := input.package\n\tdata.lib.ok[name]\n}")
+    data_refs = [r for r in references(text) if r.head == "data"]
+    assert [(r.path, r.role) for r in data_refs] == [(("lib", "ok", None), "read")]
+    impure = _module("x if {\n\ty := input.with\n\ttime.now_ns() > y\n}")
+    assert memo_blockers({"t.rego": impure}) == [
+        "t.rego:5: time.now_ns reads the clock, randomness or the network"
+    ]
+    unknown = _module("x if {\n\ty := input.package\n\tinput.proposed.comand == y\n}")
+    assert _unknown(unknown.split("\n\n", 1)[1]) != []  # the typo after it is still read
