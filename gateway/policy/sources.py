@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from gateway.policy.rego_refs import references
+
 MANIFEST = ".manifest"
 PACKAGE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
 
@@ -120,6 +122,19 @@ def signature(policy_dir: str | Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
+def _refuse_whole_data_import(path: Path, text: str) -> None:
+    """`import data` (the whole document, no alias) aborts rego-cpp 1.5's compile: the
+    process dies (SIGABRT, not an error it reports), so a reload would take the gateway down
+    instead of being refused. OPA accepts it; the module can import what it reads instead."""
+    for ref in references(text):
+        if ref.role == "import" and ref.head == "data" and not ref.path and ref.alias == "data":
+            raise PolicyLoadError(
+                f"{path}:{ref.line}: `import data` (the whole data document) stops the embedded "
+                "engine (rego-cpp aborts compiling it): import the package this module reads, "
+                "e.g. `import data.gateway.scope`"
+            )
+
+
 def load_policy_sources(
     policy_dir: str | Path, *, include_tests: bool = False, require_manifest: bool = True
 ) -> PolicySources:
@@ -150,6 +165,7 @@ def load_policy_sources(
                     f"{path}:{text[: package.start()].count(chr(10)) + 1}: package "
                     f"{package.group(1)} is outside the manifest's roots {roots}"
                 )
+            _refuse_whole_data_import(path, text)
             modules[str(rel)] = text
         elif path.name == "data.json":
             try:

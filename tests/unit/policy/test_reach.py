@@ -5,6 +5,9 @@ module no entrypoint reaches is still compiled, so an error in it still rejects 
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -126,3 +129,22 @@ def test_an_entrypoint_answers_the_same_from_its_own_bundle(policies: Path) -> N
         )
     )
     assert compiled.query(SCOPE_VIEW, doc)["user_ids"] == ["bob"]
+
+
+def test_import_of_the_whole_data_document_is_refused_not_fatal(policies: Path) -> None:
+    """Found in review: rego-cpp 1.5 aborts the process compiling `import data` (OPA accepts
+    it), so a reload would take the gateway down. The loader refuses it by name first."""
+    module = "package gateway.extra\n\nimport data\n\nok if data.gateway.scope.view\n"
+    crash = subprocess.run(
+        [sys.executable, "-c", f"from regopy import Interpreter\ni = Interpreter()\n"
+         f"i.add_module('e.rego', {module!r})\ni.build(None, ['gateway/extra/ok'])"],
+        capture_output=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert crash.returncode == -signal.SIGABRT  # why the loader must refuse it first
+    (policies / "gateway" / "extra.rego").write_text(module)
+    with pytest.raises(PolicyLoadError, match=r"extra\.rego:3: `import data`"):
+        compile_policy(policies)
+    (policies / "gateway" / "extra.rego").write_text(
+        module.replace("import data", "import data as d").replace("data.gateway", "d.gateway")
+    )
+    assert "gateway/extra.rego" not in compile_policy(policies).modules_of(SCOPE_VIEW)
