@@ -133,20 +133,12 @@ class CompiledPolicy:
         try:
             for reached, served in groups.items():
                 modules = {path: text for path, text in sources.modules.items() if path in reached}
-                compiled = _Bundle(data_json, modules, list(served))
-                if not compiled.bundle.ok():
-                    raise PolicyLoadError(
-                        f"{root}: the policies failed to compile", revision=self.revision
-                    )
+                compiled = self._compile(root, data_json, modules, list(served))
                 self._bundles.update(dict.fromkeys(served, compiled))
             if unreached and not checked:
                 # No entrypoint reaches them, but an error in them is still an error (as
                 # OPA, which compiles every module, would say): compiled once, with all.
-                everything = _Bundle(data_json, dict(sources.modules), [*entrypoints, LOG_MASK])
-                if not everything.bundle.ok():
-                    raise PolicyLoadError(
-                        f"{root}: the policies failed to compile", revision=self.revision
-                    )
+                self._compile(root, data_json, dict(sources.modules), [*entrypoints, LOG_MASK])
         except RegoError as exc:
             raise PolicyLoadError(
                 describe_rego_error(exc, sources.modules, root), revision=self.revision
@@ -169,6 +161,14 @@ class CompiledPolicy:
             problem = check_answer(entrypoint, result)
             if problem:
                 raise PolicyLoadError(f"{root}: {problem}", revision=self.revision)
+
+    def _compile(
+        self, root: Path, data_json: str, modules: dict[str, str], entrypoints: list[str]
+    ) -> _Bundle:
+        made = _Bundle(data_json, modules, entrypoints)
+        if not made.bundle.ok():
+            raise PolicyLoadError(f"{root}: the policies failed to compile", revision=self.revision)
+        return made
 
     @property
     def sources(self) -> PolicySources:
